@@ -1,0 +1,51 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { type NotificationView, parseCreateNotification } from '#libs/contracts';
+import { ValidationError } from '#libs/core';
+import { NotificationsService } from '#libs/notifications';
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+@Controller('v1/notifications')
+export class NotificationsController {
+  constructor(private readonly notifications: NotificationsService) {}
+
+  @Post()
+  @HttpCode(202)
+  async create(
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<NotificationView> {
+    if (idempotencyKey !== undefined && !KEY_PATTERN.test(idempotencyKey)) {
+      throw new ValidationError('Idempotency-Key must be 1-255 visible ASCII characters', [
+        { path: 'Idempotency-Key', message: 'invalid' },
+      ]);
+    }
+    const input = parseCreateNotification(body);
+    const { notification, created } = await this.notifications.accept(input, idempotencyKey ?? null);
+    res.setHeader('Location', `/v1/notifications/${notification.id}`);
+    if (!created) res.setHeader('Idempotent-Replayed', 'true');
+    return notification;
+  }
+
+  @Get(':id')
+  get(@Param('id', new ParseUUIDPipe()) id: string): Promise<NotificationView> {
+    return this.notifications.view(id);
+  }
+
+  @Get()
+  async list(@Query('caseId') caseId: string | undefined) {
+    if (!caseId) {
+      throw new ValidationError('caseId is required', [{ path: 'caseId', message: 'required query parameter' }]);
+    }
+    return { caseId, items: await this.notifications.listByCase(caseId) };
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  cancel(@Param('id', new ParseUUIDPipe()) id: string, @Body() body: { reason?: unknown } | undefined) {
+    const reason = typeof body?.reason === 'string' && body.reason.length <= 500 ? body.reason : 'cancelled by caller';
+    return this.notifications.cancel(id, reason);
+  }
+}

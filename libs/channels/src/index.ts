@@ -1,0 +1,5 @@
+export * from './provider.js';
+export * from './sms/sandbox.sms.js';
+export * from './sms/twilio.sms.js';
+export * from './sms/twilio-http-client.js';
+export * from './channels.module.js';

@@ -1,0 +1,178 @@
+import twilio from 'twilio';
+import type { ReceiptOutcome } from '#libs/core';
+import { ProviderError } from '#libs/core';
+import type { Json, NormalisedReceipt, OutboundSms, SendResult, SmsProvider } from '../provider.js';
+import { createTwilioHttpClient } from './twilio-http-client.js';
+
+export interface TwilioSettings {
+  accountSid: string;
+  authToken: string;
+  from?: string;
+  messagingServiceSid?: string;
+  /** Base URL replacing https://api.twilio.com (a local emulator in tests). */
+  apiBaseUrl?: string;
+  timeoutMs: number;
+}
+
+/** Twilio message statuses -> normalised outcome. Anything unexpected is `unknown`, never success. */
+export function twilioOutcome(status: string): ReceiptOutcome {
+  switch (status) {
+    case 'accepted':
+    case 'scheduled':
+    case 'queued':
+    case 'sending':
+      return 'queued';
+    case 'sent':
+      return 'sent';
+    case 'delivered':
+    case 'read':
+      return 'delivered';
+    case 'undelivered':
+      return 'undelivered';
+    case 'failed':
+    case 'canceled':
+      return 'failed';
+    default:
+      return 'unknown';
+  }
+}
+
+interface TwilioMessageLike {
+  sid: string;
+  status: string;
+  body: string;
+  to: string;
+  errorCode: number | null;
+  dateCreated: Date | null;
+  dateUpdated: Date | null;
+}
+
+function describe(m: TwilioMessageLike): Json {
+  return {
+    sid: m.sid,
+    status: m.status,
+    to: m.to,
+    errorCode: m.errorCode,
+    dateCreated: m.dateCreated ? m.dateCreated.toISOString() : null,
+  };
+}
+
+/** HTTP statuses after which the same request may succeed later. */
+function retryableStatus(status: number | undefined): boolean {
+  return status === undefined || status === 408 || status === 429 || status >= 500;
+}
+
+/** SMS through the official `twilio` client. */
+export class TwilioSmsProvider implements SmsProvider {
+  readonly name = 'twilio';
+  readonly sandbox = false;
+  private readonly client: twilio.Twilio;
+
+  constructor(private readonly settings: TwilioSettings) {
+    const httpClient = settings.apiBaseUrl
+      ? createTwilioHttpClient(settings.apiBaseUrl, { timeoutMs: settings.timeoutMs })
+      : undefined;
+    this.client = twilio(settings.accountSid, settings.authToken, {
+      ...(httpClient ? { httpClient } : {}),
+      timeout: settings.timeoutMs,
+      autoRetry: false,
+    });
+  }
+
+  async send(message: OutboundSms): Promise<SendResult> {
+    const params = {
+      to: message.to,
+      body: message.body,
+      statusCallback: message.statusCallbackUrl,
+      ...(this.settings.messagingServiceSid
+        ? { messagingServiceSid: this.settings.messagingServiceSid }
+        : { from: this.settings.from as string }),
+    };
+    const request: Json = {
+      to: params.to,
+      from: this.settings.from ?? null,
+      messagingServiceSid: this.settings.messagingServiceSid ?? null,
+      statusCallback: params.statusCallback,
+      bodyLength: params.body.length,
+    };
+    try {
+      const m = (await this.client.messages.create(params)) as unknown as TwilioMessageLike;
+      return { providerMessageId: m.sid, acceptedAt: m.dateCreated ?? new Date(), request, raw: describe(m) };
+    } catch (err) {
+      throw this.toProviderError(err, request);
+    }
+  }
+
+  private toProviderError(err: unknown, request: Json): ProviderError {
+    const e = err as { status?: number; code?: number | string; message?: string };
+    const status = typeof e.status === 'number' ? e.status : undefined;
+    return new ProviderError(`twilio: ${e.message ?? String(err)}`, retryableStatus(status), {
+      httpStatus: status ?? null,
+      providerCode: e.code ?? null,
+      request,
+    });
+  }
+
+  async poll(providerMessageId: string): Promise<NormalisedReceipt | null> {
+    try {
+      const m = (await this.client.messages(providerMessageId).fetch()) as unknown as TwilioMessageLike;
+      return {
+        provider: this.name,
+        providerMessageId: m.sid,
+        notificationId: null,
+        outcome: twilioOutcome(m.status),
+        providerStatus: m.status,
+        errorCode: m.errorCode === null ? undefined : String(m.errorCode),
+        occurredAt: m.dateUpdated ?? new Date(),
+        sandbox: false,
+        raw: { polled: true, ...(describe(m) as Record<string, Json>) },
+      };
+    } catch (err) {
+      const e = err as { status?: number };
+      if (e.status === 404) return null;
+      throw this.toProviderError(err, { poll: providerMessageId });
+    }
+  }
+
+  async findSent(message: OutboundSms, since: Date): Promise<SendResult | null> {
+    try {
+      const list = (await this.client.messages.list({
+        to: message.to,
+        dateSentAfter: new Date(since.getTime() - 60_000),
+        limit: 200,
+      })) as unknown as TwilioMessageLike[];
+      const match = list.find((m) => m.body === message.body);
+      if (!match) return null;
+      return {
+        providerMessageId: match.sid,
+        acceptedAt: match.dateCreated ?? new Date(),
+        request: { reconciledBy: 'list', to: message.to },
+        raw: describe(match),
+      };
+    } catch (err) {
+      throw this.toProviderError(err, { reconcile: message.notificationId });
+    }
+  }
+
+  /** Verifies `X-Twilio-Signature` against the exact public URL Twilio called. */
+  verifySignature(signature: string | undefined, url: string, params: Record<string, string>): boolean {
+    if (!signature) return false;
+    return twilio.validateRequest(this.settings.authToken, signature, url, params);
+  }
+
+  /** Normalises a status callback (form parameters) into a receipt. */
+  parseStatusCallback(params: Record<string, string>, notificationId: string | null): NormalisedReceipt {
+    const status = params.MessageStatus ?? params.SmsStatus ?? '';
+    return {
+      provider: this.name,
+      providerMessageId: params.MessageSid ?? params.SmsSid ?? null,
+      notificationId,
+      outcome: twilioOutcome(status),
+      providerStatus: status || 'missing',
+      errorCode: params.ErrorCode || undefined,
+      occurredAt: new Date(),
+      sandbox: false,
+      raw: params,
+    };
+  }
+}

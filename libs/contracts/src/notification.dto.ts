@@ -1,0 +1,111 @@
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { z } from 'zod';
+import { CHANNELS, LOCALES, RECIPIENT_ROLES, type Recipient, ValidationError } from '#libs/core';
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const PostalAddressSchema = z.strictObject({
+  country: z.string().length(2).default('CN'),
+  province: z.string().max(64).optional(),
+  city: z.string().max(64).optional(),
+  district: z.string().max(64).optional(),
+  street: z.string().min(1).max(256),
+  postcode: z.string().min(3).max(12),
+  lines: z.array(z.string().max(256)).max(6).optional(),
+});
+
+export const RecipientSchema = z.strictObject({
+  role: z.enum(RECIPIENT_ROLES),
+  name: z.string().trim().min(1).max(128),
+  phone: z
+    .string()
+    .max(32)
+    .transform((raw, ctx) => {
+      const parsed = parsePhoneNumberFromString(raw, 'CN');
+      if (!parsed || !parsed.isValid()) {
+        ctx.addIssue({ code: 'custom', message: 'not a valid phone number (E.164 expected, e.g. +8613800138000)' });
+        return z.NEVER;
+      }
+      return parsed.number;
+    })
+    .optional(),
+  email: z
+    .email()
+    .max(254)
+    .transform((e) => e.toLowerCase())
+    .optional(),
+  address: PostalAddressSchema.optional(),
+  timeZone: z
+    .string()
+    .refine(isTimeZone, { message: 'not an IANA time zone (e.g. Asia/Shanghai)' })
+    .default('Asia/Shanghai'),
+});
+
+export const CreateNotificationSchema = z.strictObject({
+  caseId: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, dot, dash and underscore only'),
+  channel: z.enum(CHANNELS),
+  templateKey: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[a-z0-9_]+(\.[a-z0-9_]+)+$/, 'dotted lower-case key, e.g. early.sms.reminder'),
+  locale: z.enum(LOCALES).default('zh-CN'),
+  recipient: RecipientSchema,
+  data: z.record(z.string(), z.unknown()),
+});
+
+export type CreateNotificationInput = z.output<typeof CreateNotificationSchema>;
+
+/** Parses a request body; throws ValidationError naming every offending field. */
+export function parseCreateNotification(body: unknown): CreateNotificationInput & { recipient: Recipient } {
+  const res = CreateNotificationSchema.safeParse(body);
+  if (!res.success) {
+    const fields = res.error.issues.map((i) => ({
+      path: i.path.map(String).join('.') || '(body)',
+      message: i.message,
+    }));
+    throw new ValidationError(
+      `The request has ${fields.length} invalid field${fields.length > 1 ? 's' : ''}: ${fields
+        .map((f) => f.path)
+        .join(', ')}`,
+      fields,
+    );
+  }
+  return res.data;
+}
+
+export interface NotificationEventView {
+  seq: number;
+  type: string;
+  occurredAt: string;
+  recordedAt: string;
+  payload: unknown;
+  hash: string;
+}
+
+export interface NotificationView {
+  id: string;
+  caseId: string;
+  channel: string;
+  status: string;
+  statusReason: string | null;
+  template: { key: string; version: number; locale: string };
+  recipient: { role: string; name: string; address: string };
+  provider: string | null;
+  providerMessageId: string | null;
+  notBefore: string | null;
+  createdAt: string;
+  updatedAt: string;
+  events: NotificationEventView[];
+}

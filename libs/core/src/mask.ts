@@ -1,0 +1,13 @@
+/** PII masking for logs and operator-facing output (PIPL: financial data is sensitive). */
+
+export function maskPhone(phone: string): string {
+  const digits = phone.replace(/[^\d+]/g, '');
+  if (digits.length <= 7) return '*'.repeat(digits.length);
+  return `${digits.slice(0, digits.length - 8 + 3)}****${digits.slice(-4)}`;
+}
+
+export function maskEmail(email: string): string {
+  const at = email.indexOf('@');
+  if (at < 1) return '***';
+  return `${email[0]}***${email.slice(at)}`;
+}

@@ -1,0 +1,207 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { type OutboundSms, SMS_PROVIDER, type SendResult, type SmsProvider } from '#libs/channels';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { AppError, CLOCK, type Clock, type Locale, ProviderError } from '#libs/core';
+import { EvidenceService, type JsonValue, type NewEvidence } from '#libs/evidence';
+import { Db, type SqlRunner } from '#libs/persistence';
+import { JobQueue } from '#libs/queue';
+import { NotificationRepository, type NotificationRow } from './notification.repository.js';
+import { ReceiptsService } from './receipts.service.js';
+import { TemplateRegistry } from './template-registry.js';
+
+export interface RenderedArtifact {
+  mediaType: string;
+  content: Buffer;
+  sha256: string;
+  meta: Record<string, JsonValue>;
+  outbound: OutboundSms;
+}
+
+/** Exponential backoff with full jitter, capped. */
+export function backoffMs(attempt: number, baseMs = 1_000, capMs = 300_000): number {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+/**
+ * Dispatch step (worker): claim the row atomically (accepted|scheduled -> sending), render
+ * the pinned template version, call the provider, then store the provider id, the artifact,
+ * and the evidence in one transaction. The claim is what makes a duplicated job harmless.
+ */
+@Injectable()
+export class DispatchProcessor {
+  private readonly log = new Logger(DispatchProcessor.name);
+
+  constructor(
+    private readonly db: Db,
+    private readonly repo: NotificationRepository,
+    private readonly evidence: EvidenceService,
+    private readonly receipts: ReceiptsService,
+    private readonly templates: TemplateRegistry,
+    private readonly queue: JobQueue,
+    @Inject(SMS_PROVIDER) private readonly sms: SmsProvider,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  statusCallbackUrl(id: string): string {
+    return `${this.config.http.publicBaseUrl}/webhooks/twilio/status?nid=${id}`;
+  }
+
+  async handle(id: string): Promise<void> {
+    const n = await this.repo.get(id);
+    if (!n || (n.status !== 'accepted' && n.status !== 'scheduled')) return;
+    const now = this.clock.now().getTime();
+    if (n.notBefore !== null && n.notBefore > now) {
+      await this.queue.enqueue('dispatch', id, { delayMs: n.notBefore - now, dedupeKey: `${id}_${n.attempts}_d` });
+      return;
+    }
+    const claimed = await this.repo.transition(this.db, id, [n.status], 'sending', now, {
+      sendingAt: now,
+      incAttempts: true,
+    });
+    if (!claimed) return;
+    n.attempts += 1;
+    n.sendingAt = now;
+
+    let artifact: RenderedArtifact;
+    try {
+      artifact = this.render(n);
+    } catch (err) {
+      // The pinned version rendered at accept; failing now is a defect, not a provider problem.
+      await this.fail(n, 'render', err, false);
+      return;
+    }
+
+    let result: SendResult;
+    try {
+      result = await this.sms.send(artifact.outbound);
+    } catch (err) {
+      const retryable = err instanceof ProviderError ? err.retryable : false;
+      const ambiguous = err instanceof ProviderError && err.extra.httpStatus === null;
+      if (ambiguous) {
+        // Timeout or connection loss: the provider may have the message. Leave it `sending`;
+        // the sweeper reconciles it with the provider before any resend.
+        this.log.warn(`provider outcome unknown for ${id}; left for reconciliation`);
+        return;
+      }
+      await this.fail(n, 'provider', err, retryable);
+      return;
+    }
+    await this.recordSent(n, artifact, result, 'send');
+  }
+
+  render(n: NotificationRow): RenderedArtifact {
+    const def = this.templates.get(n.templateKey, n.locale as Locale, n.templateVersion);
+    const out = this.templates.render(def, n.data, {
+      recipientName: n.recipient.name,
+      caseId: n.caseId,
+      notificationId: n.id,
+    });
+    if (!out.sms) throw new Error(`template ${def.key} has no SMS part`);
+    const content = Buffer.from(out.sms.text, 'utf8');
+    return {
+      mediaType: 'text/plain; charset=utf-8',
+      content,
+      sha256: createHash('sha256').update(content).digest('hex'),
+      meta: { encoding: out.sms.encoding, segments: out.sms.segments, characters: [...out.sms.text].length },
+      outbound: {
+        notificationId: n.id,
+        to: n.recipientAddress,
+        body: out.sms.text,
+        statusCallbackUrl: this.statusCallbackUrl(n.id),
+      },
+    };
+  }
+
+  /** Stores the provider's acceptance, the artifact and the evidence; applies early receipts. */
+  async recordSent(n: NotificationRow, a: RenderedArtifact, r: SendResult, via: 'send' | 'reconcile'): Promise<void> {
+    const now = this.clock.now().getTime();
+    await this.db.transaction(async (tx) => {
+      const moved = await this.repo.transition(tx, n.id, ['sending'], 'sent', now, {
+        provider: this.sms.name,
+        providerMessageId: r.providerMessageId,
+        statusReason: null,
+      });
+      if (!moved) {
+        this.log.warn(`notification ${n.id} left 'sending' while the provider call ran; provider id ${r.providerMessageId} recorded as evidence only`);
+      }
+      await this.storeArtifact(tx, a, now);
+      const events: NewEvidence[] = [
+        {
+          notificationId: n.id,
+          type: 'message.rendered',
+          payload: { sha256: a.sha256, mediaType: a.mediaType, size: a.content.length, ...a.meta },
+        },
+        {
+          notificationId: n.id,
+          type: 'provider.request',
+          payload: { provider: this.sms.name, attempt: n.attempts, via, request: r.request as JsonValue },
+        },
+        {
+          notificationId: n.id,
+          type: 'provider.response',
+          occurredAt: r.acceptedAt,
+          payload: { provider: this.sms.name, providerMessageId: r.providerMessageId, raw: r.raw as JsonValue },
+        },
+      ];
+      if (moved) {
+        events.push({ notificationId: n.id, type: 'status.changed', payload: { from: 'sending', to: 'sent' } });
+      }
+      await this.evidence.append(tx, n.caseId, events);
+      if (moved) {
+        await this.receipts.applyPending(tx, {
+          ...n,
+          status: 'sent',
+          provider: this.sms.name,
+          providerMessageId: r.providerMessageId,
+        });
+      }
+    });
+  }
+
+  private async storeArtifact(tx: SqlRunner, a: RenderedArtifact, now: number): Promise<void> {
+    await tx.exec(
+      'INSERT INTO artifacts (sha256, media_type, size, content, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
+      [a.sha256, a.mediaType, a.content.length, a.content, now],
+    );
+  }
+
+  private async fail(n: NotificationRow, stage: 'render' | 'provider', err: unknown, retryable: boolean) {
+    const now = this.clock.now().getTime();
+    const message = err instanceof Error ? err.message : String(err);
+    const canRetry = retryable && n.attempts < this.config.pipeline.maxAttempts;
+    const next = canRetry ? now + backoffMs(n.attempts) : null;
+    await this.db.transaction(async (tx) => {
+      const to = canRetry ? 'scheduled' : 'failed';
+      const moved = await this.repo.transition(tx, n.id, ['sending'], to, now, {
+        statusReason: `${stage}: ${message}`.slice(0, 500),
+        notBefore: next,
+        sendingAt: null,
+      });
+      if (!moved) return;
+      await this.evidence.append(tx, n.caseId, [
+        {
+          notificationId: n.id,
+          type: 'provider.error',
+          payload: {
+            stage,
+            attempt: n.attempts,
+            retryable,
+            message,
+            detail: (err instanceof AppError ? err.extra : {}) as JsonValue,
+          },
+        },
+        {
+          notificationId: n.id,
+          type: 'status.changed',
+          payload: { from: 'sending', to, retryAt: next === null ? null : new Date(next).toISOString() },
+        },
+      ]);
+    });
+    if (next !== null) {
+      await this.queue.enqueue('dispatch', n.id, { delayMs: next - now, dedupeKey: `${n.id}_${n.attempts}` });
+    }
+  }
+}

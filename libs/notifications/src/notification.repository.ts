@@ -1,0 +1,194 @@
+import { Injectable } from '@nestjs/common';
+import type { NotificationStatus, Recipient } from '#libs/core';
+import { Db, type SqlRunner } from '#libs/persistence';
+
+export interface NotificationRow {
+  id: string;
+  caseId: string;
+  channel: string;
+  templateKey: string;
+  templateVersion: number;
+  locale: string;
+  audience: string;
+  recipient: Recipient;
+  recipientAddress: string;
+  data: Record<string, unknown>;
+  status: NotificationStatus;
+  statusReason: string | null;
+  provider: string | null;
+  providerMessageId: string | null;
+  idempotencyKey: string | null;
+  requestHash: string;
+  notBefore: number | null;
+  attempts: number;
+  sendingAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface RawRow {
+  id: string;
+  case_id: string;
+  channel: string;
+  template_key: string;
+  template_version: number;
+  locale: string;
+  audience: string;
+  recipient: string;
+  recipient_address: string;
+  data: string;
+  status: string;
+  status_reason: string | null;
+  provider: string | null;
+  provider_message_id: string | null;
+  idempotency_key: string | null;
+  request_hash: string;
+  not_before: string | number | null;
+  attempts: number;
+  sending_at: string | number | null;
+  created_at: string | number;
+  updated_at: string | number;
+}
+
+const num = (v: string | number | null): number | null => (v === null ? null : Number(v));
+
+function fromRaw(r: RawRow): NotificationRow {
+  return {
+    id: r.id,
+    caseId: r.case_id,
+    channel: r.channel,
+    templateKey: r.template_key,
+    templateVersion: Number(r.template_version),
+    locale: r.locale,
+    audience: r.audience,
+    recipient: JSON.parse(r.recipient) as Recipient,
+    recipientAddress: r.recipient_address,
+    data: JSON.parse(r.data) as Record<string, unknown>,
+    status: r.status as NotificationStatus,
+    statusReason: r.status_reason,
+    provider: r.provider,
+    providerMessageId: r.provider_message_id,
+    idempotencyKey: r.idempotency_key,
+    requestHash: r.request_hash,
+    notBefore: num(r.not_before),
+    attempts: Number(r.attempts),
+    sendingAt: num(r.sending_at),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+const COLUMNS =
+  'id, case_id, channel, template_key, template_version, locale, audience, recipient, recipient_address, data, status, status_reason, provider, provider_message_id, idempotency_key, request_hash, not_before, attempts, sending_at, created_at, updated_at';
+
+/** Hand-written SQL over the `notifications` table (hot path of the pipeline). */
+@Injectable()
+export class NotificationRepository {
+  constructor(readonly db: Db) {}
+
+  async insert(tx: SqlRunner, n: NotificationRow): Promise<void> {
+    await tx.exec(`INSERT INTO notifications (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+      n.id,
+      n.caseId,
+      n.channel,
+      n.templateKey,
+      n.templateVersion,
+      n.locale,
+      n.audience,
+      JSON.stringify(n.recipient),
+      n.recipientAddress,
+      JSON.stringify(n.data),
+      n.status,
+      n.statusReason,
+      n.provider,
+      n.providerMessageId,
+      n.idempotencyKey,
+      n.requestHash,
+      n.notBefore,
+      n.attempts,
+      n.sendingAt,
+      n.createdAt,
+      n.updatedAt,
+    ]);
+  }
+
+  async get(id: string, runner: SqlRunner = this.db, forUpdate = false): Promise<NotificationRow | null> {
+    const lock = forUpdate && this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    const [r] = await runner.rows<RawRow>(`SELECT ${COLUMNS} FROM notifications WHERE id = ?${lock}`, [id]);
+    return r ? fromRaw(r) : null;
+  }
+
+  async byIdempotencyKey(key: string): Promise<NotificationRow | null> {
+    const [r] = await this.db.rows<RawRow>(`SELECT ${COLUMNS} FROM notifications WHERE idempotency_key = ?`, [key]);
+    return r ? fromRaw(r) : null;
+  }
+
+  async byProviderId(provider: string, providerMessageId: string, runner: SqlRunner = this.db): Promise<NotificationRow | null> {
+    const lock = runner !== this.db && this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    const [r] = await runner.rows<RawRow>(
+      `SELECT ${COLUMNS} FROM notifications WHERE provider = ? AND provider_message_id = ?${lock}`,
+      [provider, providerMessageId],
+    );
+    return r ? fromRaw(r) : null;
+  }
+
+  async byCase(caseId: string, limit = 500): Promise<NotificationRow[]> {
+    const rows = await this.db.rows<RawRow>(
+      `SELECT ${COLUMNS} FROM notifications WHERE case_id = ? ORDER BY created_at, id LIMIT ?`,
+      [caseId, limit],
+    );
+    return rows.map(fromRaw);
+  }
+
+  /** Atomically moves a row from one of `from` to `to`; false when another process got there first. */
+  async transition(
+    runner: SqlRunner,
+    id: string,
+    from: NotificationStatus[],
+    to: NotificationStatus,
+    now: number,
+    set: { statusReason?: string | null; notBefore?: number | null; provider?: string; providerMessageId?: string; sendingAt?: number | null; incAttempts?: boolean } = {},
+  ): Promise<boolean> {
+    const cols = ['status = ?', 'updated_at = ?'];
+    const params: unknown[] = [to, now];
+    if (set.statusReason !== undefined) (cols.push('status_reason = ?'), params.push(set.statusReason));
+    if (set.notBefore !== undefined) (cols.push('not_before = ?'), params.push(set.notBefore));
+    if (set.provider !== undefined) (cols.push('provider = ?'), params.push(set.provider));
+    if (set.providerMessageId !== undefined) (cols.push('provider_message_id = ?'), params.push(set.providerMessageId));
+    if (set.sendingAt !== undefined) (cols.push('sending_at = ?'), params.push(set.sendingAt));
+    if (set.incAttempts) cols.push('attempts = attempts + 1');
+    params.push(id, ...from);
+    const affected = await runner.exec(
+      `UPDATE notifications SET ${cols.join(', ')} WHERE id = ? AND status IN (${from.map(() => '?').join(', ')})`,
+      params,
+    );
+    return affected === 1;
+  }
+
+  /** Rows the sweeper must look at. */
+  async stuck(statuses: NotificationStatus[], updatedBefore: number, limit: number): Promise<NotificationRow[]> {
+    const rows = await this.db.rows<RawRow>(
+      `SELECT ${COLUMNS} FROM notifications WHERE status IN (${statuses.map(() => '?').join(', ')}) AND updated_at < ? ORDER BY updated_at LIMIT ?`,
+      [...statuses, updatedBefore, limit],
+    );
+    return rows.map(fromRaw);
+  }
+
+  /** Claims a stuck `sending` row for reconciliation (one sweeper wins). */
+  async claimReconcile(id: string, sendingAt: number | null, now: number): Promise<boolean> {
+    const affected = await this.db.exec(
+      `UPDATE notifications SET sending_at = ?, updated_at = ? WHERE id = ? AND status = 'sending' AND ${
+        sendingAt === null ? 'sending_at IS NULL' : 'sending_at = ?'
+      }`,
+      sendingAt === null ? [now, now, id] : [now, now, id, sendingAt],
+    );
+    return affected === 1;
+  }
+
+  async countByStatus(): Promise<Record<string, number>> {
+    const rows = await this.db.rows<{ status: string; n: string | number }>(
+      'SELECT status, COUNT(*) AS n FROM notifications GROUP BY status',
+    );
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+}

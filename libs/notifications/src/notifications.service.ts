@@ -1,0 +1,232 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { CreateNotificationInput, NotificationView } from '#libs/contracts';
+import {
+  CLOCK,
+  type Clock,
+  ConflictError,
+  IdempotencyConflictError,
+  isFinal,
+  type Locale,
+  NotFoundError,
+  ValidationError,
+} from '#libs/core';
+import { canonicalJson, EvidenceService, type JsonValue } from '#libs/evidence';
+import { Db } from '#libs/persistence';
+import { JobQueue } from '#libs/queue';
+import { NotificationRepository, type NotificationRow } from './notification.repository.js';
+import { TemplateRegistry } from './template-registry.js';
+
+export interface AcceptResult {
+  notification: NotificationView;
+  /** false when an earlier request with the same Idempotency-Key already created it. */
+  created: boolean;
+}
+
+/** The channel address a notification goes to, normalised. */
+export function channelAddress(input: CreateNotificationInput): string {
+  switch (input.channel) {
+    case 'sms':
+      if (!input.recipient.phone) {
+        throw new ValidationError('An SMS needs recipient.phone', [
+          { path: 'recipient.phone', message: 'required for channel sms' },
+        ]);
+      }
+      return input.recipient.phone;
+    case 'email':
+      if (!input.recipient.email) {
+        throw new ValidationError('An email needs recipient.email', [
+          { path: 'recipient.email', message: 'required for channel email' },
+        ]);
+      }
+      return input.recipient.email;
+    case 'letter': {
+      const a = input.recipient.address;
+      if (!a) {
+        throw new ValidationError('A letter needs recipient.address', [
+          { path: 'recipient.address', message: 'required for channel letter' },
+        ]);
+      }
+      return [a.country, a.postcode, a.province, a.city, a.district, a.street].filter(Boolean).join('|');
+    }
+  }
+}
+
+@Injectable()
+export class NotificationsService {
+  private readonly log = new Logger(NotificationsService.name);
+
+  constructor(
+    private readonly db: Db,
+    private readonly repo: NotificationRepository,
+    private readonly evidence: EvidenceService,
+    private readonly templates: TemplateRegistry,
+    private readonly queue: JobQueue,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Accept step: validate, render once (a missing variable fails here, before anything is
+   * stored), pin the template version, store the row and its evidence in one transaction,
+   * then enqueue the dispatch job. A repeated Idempotency-Key returns the first result.
+   */
+  async accept(input: CreateNotificationInput, idempotencyKey: string | null): Promise<AcceptResult> {
+    const requestHash = createHash('sha256').update(canonicalJson(input)).digest('hex');
+    if (idempotencyKey) {
+      const existing = await this.repo.byIdempotencyKey(idempotencyKey);
+      if (existing) return this.replay(existing, requestHash);
+    }
+
+    const def = this.templates.get(input.templateKey, input.locale as Locale);
+    if (def.channel !== input.channel) {
+      throw new ValidationError(`Template '${def.key}' is for channel ${def.channel}`, [
+        { path: 'templateKey', message: `template is for channel ${def.channel}, not ${input.channel}` },
+      ]);
+    }
+    const address = channelAddress(input);
+    const id = randomUUID();
+    // Trial render: throws TemplateDataError listing every problem; nothing is stored.
+    this.templates.render(def, input.data, { recipientName: input.recipient.name, caseId: input.caseId, notificationId: id });
+
+    const now = this.clock.now().getTime();
+    const row: NotificationRow = {
+      id,
+      caseId: input.caseId,
+      channel: input.channel,
+      templateKey: def.key,
+      templateVersion: def.version,
+      locale: def.locale,
+      audience: def.audience,
+      recipient: input.recipient,
+      recipientAddress: address,
+      data: input.data,
+      status: 'accepted',
+      statusReason: null,
+      provider: null,
+      providerMessageId: null,
+      idempotencyKey,
+      requestHash,
+      notBefore: null,
+      attempts: 0,
+      sendingAt: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      await this.db.transaction(async (tx) => {
+        await this.repo.insert(tx, row);
+        await this.evidence.append(tx, input.caseId, [
+          {
+            notificationId: id,
+            type: 'notification.accepted',
+            payload: { request: input as unknown as JsonValue, idempotencyKey, requestHash },
+          },
+          {
+            notificationId: id,
+            type: 'template.pinned',
+            payload: {
+              key: def.key,
+              locale: def.locale,
+              version: def.version,
+              audience: def.audience,
+              contentSha256: this.templates.digest(def),
+            },
+          },
+          { notificationId: id, type: 'status.changed', payload: { from: null, to: 'accepted' } },
+        ]);
+      });
+    } catch (err) {
+      if (idempotencyKey && this.db.isUniqueViolation(err)) {
+        const existing = await this.repo.byIdempotencyKey(idempotencyKey);
+        if (existing) return this.replay(existing, requestHash);
+      }
+      throw err;
+    }
+    await this.queue.enqueue('dispatch', id, { dedupeKey: `${id}_0` }).catch((err: unknown) => {
+      // The row is durable; the sweeper re-enqueues it.
+      this.log.warn(`enqueue failed for ${id}, the sweeper will retry: ${String(err)}`);
+    });
+    return { notification: await this.view(id), created: true };
+  }
+
+  private async replay(existing: NotificationRow, requestHash: string): Promise<AcceptResult> {
+    if (existing.requestHash !== requestHash) {
+      throw new IdempotencyConflictError(
+        'This Idempotency-Key was used for a different request body',
+        [{ path: 'Idempotency-Key', message: 'reused with a different request' }],
+        { notificationId: existing.id },
+      );
+    }
+    return { notification: await this.view(existing.id), created: false };
+  }
+
+  async view(id: string): Promise<NotificationView> {
+    const n = await this.repo.get(id);
+    if (!n) throw new NotFoundError(`No notification ${id}`);
+    const events = await this.evidence.notificationEvents(id);
+    return {
+      id: n.id,
+      caseId: n.caseId,
+      channel: n.channel,
+      status: n.status,
+      statusReason: n.statusReason,
+      template: { key: n.templateKey, version: n.templateVersion, locale: n.locale },
+      recipient: { role: n.recipient.role, name: n.recipient.name, address: n.recipientAddress },
+      provider: n.provider,
+      providerMessageId: n.providerMessageId,
+      notBefore: n.notBefore === null ? null : new Date(n.notBefore).toISOString(),
+      createdAt: new Date(n.createdAt).toISOString(),
+      updatedAt: new Date(n.updatedAt).toISOString(),
+      events: events.map((e) => ({
+        seq: e.seq,
+        type: e.type,
+        occurredAt: e.occurredAt,
+        recordedAt: e.recordedAt,
+        payload: e.payload,
+        hash: e.hash,
+      })),
+    };
+  }
+
+  async listByCase(caseId: string): Promise<Omit<NotificationView, 'events'>[]> {
+    const rows = await this.repo.byCase(caseId);
+    return rows.map((n) => ({
+      id: n.id,
+      caseId: n.caseId,
+      channel: n.channel,
+      status: n.status,
+      statusReason: n.statusReason,
+      template: { key: n.templateKey, version: n.templateVersion, locale: n.locale },
+      recipient: { role: n.recipient.role, name: n.recipient.name, address: n.recipientAddress },
+      provider: n.provider,
+      providerMessageId: n.providerMessageId,
+      notBefore: n.notBefore === null ? null : new Date(n.notBefore).toISOString(),
+      createdAt: new Date(n.createdAt).toISOString(),
+      updatedAt: new Date(n.updatedAt).toISOString(),
+    }));
+  }
+
+  /** Cancels a notification that has not gone to a provider yet. */
+  async cancel(id: string, reason: string): Promise<NotificationView> {
+    const n = await this.repo.get(id);
+    if (!n) throw new NotFoundError(`No notification ${id}`);
+    if (isFinal(n.status) && n.status === 'cancelled') return this.view(id);
+    const now = this.clock.now().getTime();
+    const done = await this.db.transaction(async (tx) => {
+      const ok = await this.repo.transition(tx, id, ['accepted', 'scheduled'], 'cancelled', now, {
+        statusReason: reason,
+      });
+      if (ok) {
+        await this.evidence.append(tx, n.caseId, [
+          { notificationId: id, type: 'status.changed', payload: { from: n.status, to: 'cancelled', reason } },
+        ]);
+      }
+      return ok;
+    });
+    if (!done) {
+      const current = await this.repo.get(id);
+      throw new ConflictError(`Notification ${id} is ${current?.status ?? 'gone'} and can no longer be cancelled`);
+    }
+    return this.view(id);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './entities.js';
+export * from './database.js';
+export * from './persistence.module.js';

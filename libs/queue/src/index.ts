@@ -1,0 +1,4 @@
+export * from './queue.port.js';
+export * from './in-process.queue.js';
+export * from './bullmq.queue.js';
+export * from './queue.module.js';

@@ -1,0 +1,175 @@
+/** Request bodies and the stack of processes the SMS e2e suites run against. */
+import { TwilioEmulator } from '../emulators/twilio.js';
+import {
+  createPgDatabase,
+  createRedisPrefix,
+  freePort,
+  type ServiceProcess,
+  spawnApp,
+  type TempDatabase,
+  type TempRedis,
+  uniqueName,
+  waitHttpOk,
+} from './infra.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ACCOUNT_SID = 'AC' + 'a1'.repeat(16);
+export const AUTH_TOKEN = 'test-auth-token-0123456789abcdef';
+
+/** A valid mainland mobile number unique to `i` (138 + 8 digits). */
+export function phoneFor(i: number): string {
+  return `+86138${String(10_000_000 + i).slice(-8)}`;
+}
+
+export function smsBody(caseId: string, phone: string, locale: 'zh-CN' | 'en' = 'zh-CN') {
+  return {
+    caseId,
+    channel: 'sms',
+    templateKey: 'early.sms.reminder',
+    locale,
+    recipient: { role: 'debtor', name: '张三', phone, timeZone: 'Asia/Shanghai' },
+    data: { amountDue: '12345.67', dueDate: '2026-11-01', cardLast4: '1234', dpd: 22 },
+  };
+}
+
+export interface Stack {
+  baseUrl: string;
+  emulator: TwilioEmulator;
+  db?: TempDatabase;
+  redis?: TempRedis;
+  sqlitePath?: string;
+  env: Record<string, string>;
+  api: ServiceProcess;
+  workers: ServiceProcess[];
+  startWorker(name?: string): Promise<ServiceProcess>;
+  post(body: unknown, key?: string): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(opts: {
+  mode: 'queue' | 'standalone';
+  workers?: number;
+  emulator?: Partial<ConstructorParameters<typeof TwilioEmulator>[0]>;
+  env?: Record<string, string>;
+}): Promise<Stack> {
+  const emulator = new TwilioEmulator({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, ...opts.emulator });
+  const emulatorUrl = await emulator.start();
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const env: Record<string, string> = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_BASE_URL: baseUrl,
+    SMS_PROVIDER: 'twilio',
+    TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+    TWILIO_FROM: '+15005550006',
+    TWILIO_API_BASE_URL: emulatorUrl,
+    SWEEP_INTERVAL_MS: '1000',
+    STUCK_AFTER_MS: '3000',
+    SENDING_GRACE_MS: '3000',
+    WORKER_CONCURRENCY: '16',
+    ...opts.env,
+  };
+  let db: TempDatabase | undefined;
+  let redis: TempRedis | undefined;
+  let sqliteDir: string | undefined;
+  if (opts.mode === 'queue') {
+    db = await createPgDatabase();
+    redis = createRedisPrefix();
+    env.DATABASE_URL = db.url;
+    env.REDIS_URL = redis.url;
+    env.QUEUE_PREFIX = redis.prefix;
+  } else {
+    sqliteDir = mkdtempSync(join(tmpdir(), 'cns-'));
+    env.SQLITE_PATH = join(sqliteDir, 'notices.db');
+  }
+  const tag = uniqueName(opts.mode);
+  const api = spawnApp('api', `${tag}-api`, env);
+  await waitHttpOk(`${baseUrl}/health/live`);
+  const workers: ServiceProcess[] = [];
+  let n = 0;
+  const startWorker = async (name?: string) => {
+    const w = spawnApp('worker', name ?? `${tag}-worker-${++n}`, env);
+    workers.push(w);
+    return w;
+  };
+  for (let i = 0; i < (opts.mode === 'queue' ? (opts.workers ?? 2) : 0); i++) await startWorker();
+  return {
+    baseUrl,
+    emulator,
+    db,
+    redis,
+    sqlitePath: env.SQLITE_PATH,
+    env,
+    api,
+    workers,
+    startWorker,
+    post(body: unknown, key?: string) {
+      return fetch(`${baseUrl}/v1/notifications`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
+        body: JSON.stringify(body),
+      });
+    },
+    async stop() {
+      await Promise.all(workers.map((w) => w.kill('SIGTERM')));
+      await api.kill('SIGTERM');
+      await emulator.stop();
+      await db?.drop();
+      await redis?.drop();
+      if (sqliteDir) rmSync(sqliteDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Counts notifications by status straight from the stack's database. */
+export async function statusCounts(stack: Stack): Promise<Record<string, number>> {
+  if (stack.db) {
+    const pg = (await import('pg')).default;
+    const c = new pg.Client({ connectionString: stack.db.url });
+    await c.connect();
+    try {
+      const r = await c.query<{ status: string; n: string }>('SELECT status, COUNT(*) AS n FROM notifications GROUP BY status');
+      return Object.fromEntries(r.rows.map((row) => [row.status, Number(row.n)]));
+    } finally {
+      await c.end();
+    }
+  }
+  const Database = (await import('better-sqlite3')).default;
+  const d = new Database(stack.sqlitePath as string, { readonly: true, fileMustExist: true });
+  try {
+    const rows = d.prepare('SELECT status, COUNT(*) AS n FROM notifications GROUP BY status').all() as {
+      status: string;
+      n: number;
+    }[];
+    return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
+  } finally {
+    d.close();
+  }
+}
+
+/** Runs one SQL statement against the stack's database (tests only). */
+export async function sqlQuery<T>(stack: Stack, sql: string, params: unknown[] = []): Promise<T[]> {
+  if (stack.db) {
+    const pg = (await import('pg')).default;
+    const c = new pg.Client({ connectionString: stack.db.url });
+    await c.connect();
+    try {
+      let i = 0;
+      return (await c.query(sql.replace(/\?/g, () => `$${++i}`), params)).rows as T[];
+    } finally {
+      await c.end();
+    }
+  }
+  const Database = (await import('better-sqlite3')).default;
+  const d = new Database(stack.sqlitePath as string, { fileMustExist: true });
+  try {
+    const st = d.prepare(sql);
+    return (st.reader ? st.all(...params) : (st.run(...params), [])) as T[];
+  } finally {
+    d.close();
+  }
+}
