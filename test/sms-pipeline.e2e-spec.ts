@@ -91,7 +91,7 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
     const before = await sqlQuery<{ n: number }>(stack, 'SELECT COUNT(*) AS n FROM receipts');
     const url = `${stack.baseUrl}/webhooks/twilio/status?nid=${row.id}`;
     const params = { MessageSid: row.provider_message_id, MessageStatus: 'failed', ErrorCode: '30006' };
-    const forged = [
+    const forged: Record<string, string>[] = [
       {}, // no signature
       { 'x-twilio-signature': twilio.getExpectedTwilioSignature('wrong-token-wrong-token', url, params) },
       // right token, tampered parameter

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
-export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://127.0.0.1:5432/test';
+export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_BASE_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const OUTPUT = join(ROOT, 'test-output');
