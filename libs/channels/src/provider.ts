@@ -1,14 +1,46 @@
-import type { ReceiptOutcome } from '#libs/core';
+import type { Channel, PostalAddress, ReceiptOutcome } from '#libs/core';
 
 /** JSON-safe value (what goes into the evidence). */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
-export interface OutboundSms {
+export interface EmailAttachment {
+  filename: string;
+  contentType: string;
+  content: Buffer;
+}
+
+export interface EmailContent {
+  from?: string;
+  subject: string;
+  html: string;
+  text: string;
+  attachments?: EmailAttachment[];
+  /** Extra headers, e.g. List-Unsubscribe / List-Unsubscribe-Post (RFC 8058). */
+  headers?: Record<string, string>;
+}
+
+export interface LetterContent {
+  /** Our document id printed on the letter (also the vendor's idempotency key). */
+  documentId: string;
+  pdf: Buffer;
+  pdfSha256: string;
+  recipientName: string;
+  address: PostalAddress;
+  service: 'registered' | 'ordinary';
+}
+
+/** One message to send, whatever the channel; exactly the part for `channel` is set. */
+export interface OutboundMessage {
   /** Our notification id: the provider reference and the idempotency anchor. */
   notificationId: string;
+  channel: Channel;
+  /** Normalised address: E.164 phone, lower-case email, or postal key. */
   to: string;
-  body: string;
+  /** Where the provider should post status events for this message (when it supports it). */
   statusCallbackUrl: string;
+  sms?: { body: string };
+  email?: EmailContent;
+  letter?: LetterContent;
 }
 
 export interface SendResult {
@@ -19,6 +51,10 @@ export interface SendResult {
   raw: Json;
 }
 
+/** Normalised receipt outcomes plus the post-specific events (DESIGN.md section 3). */
+export type PostEvent = 'printed' | 'mailed' | 'in_transit' | 'returned';
+export type ReturnReason = 'refused' | 'unclaimed' | 'bad_address' | 'moved' | 'other';
+
 /** A delivery receipt after normalisation, whatever the provider. */
 export interface NormalisedReceipt {
   provider: string;
@@ -28,27 +64,44 @@ export interface NormalisedReceipt {
   outcome: ReceiptOutcome;
   providerStatus: string;
   errorCode?: string;
+  /** Post channel: intermediate event, and for `returned` its reason. */
+  postEvent?: PostEvent;
+  returnReason?: ReturnReason;
+  /** Post channel: who signed for a delivered registered letter. */
+  signer?: string;
+  /** Email: hard bounce (address suppressed) vs soft bounce (retry policy); complaint = opt-out. */
+  bounce?: 'hard' | 'soft';
+  complaint?: boolean;
   occurredAt: Date;
   /** Sandbox receipts can never count as legal proof. */
   sandbox: boolean;
   raw: Json;
 }
 
-/** Provider contract (DESIGN.md section 3). */
-export interface SmsProvider {
+/**
+ * Provider contract (DESIGN.md section 3), one adapter per provider and channel.
+ * `send` must be safe to retry: the adapter passes our notification id as the provider's
+ * idempotency key or reference where the provider supports one.
+ */
+export interface ChannelProvider {
   readonly name: string;
+  readonly channel: Channel;
   readonly sandbox: boolean;
-  send(message: OutboundSms): Promise<SendResult>;
-  /** Current state of a message at the provider (poll path for lost callbacks). */
-  poll(providerMessageId: string, message: OutboundSms): Promise<NormalisedReceipt | null>;
+  send(message: OutboundMessage): Promise<SendResult>;
+  /** Current state of a message at the provider (poll path for lost callbacks); null if unknown. */
+  poll(providerMessageId: string, message: OutboundMessage): Promise<NormalisedReceipt | null>;
   /**
    * Finds a message this service may have sent before a crash (state `sending` with no provider
    * id stored): returns it when the provider has it, null when it surely does not.
    */
-  findSent(message: OutboundSms, since: Date): Promise<SendResult | null>;
+  findSent(message: OutboundMessage, since: Date): Promise<SendResult | null>;
 }
+
+/** @deprecated alias kept for the SMS adapters. */
+export type SmsProvider = ChannelProvider;
+export type OutboundSms = OutboundMessage;
 
 export const SMS_PROVIDER = Symbol('SMS_PROVIDER');
 
-/** Sink the sandbox uses to deliver its simulated receipts. */
+/** Sink the sandbox adapters use to deliver their simulated receipts. */
 export type ReceiptSink = (receipt: NormalisedReceipt) => Promise<void>;

@@ -108,8 +108,9 @@ export class DispatchProcessor {
       meta: { encoding: out.sms.encoding, segments: out.sms.segments, characters: [...out.sms.text].length },
       outbound: {
         notificationId: n.id,
+        channel: 'sms',
         to: n.recipientAddress,
-        body: out.sms.text,
+        sms: { body: out.sms.text },
         statusCallbackUrl: this.statusCallbackUrl(n.id),
       },
     };

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { AppConfig } from '#libs/config';
 import { ENTITIES } from './entities.js';
-import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from './migrations/initial.js';
+import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from './migrations/index.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 

@@ -8,6 +8,7 @@ import type { NormalisedReceipt, OutboundSms, ReceiptSink, SendResult, SmsProvid
  */
 export class SandboxSmsProvider implements SmsProvider {
   readonly name = 'sandbox-sms';
+  readonly channel = 'sms' as const;
   readonly sandbox = true;
   private sink: ReceiptSink | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -35,7 +36,7 @@ export class SandboxSmsProvider implements SmsProvider {
     return {
       providerMessageId,
       acceptedAt,
-      request: { to: message.to, bodyLength: message.body.length },
+      request: { to: message.to, bodyLength: message.sms?.body.length ?? 0 },
       raw: { sid: providerMessageId, status: 'queued', sandbox: true },
     };
   }

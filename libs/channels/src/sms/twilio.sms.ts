@@ -65,6 +65,7 @@ function retryableStatus(status: number | undefined): boolean {
 /** SMS through the official `twilio` client. */
 export class TwilioSmsProvider implements SmsProvider {
   readonly name = 'twilio';
+  readonly channel = 'sms' as const;
   readonly sandbox = false;
   private readonly client: twilio.Twilio;
 
@@ -80,9 +81,10 @@ export class TwilioSmsProvider implements SmsProvider {
   }
 
   async send(message: OutboundSms): Promise<SendResult> {
+    if (!message.sms) throw new ProviderError('twilio: message has no SMS part', false);
     const params = {
       to: message.to,
-      body: message.body,
+      body: message.sms.body,
       statusCallback: message.statusCallbackUrl,
       ...(this.settings.messagingServiceSid
         ? { messagingServiceSid: this.settings.messagingServiceSid }
@@ -141,7 +143,7 @@ export class TwilioSmsProvider implements SmsProvider {
         dateSentAfter: new Date(since.getTime() - 60_000),
         limit: 200,
       })) as unknown as TwilioMessageLike[];
-      const match = list.find((m) => m.body === message.body);
+      const match = list.find((m) => m.body === message.sms?.body);
       if (!match) return null;
       return {
         providerMessageId: match.sid,

@@ -109,6 +109,3 @@ export class InitialPostgres1764057600000 implements MigrationInterface {
     await q.query(`DROP FUNCTION evidence_append_only()`);
   }
 }
-
-export const SQLITE_MIGRATIONS = [InitialSqlite1764057600000];
-export const POSTGRES_MIGRATIONS = [InitialPostgres1764057600000];
