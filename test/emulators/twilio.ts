@@ -35,6 +35,11 @@ export interface TwilioEmulatorOptions {
   failNumbers?: Record<string, FailSpec>;
   /** Delay before each status transition after `queued` (ms). Default 0. */
   callbackDelayMs?: number;
+  /**
+   * Delay between storing a created message and answering the create (ms). Default 0. Widens the
+   * window in which a client can die after the provider has the message but before it learns its sid.
+   */
+  createResponseDelayMs?: number;
   /** Called for each authenticated, well-formed create; a result rejects it with that Twilio error. */
   rejectCreate?: (to: string) => CreateRejection | undefined;
   /** Status callbacks in flight at most. Default 32. */
@@ -510,7 +515,14 @@ export class TwilioEmulator {
     list.push(msg);
     this.pending += msg.plan.length;
 
-    this.sendJson(res, 201, this.toResource(msg));
+    const delay = this.opts.createResponseDelayMs ?? 0;
+    if (delay > 0) {
+      setTimeout(() => {
+        if (!res.destroyed) this.sendJson(res, 201, this.toResource(msg));
+      }, delay);
+    } else {
+      this.sendJson(res, 201, this.toResource(msg));
+    }
     // After the response has been handed to the socket (not on 'finish': a client that disconnects early
     // would otherwise leave the message pending forever).
     setImmediate(() => this.runStep(msg, 0));

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the letter tests and benchmarks need, only when missing:
+#   chromium       headless browser for bench/letters (HTML -> PDF comparison) and browser tests
+#   poppler-utils  pdftotext / pdffonts / pdfinfo used by libs/letters tests
+# Idempotent; safe to run as root with CI=true and no stdin. `apt-get update` is skipped when
+# everything is already present.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+declare -A wanted=(
+  [chromium]=/usr/bin/chromium
+  [poppler-utils]=/usr/bin/pdftotext
+)
+
+missing=()
+for pkg in "${!wanted[@]}"; do
+  bin="${wanted[$pkg]}"
+  if [[ -x "$bin" ]] && dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    continue
+  fi
+  missing+=("$pkg")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-system-deps: all present (${!wanted[*]})"
+  exit 0
+fi
+
+SUDO=()
+if [[ "$(id -u)" -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo -n)
+  else
+    echo "install-system-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# Sort for a stable install order in logs.
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort)
+echo "install-system-deps: installing ${missing[*]}"
+"${SUDO[@]}" apt-get update -qq </dev/null
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+
+for pkg in "${missing[@]}"; do
+  if [[ ! -x "${wanted[$pkg]}" ]]; then
+    echo "install-system-deps: ${pkg} installed but ${wanted[$pkg]} is missing" >&2
+    exit 1
+  fi
+done
+echo "install-system-deps: done"
