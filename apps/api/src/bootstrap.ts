@@ -1,18 +1,18 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { type AppConfig, loadConfig, nestLogLevels } from '#libs/config';
 import type { Clock } from '#libs/core';
 import { PipelineRunner } from '#libs/notifications';
 import { ApiModule } from './app.module.js';
 
 /** Builds and starts the api (and, in standalone mode, the processors). Used by main.ts and tests. */
 export async function startApi(opts: { config?: AppConfig; clock?: Clock; listen?: boolean } = {}) {
-  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(opts), {
+  const config = opts.config ?? loadConfig(process.env);
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot({ ...opts, config }), {
     bodyParser: false,
-    logger: ['error', 'warn', 'log'],
+    logger: nestLogLevels(config.logLevel),
   });
-  const config = app.get<AppConfig>(APP_CONFIG);
   app.useBodyParser('json', { limit: config.http.maxBodyBytes, type: ['application/json', 'application/*+json'] });
   app.useBodyParser('urlencoded', { extended: false, limit: config.http.maxBodyBytes });
   app.enableShutdownHooks();

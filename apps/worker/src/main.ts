@@ -1,17 +1,18 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { APP_CONFIG, type AppConfig, ConfigError } from '#libs/config';
+import { ConfigError, loadConfig, nestLogLevels } from '#libs/config';
 import { PipelineRunner } from '#libs/notifications';
 import { WorkerModule } from './worker.module.js';
 
 async function main(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(), { logger: ['error', 'warn', 'log'] });
-  const config = app.get<AppConfig>(APP_CONFIG);
+  const config = loadConfig(process.env);
   if (config.mode !== 'queue') {
-    await app.close();
     throw new ConfigError(['REDIS_URL: the worker consumes a shared queue; set REDIS_URL (standalone mode runs its workers inside the api)']);
   }
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot({ config }), {
+    logger: nestLogLevels(config.logLevel),
+  });
   app.enableShutdownHooks();
   await app.get(PipelineRunner).start();
   new Logger('Worker').log(`worker ${process.pid} consuming (${config.database.type}, sms ${config.sms.provider})`);

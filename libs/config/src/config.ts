@@ -61,21 +61,21 @@ const EnvSchema = z
     BANK_PHONE: z.string().default('400-000-0000'),
     BANK_COMPLAINT_CHANNEL: z.string().default('客服热线 400-000-0000 转 9 / complaints@bank.example'),
     BANK_WEBSITE: z.string().optional(),
-  })
-  .superRefine((env, ctx) => {
-    if (env.SMS_PROVIDER === 'twilio') {
-      for (const key of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN'] as const) {
-        if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required when SMS_PROVIDER=twilio' });
-      }
-      if (!env.TWILIO_FROM && !env.TWILIO_MESSAGING_SERVICE_SID) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['TWILIO_FROM'],
-          message: 'TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required when SMS_PROVIDER=twilio',
-        });
-      }
-    }
   });
+
+/** Cross-field rules, checked on the raw environment so they are reported with the rest. */
+function crossFieldProblems(env: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  if (env.SMS_PROVIDER === 'twilio') {
+    for (const key of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN']) {
+      if (!env[key]) problems.push(`${key}: required when SMS_PROVIDER=twilio`);
+    }
+    if (!env.TWILIO_FROM && !env.TWILIO_MESSAGING_SERVICE_SID) {
+      problems.push('TWILIO_FROM: TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required when SMS_PROVIDER=twilio');
+    }
+  }
+  return problems;
+}
 
 export type RunMode = 'standalone' | 'queue';
 
@@ -116,9 +116,11 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
-  }
+  const problems = [
+    ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`)),
+    ...crossFieldProblems(cleaned),
+  ];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   const mode: RunMode = e.REDIS_URL ? 'queue' : 'standalone';
   const port = e.PORT;
@@ -170,4 +172,13 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       website: e.BANK_WEBSITE,
     },
   };
+}
+
+type NestLevel = 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+
+/** Nest logger levels for a configured LOG_LEVEL. */
+export function nestLogLevels(level: AppConfig['logLevel']): NestLevel[] {
+  const order: NestLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+  const upto: Record<AppConfig['logLevel'], number> = { silent: -1, fatal: 0, error: 1, warn: 2, info: 3, debug: 4, trace: 5 };
+  return order.slice(0, upto[level] + 1);
 }

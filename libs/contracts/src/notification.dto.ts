@@ -1,4 +1,5 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/core';
+import metadata from 'libphonenumber-js/max/metadata';
 import { z } from 'zod';
 import { CHANNELS, LOCALES, RECIPIENT_ROLES, type Recipient, ValidationError } from '#libs/core';
 
@@ -28,7 +29,7 @@ export const RecipientSchema = z.strictObject({
     .string()
     .max(32)
     .transform((raw, ctx) => {
-      const parsed = parsePhoneNumberFromString(raw, 'CN');
+      const parsed = parsePhoneNumberFromString(raw, 'CN', metadata);
       if (!parsed || !parsed.isValid()) {
         ctx.addIssue({ code: 'custom', message: 'not a valid phone number (E.164 expected, e.g. +8613800138000)' });
         return z.NEVER;

@@ -3,7 +3,8 @@
 export function maskPhone(phone: string): string {
   const digits = phone.replace(/[^\d+]/g, '');
   if (digits.length <= 7) return '*'.repeat(digits.length);
-  return `${digits.slice(0, digits.length - 8 + 3)}****${digits.slice(-4)}`;
+  // Keep the prefix up to the last 8 digits, hide 4, keep the last 4: +86138****8000, 138****8000.
+  return `${digits.slice(0, digits.length - 8)}****${digits.slice(-4)}`;
 }
 
 export function maskEmail(email: string): string {

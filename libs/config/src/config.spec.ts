@@ -1,0 +1,47 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('defaults to standalone mode: SQLite, in-process jobs, sandbox SMS', () => {
+    const c = loadConfig({});
+    expect(c.mode).toBe('standalone');
+    expect(c.database).toEqual({ type: 'sqlite', path: './data/notices.db' });
+    expect(c.sms.provider).toBe('sandbox');
+    expect(c.queue.apiRunsWorkers).toBe(true);
+    expect(c.http.publicBaseUrl).toBe('http://127.0.0.1:3000');
+  });
+
+  it('switches to queue mode with DATABASE_URL and REDIS_URL', () => {
+    const c = loadConfig({ DATABASE_URL: 'postgres://u@h:5432/db', REDIS_URL: 'redis://127.0.0.1:6379', PORT: '8080' });
+    expect(c.mode).toBe('queue');
+    expect(c.database).toMatchObject({ type: 'postgres', url: 'postgres://u@h:5432/db' });
+    expect(c.queue.apiRunsWorkers).toBe(false);
+    expect(c.http.port).toBe(8080);
+  });
+
+  it('lists every problem at once', () => {
+    let err: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', SMS_PROVIDER: 'twilio' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/PORT/);
+    expect(problems).toMatch(/DATABASE_URL/);
+    expect(problems).toMatch(/TWILIO_ACCOUNT_SID/);
+    expect(problems).toMatch(/TWILIO_AUTH_TOKEN/);
+    expect(problems).toMatch(/TWILIO_FROM/);
+  });
+
+  it('accepts a complete Twilio configuration', () => {
+    const c = loadConfig({
+      SMS_PROVIDER: 'twilio',
+      TWILIO_ACCOUNT_SID: 'AC' + '0'.repeat(32),
+      TWILIO_AUTH_TOKEN: 'x'.repeat(32),
+      TWILIO_MESSAGING_SERVICE_SID: 'MG' + '0'.repeat(32),
+    });
+    expect(c.sms).toMatchObject({ provider: 'twilio', messagingServiceSid: 'MG' + '0'.repeat(32) });
+  });
+});

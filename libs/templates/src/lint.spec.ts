@@ -1,0 +1,300 @@
+import { describe, it, expect, beforeAll } from '@jest/globals';
+import { DEFAULT_FORBIDDEN_PHRASES, LINT_RULES, lintTemplate } from './lint.js';
+import { loadTemplatePack } from './pack.js';
+import type { LintFinding, TemplateDefinition } from './types.js';
+
+const PACK_DIR = new URL('../../../templates', import.meta.url).pathname;
+
+let pack: TemplateDefinition[];
+beforeAll(() => {
+  pack = loadTemplatePack(PACK_DIR);
+});
+
+const get = (key: string, locale: 'zh-CN' | 'en') =>
+  structuredClone(pack.find((d) => d.key === key && d.locale === locale) as TemplateDefinition);
+const ids = (findings: LintFinding[]) => findings.map((f) => f.ruleId);
+
+function smsDef(sms: string, over: Partial<TemplateDefinition> = {}): TemplateDefinition {
+  return {
+    key: 'early.sms.lint',
+    locale: 'zh-CN',
+    stage: 'early',
+    channel: 'sms',
+    audience: 'debtor',
+    version: 1,
+    schema: {
+      type: 'object',
+      properties: {
+        amountDue: { type: 'string' },
+        items: { type: 'array', items: { type: 'object', properties: { x: { type: 'string' } } } },
+      },
+    },
+    exampleData: { amountDue: '10.00', items: [{ x: 'a' }] },
+    parts: { sms },
+    ...over,
+  };
+}
+
+describe('lintTemplate on the default pack', () => {
+  it('finds nothing in any template', () => {
+    const all = pack.flatMap((d) => lintTemplate(d).map((f) => ({ key: d.key, locale: d.locale, ...f })));
+    expect(all).toEqual([]);
+  });
+});
+
+describe('lintTemplate rules', () => {
+  it('every emitted rule id is documented in LINT_RULES', () => {
+    const findings = [
+      ...lintTemplate(smsDef('{{#if x}}')),
+      ...lintTemplate(smsDef('{{nope}} 老赖 {{> gone}} {{@secret}}', { audience: 'third_party' })),
+    ];
+    expect(findings.length).toBeGreaterThan(3);
+    for (const f of findings) expect(Object.keys(LINT_RULES)).toContain(f.ruleId);
+  });
+
+  it('template-compile-error with line and column', () => {
+    const findings = lintTemplate(smsDef('第一行\n第二行 {{#if amountDue}}未关闭 回复TD退订'));
+    const f = findings.find((x) => x.ruleId === 'template-compile-error');
+    expect(f?.severity).toBe('error');
+    expect(f?.location.part).toBe('sms');
+    expect(f?.location.line).toBeGreaterThanOrEqual(2);
+  });
+
+  it('unknown-helper', () => {
+    const findings = lintTemplate(smsDef('{{shell "ls"}} {{uppercase amountDue}} 回复TD退订'));
+    expect(findings.filter((f) => f.ruleId === 'unknown-helper').map((f) => f.location)).toEqual([
+      { part: 'sms', line: 1, column: 3 },
+      { part: 'sms', line: 1, column: 18 },
+    ]);
+    expect(ids(findings)).not.toContain('template-compile-error');
+  });
+
+  it('unknown-partial, unknown-context-variable and missing-part', () => {
+    expect(ids(lintTemplate(smsDef('{{> gone}} 回复TD退订')))).toContain('unknown-partial');
+    const ctxFinding = lintTemplate(smsDef('{{@bank.iban}} 回复TD退订')).find(
+      (f) => f.ruleId === 'unknown-context-variable',
+    );
+    expect(ctxFinding?.message).toContain('@bank.iban');
+    const email = smsDef('', { key: 'early.email.lint', channel: 'email', parts: { subject: 'x' } });
+    expect(
+      lintTemplate(email)
+        .filter((f) => f.ruleId === 'missing-part')
+        .map((f) => f.location.part),
+    ).toEqual(['html', 'text']);
+  });
+
+  it('variable-not-in-schema, also inside #each and partial-free nested paths', () => {
+    const findings = lintTemplate(
+      smsDef(
+        '{{cny amountDue}} {{dueDate}}\n{{#each items}}{{x}}{{y}}{{/each}} {{#with meta}}{{z}}{{/with}} 回复TD退订',
+      ),
+    );
+    const vars = findings.filter((f) => f.ruleId === 'variable-not-in-schema');
+    expect(vars.map((f) => f.message)).toEqual([
+      '"dueDate" is used but not declared in the schema',
+      '"items.*.y" is used but not declared in the schema',
+      '"meta" is used but not declared in the schema',
+      '"meta.z" is used but not declared in the schema',
+    ]);
+    expect(vars[0].location).toEqual({ part: 'sms', line: 1, column: 21 });
+  });
+
+  it('schema-invalid and example-data-invalid', () => {
+    expect(
+      ids(
+        lintTemplate(
+          smsDef('x 回复TD退订', { schema: { type: 'object', properties: { a: { type: 'wat' } } } }),
+        ),
+      ),
+    ).toContain('schema-invalid');
+    const bad = lintTemplate(
+      smsDef('{{cny amountDue}} 回复TD退订', { exampleData: { amountDue: 5, items: 'no' } }),
+    );
+    expect(bad.filter((f) => f.ruleId === 'example-data-invalid').map((f) => f.message)).toEqual([
+      'exampleData.amountDue must be string',
+      'exampleData.items must be array',
+    ]);
+  });
+
+  it('third-party template mentioning an amount: variable, helper and wording', () => {
+    const def = get('early.sms.third_party', 'zh-CN');
+    def.schema = {
+      ...def.schema,
+      properties: { ...(def.schema.properties as object), amountDue: { type: 'string' } },
+    };
+    def.exampleData = { ...def.exampleData, amountDue: '500.00' };
+    def.parts.sms = `${(def.parts.sms ?? '').trimEnd()}\n请转告其尽快归还欠款{{cny amountDue}}元`;
+    const findings = lintTemplate(def);
+    const tp = findings.filter((f) => f.ruleId.startsWith('third-party'));
+    expect(tp.map((f) => [f.ruleId, f.location.part])).toEqual(
+      expect.arrayContaining([
+        ['third-party-debt-variable', 'schema'],
+        ['third-party-debt-variable', 'sms'],
+        ['third-party-debt-wording', 'sms'],
+      ]),
+    );
+    const wording = tp.find((f) => f.ruleId === 'third-party-debt-wording');
+    expect(wording?.message).toContain('欠款');
+    expect(wording?.location.line).toBe(2);
+  });
+
+  it('third-party English wording about the balance', () => {
+    const def = get('early.sms.third_party', 'en');
+    def.parts.sms = 'Please tell {{customerName}} their balance is overdue. Reply STOP to opt out.';
+    const words = lintTemplate(def)
+      .filter((f) => f.ruleId === 'third-party-debt-wording')
+      .map((f) => f.message)
+      .sort();
+    expect(words).toEqual(['third-party text mentions "balance"', 'third-party text mentions "overdue"']);
+  });
+
+  it('forbidden-phrase in zh and en, with positions and categories', () => {
+    const zh = lintTemplate(smsDef('您好\n再不还款就通知您的单位，老赖！回复TD退订'));
+    const zf = zh.filter((f) => f.ruleId === 'forbidden-phrase');
+    expect(zf.map((f) => f.message)).toEqual([
+      '"老赖" is forbidden (insult)',
+      '"通知您的单位" is forbidden (third_party_pressure)',
+    ]);
+    expect(zf[1].location).toEqual({ part: 'sms', line: 2, column: 6 });
+
+    const en = lintTemplate(
+      smsDef(
+        'Pay now or else the police will arrest you. We will tell your employer. Reply STOP to opt out.',
+        { locale: 'en' },
+      ),
+    );
+    expect(
+      en
+        .filter((f) => f.ruleId === 'forbidden-phrase')
+        .map((f) => f.message)
+        .sort(),
+    ).toEqual([
+      '"arrest" is forbidden (false_legal_claim)',
+      '"or else" is forbidden (threat)',
+      '"police" is forbidden (false_legal_claim)',
+      '"your employer" is forbidden (third_party_pressure)',
+    ]);
+  });
+
+  it('forbidden phrases match whole words and are configurable', () => {
+    // "liar" inside "familiar" is not an insult
+    expect(
+      ids(lintTemplate(smsDef('A familiar face. Reply STOP to opt out.', { locale: 'en' }))),
+    ).not.toContain('forbidden-phrase');
+    const custom = lintTemplate(smsDef('最后通牒 回复TD退订'), {
+      extraForbiddenPhrases: [{ phrase: '最后通牒', category: 'threat' }],
+    });
+    expect(ids(custom)).toContain('forbidden-phrase');
+    const replaced = lintTemplate(smsDef('老赖 回复TD退订'), { forbiddenPhrases: [] });
+    expect(ids(replaced)).not.toContain('forbidden-phrase');
+    expect(DEFAULT_FORBIDDEN_PHRASES.length).toBeGreaterThan(50);
+  });
+
+  it('forbidden phrases inside partials point at the partial', () => {
+    const def = smsDef('x {{> bad}}', { partials: { bad: '后果自负 回复TD退订' } });
+    const f = lintTemplate(def).find((x) => x.ruleId === 'forbidden-phrase');
+    expect(f?.location).toEqual({ part: 'partial:bad', line: 1, column: 1 });
+  });
+
+  it('demand letter missing the objection channel', () => {
+    const def = get('late.letter.demand', 'zh-CN');
+    def.parts.letter = (def.parts.letter ?? '').replace('{{> letter-objection}}', '');
+    const findings = lintTemplate(def);
+    expect(findings).toHaveLength(1);
+    expect(findings[0].ruleId).toBe('demand-letter-missing-element');
+    expect(findings[0].message).toContain('[objection]');
+    expect(findings[0].message).toContain('{{> letter-objection}}');
+  });
+
+  it('demand letter missing balance, seal and contact details (legal notice, en)', () => {
+    const def = get('legal.letter.pre_litigation', 'en');
+    def.parts.letter = (def.parts.letter ?? '')
+      .replace('{{> letter-seal}}', '')
+      .replace('{{> letter-bank-contact}}', '')
+      .replace(/\{\{cny outstandingBalance\}\}/g, '');
+    const missing = lintTemplate(def)
+      .filter((f) => f.ruleId === 'demand-letter-missing-element')
+      .map((f) => /\[(\w+)\]/.exec(f.message)?.[1]);
+    // the contact details are still present through the objection partial (@bank.phone + @bank.address)
+    expect(missing.sort()).toEqual(['outstanding_balance', 'seal']);
+    def.parts.letter = (def.parts.letter ?? '').replace('{{> letter-objection}}', '');
+    const again = lintTemplate(def)
+      .filter((f) => f.ruleId === 'demand-letter-missing-element')
+      .map((f) => /\[(\w+)\]/.exec(f.message)?.[1]);
+    expect(again.sort()).toEqual(['bank_contact', 'objection', 'outstanding_balance', 'seal']);
+  });
+
+  it('the art. 69 check does not apply to ordinary mid-stage letters', () => {
+    const def = get('mid.letter.notice', 'zh-CN');
+    def.parts.letter = '{{@recipientName}}：请尽快还款。';
+    expect(ids(lintTemplate(def))).not.toContain('demand-letter-missing-element');
+  });
+
+  it('sms-segment-limit uses the configured limit', () => {
+    const def = get('early.sms.reminder', 'zh-CN');
+    expect(lintTemplate(def)).toEqual([]);
+    const f = lintTemplate(def, { maxSmsSegments: 1 });
+    expect(f).toEqual([
+      {
+        ruleId: 'sms-segment-limit',
+        severity: 'error',
+        message: 'example SMS needs 2 UCS-2 segments (limit 1; 70/67 characters per segment)',
+        location: { part: 'sms' },
+      },
+    ]);
+    const long = smsDef(`${'a'.repeat(320)} Reply STOP to opt out.`, { locale: 'en' });
+    expect(lintTemplate(long).find((x) => x.ruleId === 'sms-segment-limit')?.message).toContain(
+      '3 GSM-7 segments',
+    );
+  });
+
+  it('sms-encoding warns when English text leaves GSM-7', () => {
+    const f = lintTemplate(smsDef('We’re here. Reply STOP to opt out.', { locale: 'en' })).find(
+      (x) => x.ruleId === 'sms-encoding',
+    );
+    expect(f?.severity).toBe('warning');
+    expect(f?.location).toEqual({ part: 'sms', line: 1, column: 3 });
+  });
+
+  it('missing-opt-out for SMS and email', () => {
+    expect(ids(lintTemplate(smsDef('您好')))).toContain('missing-opt-out');
+    const email = smsDef('', {
+      key: 'early.email.lint',
+      channel: 'email',
+      parts: { subject: 's', html: '<p>hi</p>', text: 'hi 退订' },
+    });
+    expect(
+      lintTemplate(email)
+        .filter((f) => f.ruleId === 'missing-opt-out')
+        .map((f) => f.location.part),
+    ).toEqual(['html']);
+  });
+
+  it('html-unescaped-output warns about triple-stash in email HTML only', () => {
+    const email = smsDef('', {
+      key: 'early.email.lint',
+      channel: 'email',
+      parts: {
+        subject: '{{{amountDue}}}',
+        html: '<p>{{{amountDue}}} 退订</p>',
+        text: '{{{amountDue}}} 退订',
+      },
+    });
+    const f = lintTemplate(email).filter((x) => x.ruleId === 'html-unescaped-output');
+    expect(f).toEqual([
+      {
+        ruleId: 'html-unescaped-output',
+        severity: 'warning',
+        message: 'triple-stash output is not HTML-escaped',
+        location: { part: 'html', line: 1, column: 4 },
+      },
+    ]);
+  });
+
+  it('example-render-failed when the example misses a variable the schema allows to be absent', () => {
+    const f = lintTemplate(smsDef('{{cny amountDue}} 回复TD退订', { exampleData: {} }));
+    expect(f.map((x) => [x.ruleId, x.message])).toEqual([
+      ['example-render-failed', 'data.amountDue is required by the template (sms)'],
+    ]);
+  });
+});
