@@ -22,7 +22,15 @@ export default tseslint.config(
     },
   },
   {
-    files: ['libs/config/**', 'test/**', 'bench/**', 'scripts/**', '**/*.spec.ts', '**/*.e2e-spec.ts', '*.js'],
+    files: [
+      'libs/config/src/config.ts',
+      'test/**',
+      'bench/**',
+      'scripts/**',
+      '**/*.spec.ts',
+      '**/*.e2e-spec.ts',
+      '*.js',
+    ],
     rules: { 'no-restricted-syntax': 'off' },
   },
 );

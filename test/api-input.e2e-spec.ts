@@ -32,7 +32,12 @@ describe('bad input on POST /v1/notifications', () => {
   const good = smsBody('C-input-1', '+8613800138000');
   const cases: [string, unknown, number, string[]][] = [
     ['missing fields', { channel: 'sms' }, 400, ['caseId', 'templateKey', 'recipient', 'data']],
-    ['invalid phone', { ...good, recipient: { ...good.recipient, phone: '12345' } }, 400, ['recipient.phone']],
+    [
+      'invalid phone',
+      { ...good, recipient: { ...good.recipient, phone: '12345' } },
+      400,
+      ['recipient.phone'],
+    ],
     ['unknown template', { ...good, templateKey: 'early.sms.nope' }, 422, ['templateKey']],
     [
       'missing template variable',
@@ -42,7 +47,11 @@ describe('bad input on POST /v1/notifications', () => {
     ],
     [
       'wrong types',
-      { ...good, caseId: 42, data: { amountDue: 12.5, dueDate: '2026-11-01', cardLast4: '1234', dpd: 'three' } },
+      {
+        ...good,
+        caseId: 42,
+        data: { amountDue: 12.5, dueDate: '2026-11-01', cardLast4: '1234', dpd: 'three' },
+      },
       400,
       ['caseId'],
     ],
@@ -53,13 +62,25 @@ describe('bad input on POST /v1/notifications', () => {
       ['data.amountDue', 'data.dueDate', 'data.cardLast4', 'data.dpd'],
     ],
     ['unknown field', { ...good, chanel: 'sms' }, 400, ['(body)']],
-    ['bad time zone', { ...good, recipient: { ...good.recipient, timeZone: 'Mars/Base' } }, 400, ['recipient.timeZone']],
-    ['sms without a phone', { ...good, recipient: { role: 'debtor', name: '张三' } }, 400, ['recipient.phone']],
+    [
+      'bad time zone',
+      { ...good, recipient: { ...good.recipient, timeZone: 'Mars/Base' } },
+      400,
+      ['recipient.timeZone'],
+    ],
+    [
+      'sms without a phone',
+      { ...good, recipient: { role: 'debtor', name: '张三' } },
+      400,
+      ['recipient.phone'],
+    ],
     ['template for another channel', { ...good, channel: 'email' }, 400, ['templateKey']],
   ];
 
   it.each(cases)('%s', async (_name, body, status, paths) => {
-    const res = await postJson(api.baseUrl, '/v1/notifications', body, { 'idempotency-key': `bad-${_name.replace(/ /g, '-')}` });
+    const res = await postJson(api.baseUrl, '/v1/notifications', body, {
+      'idempotency-key': `bad-${_name.replace(/ /g, '-')}`,
+    });
     expect(res.status).toBe(status);
     expect(res.type).toContain('application/problem+json');
     expect(res.body.status).toBe(status);

@@ -35,10 +35,12 @@ describe.each(['sqlite', 'postgres'] as const)('evidence tamper detection (%s)',
   });
 
   it('the ledger refuses UPDATE and DELETE', async () => {
-    await expect(api.db.exec('UPDATE evidence_events SET type = ? WHERE case_id = ? AND seq = 1', ['x', caseId])).rejects.toThrow(
+    await expect(
+      api.db.exec('UPDATE evidence_events SET type = ? WHERE case_id = ? AND seq = 1', ['x', caseId]),
+    ).rejects.toThrow(/append-only/);
+    await expect(api.db.exec('DELETE FROM evidence_events WHERE case_id = ?', [caseId])).rejects.toThrow(
       /append-only/,
     );
-    await expect(api.db.exec('DELETE FROM evidence_events WHERE case_id = ?', [caseId])).rejects.toThrow(/append-only/);
   });
 
   it('a row changed behind the service points verification at its seq', async () => {
@@ -47,10 +49,10 @@ describe.each(['sqlite', 'postgres'] as const)('evidence tamper detection (%s)',
     if (dialect === 'postgres') {
       await api.db.transaction(async (tx) => {
         await tx.exec('ALTER TABLE evidence_events DISABLE TRIGGER evidence_no_update_delete');
-        await tx.exec(`UPDATE evidence_events SET payload = REPLACE(payload, 'sent', 'SENT') WHERE case_id = ? AND seq = ?`, [
-          caseId,
-          seq,
-        ]);
+        await tx.exec(
+          `UPDATE evidence_events SET payload = REPLACE(payload, 'sent', 'SENT') WHERE case_id = ? AND seq = ?`,
+          [caseId, seq],
+        );
         await tx.exec('ALTER TABLE evidence_events ENABLE TRIGGER evidence_no_update_delete');
       });
     } else {
@@ -58,16 +60,16 @@ describe.each(['sqlite', 'postgres'] as const)('evidence tamper detection (%s)',
         "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'evidence_no_update'",
       );
       await api.db.exec('DROP TRIGGER evidence_no_update');
-      await api.db.exec(`UPDATE evidence_events SET payload = REPLACE(payload, 'sent', 'SENT') WHERE case_id = ? AND seq = ?`, [
-        caseId,
-        seq,
-      ]);
+      await api.db.exec(
+        `UPDATE evidence_events SET payload = REPLACE(payload, 'sent', 'SENT') WHERE case_id = ? AND seq = ?`,
+        [caseId, seq],
+      );
       await api.db.exec(sql);
     }
-    const [row] = await api.db.rows<{ payload: string }>('SELECT payload FROM evidence_events WHERE case_id = ? AND seq = ?', [
-      caseId,
-      seq,
-    ]);
+    const [row] = await api.db.rows<{ payload: string }>(
+      'SELECT payload FROM evidence_events WHERE case_id = ? AND seq = ?',
+      [caseId, seq],
+    );
     expect(row.payload).toContain('SENT');
     const res = await postJson(api.baseUrl, '/v1/evidence/verify', { caseId });
     expect(res.body).toMatchObject({ ok: false, brokenSeq: seq, failure: 'hash_mismatch' });

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import twilio from 'twilio';
-import { AUTH_TOKEN, phoneFor, smsBody, type Stack, startStack, statusCounts, sqlQuery } from './support/fixtures.js';
+import {
+  AUTH_TOKEN,
+  phoneFor,
+  smsBody,
+  type Stack,
+  startStack,
+  statusCounts,
+  sqlQuery,
+} from './support/fixtures.js';
 import { pool, waitFor } from './support/infra.js';
 
 const N = Number(process.env.E2E_SMS_COUNT ?? 500);
@@ -11,7 +19,11 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
   const undeliveredPhone = phoneFor(9_999_001);
 
   beforeAll(async () => {
-    stack = await startStack({ mode, workers: 2, emulator: { failNumbers: { [undeliveredPhone]: 'undelivered' } } });
+    stack = await startStack({
+      mode,
+      workers: 2,
+      emulator: { failNumbers: { [undeliveredPhone]: 'undelivered' } },
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -76,7 +88,10 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
     const res = await stack.post(smsBody(`C-${mode}-undeliv`, undeliveredPhone));
     const { id } = (await res.json()) as { id: string };
     const n = await waitFor('undelivered', async () => {
-      const r = (await (await fetch(`${stack.baseUrl}/v1/notifications/${id}`)).json()) as { status: string; statusReason: string };
+      const r = (await (await fetch(`${stack.baseUrl}/v1/notifications/${id}`)).json()) as {
+        status: string;
+        statusReason: string;
+      };
       return r.status === 'undelivered' ? r : undefined;
     });
     expect(n.statusReason).toContain('30003');
@@ -95,7 +110,12 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
       {}, // no signature
       { 'x-twilio-signature': twilio.getExpectedTwilioSignature('wrong-token-wrong-token', url, params) },
       // right token, tampered parameter
-      { 'x-twilio-signature': twilio.getExpectedTwilioSignature(AUTH_TOKEN, url, { ...params, MessageStatus: 'delivered' }) },
+      {
+        'x-twilio-signature': twilio.getExpectedTwilioSignature(AUTH_TOKEN, url, {
+          ...params,
+          MessageStatus: 'delivered',
+        }),
+      },
     ];
     for (const headers of forged) {
       const res = await fetch(url, {
@@ -108,7 +128,9 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
     }
     const after = await sqlQuery<{ n: number }>(stack, 'SELECT COUNT(*) AS n FROM receipts');
     expect(Number(after[0].n)).toBe(Number(before[0].n));
-    const n = (await (await fetch(`${stack.baseUrl}/v1/notifications/${row.id}`)).json()) as { status: string };
+    const n = (await (await fetch(`${stack.baseUrl}/v1/notifications/${row.id}`)).json()) as {
+      status: string;
+    };
     expect(n.status).toBe('delivered');
 
     // The same callback correctly signed is accepted (and, being a regression, changes no status).
@@ -121,7 +143,9 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
       body: new URLSearchParams(params).toString(),
     });
     expect(ok.status).toBe(204);
-    const n2 = (await (await fetch(`${stack.baseUrl}/v1/notifications/${row.id}`)).json()) as { status: string };
+    const n2 = (await (await fetch(`${stack.baseUrl}/v1/notifications/${row.id}`)).json()) as {
+      status: string;
+    };
     expect(n2.status).toBe('delivered');
   });
 
@@ -142,9 +166,11 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
       return r.status === 'delivered';
     });
     expect(stack.emulator.createsByTo(phone)).toBe(1);
-    const rows = await sqlQuery<{ n: number }>(stack, 'SELECT COUNT(*) AS n FROM notifications WHERE case_id = ?', [
-      `C-${mode}-idem`,
-    ]);
+    const rows = await sqlQuery<{ n: number }>(
+      stack,
+      'SELECT COUNT(*) AS n FROM notifications WHERE case_id = ?',
+      [`C-${mode}-idem`],
+    );
     expect(Number(rows[0].n)).toBe(1);
 
     const other = await stack.post({ ...body, data: { ...body.data, amountDue: '1.00' } }, key);

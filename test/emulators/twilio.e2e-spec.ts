@@ -2,11 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import twilio from 'twilio';
-import {
-  createTwilioHttpClient,
-  rewriteTwilioUrl,
-  type TwilioHttpClient,
-} from '#libs/channels';
+import { createTwilioHttpClient, rewriteTwilioUrl, type TwilioHttpClient } from '#libs/channels';
 import { smsSegments, TwilioEmulator } from './twilio.js';
 
 const ACCOUNT_SID = `AC${'1'.repeat(32)}`;

@@ -132,7 +132,9 @@ export async function statusCounts(stack: Stack): Promise<Record<string, number>
     const c = new pg.Client({ connectionString: stack.db.url });
     await c.connect();
     try {
-      const r = await c.query<{ status: string; n: string }>('SELECT status, COUNT(*) AS n FROM notifications GROUP BY status');
+      const r = await c.query<{ status: string; n: string }>(
+        'SELECT status, COUNT(*) AS n FROM notifications GROUP BY status',
+      );
       return Object.fromEntries(r.rows.map((row) => [row.status, Number(row.n)]));
     } finally {
       await c.end();
@@ -159,7 +161,12 @@ export async function sqlQuery<T>(stack: Stack, sql: string, params: unknown[] =
     await c.connect();
     try {
       let i = 0;
-      return (await c.query(sql.replace(/\?/g, () => `$${++i}`), params)).rows as T[];
+      return (
+        await c.query(
+          sql.replace(/\?/g, () => `$${++i}`),
+          params,
+        )
+      ).rows as T[];
     } finally {
       await c.end();
     }

@@ -139,7 +139,11 @@ export async function waitHttpOk(url: string, timeoutMs = 30_000): Promise<void>
 }
 
 /** Runs `tasks` with at most `limit` in flight. */
-export async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+export async function pool<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) {

@@ -17,7 +17,13 @@ export class ApiModule {
   static forRoot(opts: { config?: AppConfig; clock?: Clock } = {}): DynamicModule {
     return {
       module: ApiModule,
-      imports: [AppConfigModule.forRoot(opts), PersistenceModule, QueueModule, ChannelsModule, NotificationsModule],
+      imports: [
+        AppConfigModule.forRoot(opts),
+        PersistenceModule,
+        QueueModule,
+        ChannelsModule,
+        NotificationsModule,
+      ],
       controllers: [NotificationsController, EvidenceController, WebhooksController, HealthController],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -70,7 +70,12 @@ export function toProblem(err: unknown, instance?: string): Problem {
       errors: [{ path: '(body)', message: 'too large' }],
     };
   }
-  if (bp && (bp.type === 'entity.parse.failed' || bp.type === 'encoding.unsupported' || bp.type === 'charset.unsupported')) {
+  if (
+    bp &&
+    (bp.type === 'entity.parse.failed' ||
+      bp.type === 'encoding.unsupported' ||
+      bp.type === 'charset.unsupported')
+  ) {
     return {
       type: '/problems/validation',
       title: 'Invalid request',
@@ -106,7 +111,9 @@ export class ProblemFilter implements ExceptionFilter {
     const res = ctx.getResponse<Response>();
     const problem = toProblem(err, req.path);
     if (problem.status >= 500) {
-      this.log.error(`${req.method} ${req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      this.log.error(
+        `${req.method} ${req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
     }
     if (res.headersSent) return;
     res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));

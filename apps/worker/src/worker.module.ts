@@ -11,7 +11,13 @@ export class WorkerModule {
   static forRoot(opts: { config?: AppConfig; clock?: Clock } = {}): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [AppConfigModule.forRoot(opts), PersistenceModule, QueueModule, ChannelsModule, NotificationsModule],
+      imports: [
+        AppConfigModule.forRoot(opts),
+        PersistenceModule,
+        QueueModule,
+        ChannelsModule,
+        NotificationsModule,
+      ],
     };
   }
 }

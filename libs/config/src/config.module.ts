@@ -1,6 +1,6 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { CLOCK, type Clock, systemClock } from '#libs/core';
-import { type AppConfig, loadConfig } from './config.js';
+import { type AppConfig, loadConfigFromEnv } from './config.js';
 
 /** Injection token for the typed configuration. */
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -13,7 +13,7 @@ export class AppConfigModule {
     return {
       module: AppConfigModule,
       providers: [
-        { provide: APP_CONFIG, useFactory: () => opts.config ?? loadConfig(process.env) },
+        { provide: APP_CONFIG, useFactory: () => opts.config ?? loadConfigFromEnv() },
         { provide: CLOCK, useValue: opts.clock ?? systemClock },
       ],
       exports: [APP_CONFIG, CLOCK],

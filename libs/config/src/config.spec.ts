@@ -12,7 +12,11 @@ describe('loadConfig', () => {
   });
 
   it('switches to queue mode with DATABASE_URL and REDIS_URL', () => {
-    const c = loadConfig({ DATABASE_URL: 'postgres://u@h:5432/db', REDIS_URL: 'redis://127.0.0.1:6379', PORT: '8080' });
+    const c = loadConfig({
+      DATABASE_URL: 'postgres://u@h:5432/db',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      PORT: '8080',
+    });
     expect(c.mode).toBe('queue');
     expect(c.database).toMatchObject({ type: 'postgres', url: 'postgres://u@h:5432/db' });
     expect(c.queue.apiRunsWorkers).toBe(false);

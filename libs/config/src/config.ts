@@ -10,58 +10,66 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
-const EnvSchema = z
-  .object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-    HOST: z.string().default('0.0.0.0'),
-    PORT: int(3000, 0),
-    PUBLIC_BASE_URL: z.url().optional(),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    MAX_BODY_BYTES: int(262_144, 1024),
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: int(3000, 0),
+  PUBLIC_BASE_URL: z.url().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAX_BODY_BYTES: int(262_144, 1024),
 
-    DATABASE_URL: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL (leave unset for SQLite)')
-      .optional(),
-    DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
-    DATABASE_POOL_SIZE: int(10, 1),
-    SQLITE_PATH: z.string().default('./data/notices.db'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL (leave unset for SQLite)')
+    .optional(),
+  DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .optional(),
+  DATABASE_POOL_SIZE: int(10, 1),
+  SQLITE_PATH: z.string().default('./data/notices.db'),
 
-    REDIS_URL: z
-      .string()
-      .regex(/^rediss?:\/\//, 'must be a redis:// URL (leave unset for in-process jobs)')
-      .optional(),
-    QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('cns'),
-    /** In queue mode the api only accepts; set true to also consume jobs in the api process. */
-    API_RUN_WORKERS: bool.optional(),
-    WORKER_CONCURRENCY: int(16, 1),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// URL (leave unset for in-process jobs)')
+    .optional(),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]+$/)
+    .default('cns'),
+  /** In queue mode the api only accepts; set true to also consume jobs in the api process. */
+  API_RUN_WORKERS: bool.optional(),
+  WORKER_CONCURRENCY: int(16, 1),
 
-    SWEEP_INTERVAL_MS: int(15_000, 100),
-    /** A notification left `accepted`/`scheduled` this long without progress is re-enqueued. */
-    STUCK_AFTER_MS: int(30_000, 100),
-    /** A notification left `sending` this long is reconciled with its provider. */
-    SENDING_GRACE_MS: int(60_000, 100),
-    DISPATCH_MAX_ATTEMPTS: int(5, 1),
+  SWEEP_INTERVAL_MS: int(15_000, 100),
+  /** A notification left `accepted`/`scheduled` this long without progress is re-enqueued. */
+  STUCK_AFTER_MS: int(30_000, 100),
+  /** A notification left `sending` this long is reconciled with its provider. */
+  SENDING_GRACE_MS: int(60_000, 100),
+  DISPATCH_MAX_ATTEMPTS: int(5, 1),
 
-    TEMPLATES_DIR: z.string().default('./templates'),
+  TEMPLATES_DIR: z.string().default('./templates'),
 
-    SMS_PROVIDER: z.enum(['sandbox', 'twilio']).default('sandbox'),
-    TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/).optional(),
-    TWILIO_AUTH_TOKEN: z.string().min(16).optional(),
-    TWILIO_FROM: z.string().optional(),
-    TWILIO_MESSAGING_SERVICE_SID: z.string().optional(),
-    TWILIO_API_BASE_URL: z.url().optional(),
-    TWILIO_TIMEOUT_MS: int(10_000, 100),
+  SMS_PROVIDER: z.enum(['sandbox', 'twilio']).default('sandbox'),
+  TWILIO_ACCOUNT_SID: z
+    .string()
+    .regex(/^AC[0-9a-fA-F]{32}$/)
+    .optional(),
+  TWILIO_AUTH_TOKEN: z.string().min(16).optional(),
+  TWILIO_FROM: z.string().optional(),
+  TWILIO_MESSAGING_SERVICE_SID: z.string().optional(),
+  TWILIO_API_BASE_URL: z.url().optional(),
+  TWILIO_TIMEOUT_MS: int(10_000, 100),
 
-    SANDBOX_RECEIPT_DELAY_MS: int(200, 0),
+  SANDBOX_RECEIPT_DELAY_MS: int(200, 0),
 
-    BANK_NAME: z.string().default('示例银行信用卡中心'),
-    BANK_NAME_EN: z.string().default('Example Bank Credit Card Center'),
-    BANK_ADDRESS: z.string().default('上海市浦东新区示例路 100 号'),
-    BANK_PHONE: z.string().default('400-000-0000'),
-    BANK_COMPLAINT_CHANNEL: z.string().default('客服热线 400-000-0000 转 9 / complaints@bank.example'),
-    BANK_WEBSITE: z.string().optional(),
-  });
+  BANK_NAME: z.string().default('示例银行信用卡中心'),
+  BANK_NAME_EN: z.string().default('Example Bank Credit Card Center'),
+  BANK_ADDRESS: z.string().default('上海市浦东新区示例路 100 号'),
+  BANK_PHONE: z.string().default('400-000-0000'),
+  BANK_COMPLAINT_CHANNEL: z.string().default('客服热线 400-000-0000 转 9 / complaints@bank.example'),
+  BANK_WEBSITE: z.string().optional(),
+});
 
 /** Cross-field rules, checked on the raw environment so they are reported with the rest. */
 function crossFieldProblems(env: Record<string, string | undefined>): string[] {
@@ -71,7 +79,9 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
       if (!env[key]) problems.push(`${key}: required when SMS_PROVIDER=twilio`);
     }
     if (!env.TWILIO_FROM && !env.TWILIO_MESSAGING_SERVICE_SID) {
-      problems.push('TWILIO_FROM: TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required when SMS_PROVIDER=twilio');
+      problems.push(
+        'TWILIO_FROM: TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required when SMS_PROVIDER=twilio',
+      );
     }
   }
   return problems;
@@ -85,8 +95,7 @@ export interface AppConfig {
   http: { host: string; port: number; publicBaseUrl: string; maxBodyBytes: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   database:
-    | { type: 'sqlite'; path: string }
-    | { type: 'postgres'; url: string; schema?: string; poolSize: number };
+    { type: 'sqlite'; path: string } | { type: 'postgres'; url: string; schema?: string; poolSize: number };
   queue: { redisUrl?: string; prefix: string; apiRunsWorkers: boolean; concurrency: number };
   pipeline: { sweepIntervalMs: number; stuckAfterMs: number; sendingGraceMs: number; maxAttempts: number };
   templatesDir: string;
@@ -102,7 +111,14 @@ export interface AppConfig {
         timeoutMs: number;
       };
   sandbox: { receiptDelayMs: number };
-  bank: { name: string; nameEn: string; address: string; phone: string; complaintChannel: string; website?: string };
+  bank: {
+    name: string;
+    nameEn: string;
+    address: string;
+    phone: string;
+    complaintChannel: string;
+    website?: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -179,6 +195,19 @@ type NestLevel = 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 /** Nest logger levels for a configured LOG_LEVEL. */
 export function nestLogLevels(level: AppConfig['logLevel']): NestLevel[] {
   const order: NestLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
-  const upto: Record<AppConfig['logLevel'], number> = { silent: -1, fatal: 0, error: 1, warn: 2, info: 3, debug: 4, trace: 5 };
+  const upto: Record<AppConfig['logLevel'], number> = {
+    silent: -1,
+    fatal: 0,
+    error: 1,
+    warn: 2,
+    info: 3,
+    debug: 4,
+    trace: 5,
+  };
   return order.slice(0, upto[level] + 1);
+}
+
+/** The process environment, validated: the only place the service reads process.env. */
+export function loadConfigFromEnv(): AppConfig {
+  return loadConfig(process.env);
 }

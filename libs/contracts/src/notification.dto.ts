@@ -31,7 +31,10 @@ export const RecipientSchema = z.strictObject({
     .transform((raw, ctx) => {
       const parsed = parsePhoneNumberFromString(raw, 'CN', metadata);
       if (!parsed || !parsed.isValid()) {
-        ctx.addIssue({ code: 'custom', message: 'not a valid phone number (E.164 expected, e.g. +8613800138000)' });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'not a valid phone number (E.164 expected, e.g. +8613800138000)',
+        });
         return z.NEVER;
       }
       return parsed.number;

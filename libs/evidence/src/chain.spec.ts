@@ -1,5 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { canonicalJson, chainEvents, type ChainedEvent, eventHash, GENESIS_HASH, sha256Hex, verifyChain } from './chain.js';
+import {
+  canonicalJson,
+  chainEvents,
+  type ChainedEvent,
+  eventHash,
+  GENESIS_HASH,
+  sha256Hex,
+  verifyChain,
+} from './chain.js';
 
 const at = '2026-11-25T08:00:00.000Z';
 function build(n: number, caseId = 'C-1'): ChainedEvent[] {
@@ -27,7 +35,15 @@ describe('hash chain', () => {
     const [e] = build(1);
     const expected = sha256Hex(
       GENESIS_HASH +
-        canonicalJson({ seq: 1, caseId: 'C-1', notificationId: 'n-1', type: e.type, occurredAt: at, recordedAt: at, payload: e.payload }),
+        canonicalJson({
+          seq: 1,
+          caseId: 'C-1',
+          notificationId: 'n-1',
+          type: e.type,
+          occurredAt: at,
+          recordedAt: at,
+          payload: e.payload,
+        }),
     );
     expect(e.hash).toBe(expected);
     expect(eventHash(GENESIS_HASH, e)).toBe(expected);
@@ -52,7 +68,11 @@ describe('hash chain', () => {
 
     const relinked = base.map((e) => ({ ...e }));
     relinked[3] = { ...relinked[3], prevHash: 'f'.repeat(64) };
-    expect(verifyChain('C-1', relinked)).toMatchObject({ ok: false, brokenSeq: 4, failure: 'prev_hash_mismatch' });
+    expect(verifyChain('C-1', relinked)).toMatchObject({
+      ok: false,
+      brokenSeq: 4,
+      failure: 'prev_hash_mismatch',
+    });
 
     const gap = base.filter((e) => e.seq !== 2);
     expect(verifyChain('C-1', gap)).toMatchObject({ ok: false, brokenSeq: 2, failure: 'seq_gap' });
@@ -60,7 +80,11 @@ describe('hash chain', () => {
     expect(verifyChain('C-2', base)).toMatchObject({ ok: false, brokenSeq: 1, failure: 'case_mismatch' });
 
     const head = { seq: 5, hash: base[4].hash };
-    expect(verifyChain('C-1', base.slice(0, 4), head)).toMatchObject({ ok: false, brokenSeq: 5, failure: 'head_mismatch' });
+    expect(verifyChain('C-1', base.slice(0, 4), head)).toMatchObject({
+      ok: false,
+      brokenSeq: 5,
+      failure: 'head_mismatch',
+    });
     expect(verifyChain('C-1', base, head)).toMatchObject({ ok: true, events: 5, headHash: head.hash });
   });
 });

@@ -81,11 +81,7 @@ export function chainEvents(
 }
 
 export type VerifyFailure =
-  | 'seq_gap'
-  | 'prev_hash_mismatch'
-  | 'hash_mismatch'
-  | 'case_mismatch'
-  | 'head_mismatch';
+  'seq_gap' | 'prev_hash_mismatch' | 'hash_mismatch' | 'case_mismatch' | 'head_mismatch';
 
 export interface ChainVerification {
   ok: boolean;
@@ -123,7 +119,8 @@ export function verifyChain(
     });
     if (ev.caseId !== caseId) return fail('case_mismatch', `event belongs to case ${ev.caseId}`);
     if (ev.seq !== expectedSeq) return fail('seq_gap', `expected seq ${expectedSeq}, found ${ev.seq}`);
-    if (ev.prevHash !== prev) return fail('prev_hash_mismatch', 'prevHash does not link to the previous event');
+    if (ev.prevHash !== prev)
+      return fail('prev_hash_mismatch', 'prevHash does not link to the previous event');
     const recomputed = eventHash(prev, ev);
     if (recomputed !== ev.hash) return fail('hash_mismatch', 'stored hash does not match the event content');
     prev = ev.hash;

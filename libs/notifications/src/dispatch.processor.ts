@@ -54,7 +54,10 @@ export class DispatchProcessor {
     if (!n || (n.status !== 'accepted' && n.status !== 'scheduled')) return;
     const now = this.clock.now().getTime();
     if (n.notBefore !== null && n.notBefore > now) {
-      await this.queue.enqueue('dispatch', id, { delayMs: n.notBefore - now, dedupeKey: `${id}_${n.attempts}_d` });
+      await this.queue.enqueue('dispatch', id, {
+        delayMs: n.notBefore - now,
+        dedupeKey: `${id}_${n.attempts}_d`,
+      });
       return;
     }
     const claimed = await this.repo.transition(this.db, id, [n.status], 'sending', now, {
@@ -117,7 +120,12 @@ export class DispatchProcessor {
   }
 
   /** Stores the provider's acceptance, the artifact and the evidence; applies early receipts. */
-  async recordSent(n: NotificationRow, a: RenderedArtifact, r: SendResult, via: 'send' | 'reconcile'): Promise<void> {
+  async recordSent(
+    n: NotificationRow,
+    a: RenderedArtifact,
+    r: SendResult,
+    via: 'send' | 'reconcile',
+  ): Promise<void> {
     const now = this.clock.now().getTime();
     await this.db.transaction(async (tx) => {
       const moved = await this.repo.transition(tx, n.id, ['sending'], 'sent', now, {
@@ -126,7 +134,9 @@ export class DispatchProcessor {
         statusReason: null,
       });
       if (!moved) {
-        this.log.warn(`notification ${n.id} left 'sending' while the provider call ran; provider id ${r.providerMessageId} recorded as evidence only`);
+        this.log.warn(
+          `notification ${n.id} left 'sending' while the provider call ran; provider id ${r.providerMessageId} recorded as evidence only`,
+        );
       }
       await this.storeArtifact(tx, a, now);
       const events: NewEvidence[] = [
@@ -144,11 +154,19 @@ export class DispatchProcessor {
           notificationId: n.id,
           type: 'provider.response',
           occurredAt: r.acceptedAt,
-          payload: { provider: this.sms.name, providerMessageId: r.providerMessageId, raw: r.raw as JsonValue },
+          payload: {
+            provider: this.sms.name,
+            providerMessageId: r.providerMessageId,
+            raw: r.raw as JsonValue,
+          },
         },
       ];
       if (moved) {
-        events.push({ notificationId: n.id, type: 'status.changed', payload: { from: 'sending', to: 'sent' } });
+        events.push({
+          notificationId: n.id,
+          type: 'status.changed',
+          payload: { from: 'sending', to: 'sent' },
+        });
       }
       await this.evidence.append(tx, n.caseId, events);
       if (moved) {

@@ -87,29 +87,32 @@ export class NotificationRepository {
   constructor(readonly db: Db) {}
 
   async insert(tx: SqlRunner, n: NotificationRow): Promise<void> {
-    await tx.exec(`INSERT INTO notifications (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
-      n.id,
-      n.caseId,
-      n.channel,
-      n.templateKey,
-      n.templateVersion,
-      n.locale,
-      n.audience,
-      JSON.stringify(n.recipient),
-      n.recipientAddress,
-      JSON.stringify(n.data),
-      n.status,
-      n.statusReason,
-      n.provider,
-      n.providerMessageId,
-      n.idempotencyKey,
-      n.requestHash,
-      n.notBefore,
-      n.attempts,
-      n.sendingAt,
-      n.createdAt,
-      n.updatedAt,
-    ]);
+    await tx.exec(
+      `INSERT INTO notifications (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        n.id,
+        n.caseId,
+        n.channel,
+        n.templateKey,
+        n.templateVersion,
+        n.locale,
+        n.audience,
+        JSON.stringify(n.recipient),
+        n.recipientAddress,
+        JSON.stringify(n.data),
+        n.status,
+        n.statusReason,
+        n.provider,
+        n.providerMessageId,
+        n.idempotencyKey,
+        n.requestHash,
+        n.notBefore,
+        n.attempts,
+        n.sendingAt,
+        n.createdAt,
+        n.updatedAt,
+      ],
+    );
   }
 
   async get(id: string, runner: SqlRunner = this.db, forUpdate = false): Promise<NotificationRow | null> {
@@ -119,11 +122,17 @@ export class NotificationRepository {
   }
 
   async byIdempotencyKey(key: string): Promise<NotificationRow | null> {
-    const [r] = await this.db.rows<RawRow>(`SELECT ${COLUMNS} FROM notifications WHERE idempotency_key = ?`, [key]);
+    const [r] = await this.db.rows<RawRow>(`SELECT ${COLUMNS} FROM notifications WHERE idempotency_key = ?`, [
+      key,
+    ]);
     return r ? fromRaw(r) : null;
   }
 
-  async byProviderId(provider: string, providerMessageId: string, runner: SqlRunner = this.db): Promise<NotificationRow | null> {
+  async byProviderId(
+    provider: string,
+    providerMessageId: string,
+    runner: SqlRunner = this.db,
+  ): Promise<NotificationRow | null> {
     const lock = runner !== this.db && this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
     const [r] = await runner.rows<RawRow>(
       `SELECT ${COLUMNS} FROM notifications WHERE provider = ? AND provider_message_id = ?${lock}`,
@@ -147,15 +156,29 @@ export class NotificationRepository {
     from: NotificationStatus[],
     to: NotificationStatus,
     now: number,
-    set: { statusReason?: string | null; notBefore?: number | null; provider?: string; providerMessageId?: string; sendingAt?: number | null; incAttempts?: boolean } = {},
+    set: {
+      statusReason?: string | null;
+      notBefore?: number | null;
+      provider?: string;
+      providerMessageId?: string;
+      sendingAt?: number | null;
+      incAttempts?: boolean;
+    } = {},
   ): Promise<boolean> {
     const cols = ['status = ?', 'updated_at = ?'];
     const params: unknown[] = [to, now];
-    if (set.statusReason !== undefined) (cols.push('status_reason = ?'), params.push(set.statusReason));
-    if (set.notBefore !== undefined) (cols.push('not_before = ?'), params.push(set.notBefore));
-    if (set.provider !== undefined) (cols.push('provider = ?'), params.push(set.provider));
-    if (set.providerMessageId !== undefined) (cols.push('provider_message_id = ?'), params.push(set.providerMessageId));
-    if (set.sendingAt !== undefined) (cols.push('sending_at = ?'), params.push(set.sendingAt));
+    const optional: [string, unknown][] = [
+      ['status_reason', set.statusReason],
+      ['not_before', set.notBefore],
+      ['provider', set.provider],
+      ['provider_message_id', set.providerMessageId],
+      ['sending_at', set.sendingAt],
+    ];
+    for (const [column, value] of optional) {
+      if (value === undefined) continue;
+      cols.push(`${column} = ?`);
+      params.push(value);
+    }
     if (set.incAttempts) cols.push('attempts = attempts + 1');
     params.push(id, ...from);
     const affected = await runner.exec(
@@ -166,7 +189,11 @@ export class NotificationRepository {
   }
 
   /** Rows the sweeper must look at. */
-  async stuck(statuses: NotificationStatus[], updatedBefore: number, limit: number): Promise<NotificationRow[]> {
+  async stuck(
+    statuses: NotificationStatus[],
+    updatedBefore: number,
+    limit: number,
+  ): Promise<NotificationRow[]> {
     const rows = await this.db.rows<RawRow>(
       `SELECT ${COLUMNS} FROM notifications WHERE status IN (${statuses.map(() => '?').join(', ')}) AND updated_at < ? ORDER BY updated_at LIMIT ?`,
       [...statuses, updatedBefore, limit],

@@ -19,6 +19,14 @@ import { TemplateRegistry } from './template-registry.js';
     Sweeper,
     PipelineRunner,
   ],
-  exports: [NotificationsService, ReceiptsService, DispatchProcessor, Sweeper, PipelineRunner, TemplateRegistry, EvidenceModule],
+  exports: [
+    NotificationsService,
+    ReceiptsService,
+    DispatchProcessor,
+    Sweeper,
+    PipelineRunner,
+    TemplateRegistry,
+    EvidenceModule,
+  ],
 })
 export class NotificationsModule {}

@@ -86,7 +86,11 @@ export class NotificationsService {
     const address = channelAddress(input);
     const id = randomUUID();
     // Trial render: throws TemplateDataError listing every problem; nothing is stored.
-    this.templates.render(def, input.data, { recipientName: input.recipient.name, caseId: input.caseId, notificationId: id });
+    this.templates.render(def, input.data, {
+      recipientName: input.recipient.name,
+      caseId: input.caseId,
+      notificationId: id,
+    });
 
     const now = this.clock.now().getTime();
     const row: NotificationRow = {
@@ -218,14 +222,20 @@ export class NotificationsService {
       });
       if (ok) {
         await this.evidence.append(tx, n.caseId, [
-          { notificationId: id, type: 'status.changed', payload: { from: n.status, to: 'cancelled', reason } },
+          {
+            notificationId: id,
+            type: 'status.changed',
+            payload: { from: n.status, to: 'cancelled', reason },
+          },
         ]);
       }
       return ok;
     });
     if (!done) {
       const current = await this.repo.get(id);
-      throw new ConflictError(`Notification ${id} is ${current?.status ?? 'gone'} and can no longer be cancelled`);
+      throw new ConflictError(
+        `Notification ${id} is ${current?.status ?? 'gone'} and can no longer be cancelled`,
+      );
     }
     return this.view(id);
   }

@@ -139,7 +139,10 @@ export class ReceiptsService {
     );
     let applied = 0;
     for (const p of pending) {
-      const { receipt, verification } = JSON.parse(p.body) as { receipt: NormalisedReceipt; verification: Json };
+      const { receipt, verification } = JSON.parse(p.body) as {
+        receipt: NormalisedReceipt;
+        verification: Json;
+      };
       if (receipt.providerMessageId && receipt.providerMessageId !== n.providerMessageId) continue;
       receipt.occurredAt = new Date(receipt.occurredAt);
       await this.apply(tx, n, receipt, verification, p.id, new Date(Number(p.received_at)));

@@ -55,7 +55,11 @@ export class Sweeper {
     const now = this.clock.now().getTime();
     const bucket = Math.floor(now / p.stuckAfterMs);
 
-    const stale = await this.repo.stuck(['accepted', 'scheduled'], startup ? now + 1 : now - p.stuckAfterMs, 5_000);
+    const stale = await this.repo.stuck(
+      ['accepted', 'scheduled'],
+      startup ? now + 1 : now - p.stuckAfterMs,
+      5_000,
+    );
     const due = stale.filter((n) => n.notBefore === null || n.notBefore <= now + p.sweepIntervalMs);
     await this.queue.enqueueMany(
       'dispatch',
@@ -102,7 +106,12 @@ export class Sweeper {
     // 1. A callback may already have told us the provider id (it carries our id).
     const fromReceipt = await this.receipts.pendingProviderId(n.id, this.sms.name);
     const found = fromReceipt
-      ? { providerMessageId: fromReceipt, acceptedAt: new Date(now), request: { reconciledBy: 'receipt' }, raw: { sid: fromReceipt } }
+      ? {
+          providerMessageId: fromReceipt,
+          acceptedAt: new Date(now),
+          request: { reconciledBy: 'receipt' },
+          raw: { sid: fromReceipt },
+        }
       : await this.sms.findSent(artifact.outbound, new Date(n.sendingAt ?? n.updatedAt));
     if (found) {
       await this.dispatch.recordSent({ ...n, sendingAt: now }, artifact, found, 'reconcile');
@@ -132,7 +141,10 @@ export class Sweeper {
     const outbound = this.dispatch.render(n).outbound;
     const receipt = await this.sms.poll(n.providerMessageId, outbound);
     if (!receipt || receipt.outcome === 'queued' || receipt.outcome === 'sent') return false;
-    const res = await this.receipts.ingest({ ...receipt, notificationId: n.id }, { verified: true, via: 'poll' });
+    const res = await this.receipts.ingest(
+      { ...receipt, notificationId: n.id },
+      { verified: true, via: 'poll' },
+    );
     return res.statusChanged;
   }
 

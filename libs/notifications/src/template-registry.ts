@@ -62,7 +62,16 @@ export class TemplateRegistry implements OnModuleInit {
     let d = this.digests.get(def);
     if (!d) {
       d = createHash('sha256')
-        .update(canonicalJson({ key: def.key, locale: def.locale, version: def.version, parts: def.parts, partials: def.partials ?? {}, schema: def.schema }))
+        .update(
+          canonicalJson({
+            key: def.key,
+            locale: def.locale,
+            version: def.version,
+            parts: def.parts,
+            partials: def.partials ?? {},
+            schema: def.schema,
+          }),
+        )
         .digest('hex');
       this.digests.set(def, d);
     }

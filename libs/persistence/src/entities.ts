@@ -176,4 +176,10 @@ export class ArtifactEntity {
   createdAt!: number;
 }
 
-export const ENTITIES = [NotificationEntity, EvidenceEventEntity, CaseHeadEntity, ReceiptEntity, ArtifactEntity];
+export const ENTITIES = [
+  NotificationEntity,
+  EvidenceEventEntity,
+  CaseHeadEntity,
+  ReceiptEntity,
+  ArtifactEntity,
+];

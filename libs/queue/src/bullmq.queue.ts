@@ -38,7 +38,11 @@ export class BullMqQueue extends JobQueue {
   }
 
   async enqueue(name: JobName, id: string, opts?: EnqueueOptions): Promise<void> {
-    await this.queue(name).add(name, { id }, { jobId: BullMqQueue.jobId(id, opts), delay: opts?.delayMs ?? 0 });
+    await this.queue(name).add(
+      name,
+      { id },
+      { jobId: BullMqQueue.jobId(id, opts), delay: opts?.delayMs ?? 0 },
+    );
   }
 
   async enqueueMany(name: JobName, items: { id: string; opts?: EnqueueOptions }[]): Promise<void> {
@@ -78,7 +82,11 @@ export class BullMqQueue extends JobQueue {
 
   async stats(name: JobName): Promise<QueueStats> {
     const c = await this.queue(name).getJobCounts('waiting', 'delayed', 'active', 'prioritized');
-    return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), delayed: c.delayed ?? 0, active: c.active ?? 0 };
+    return {
+      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+      delayed: c.delayed ?? 0,
+      active: c.active ?? 0,
+    };
   }
 
   async close(): Promise<void> {

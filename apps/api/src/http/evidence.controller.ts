@@ -6,7 +6,9 @@ const CASE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 function caseIdOf(raw: unknown, path: string): string {
   if (typeof raw !== 'string' || !CASE_ID.test(raw)) {
-    throw new ValidationError('caseId is invalid', [{ path, message: 'letters, digits, dot, dash, underscore; 1-64' }]);
+    throw new ValidationError('caseId is invalid', [
+      { path, message: 'letters, digits, dot, dash, underscore; 1-64' },
+    ]);
   }
   return raw;
 }
@@ -18,7 +20,10 @@ export class EvidenceController {
   @Get('v1/cases/:caseId/evidence')
   async caseEvidence(@Param('caseId') caseId: string) {
     const id = caseIdOf(caseId, 'caseId');
-    const [events, verification] = await Promise.all([this.evidence.caseEvents(id), this.evidence.verifyCase(id)]);
+    const [events, verification] = await Promise.all([
+      this.evidence.caseEvents(id),
+      this.evidence.verifyCase(id),
+    ]);
     return { caseId: id, verification, events };
   }
 

@@ -30,7 +30,8 @@ export class HealthController {
     } catch {
       checks.queue = 'down';
     }
-    if (Object.values(checks).some((v) => v !== 'up')) throw new ServiceUnavailableException({ status: 'error', checks });
+    if (Object.values(checks).some((v) => v !== 'up'))
+      throw new ServiceUnavailableException({ status: 'error', checks });
     return { status: 'ok', checks };
   }
 }

@@ -1,4 +1,15 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
 import type { Response } from 'express';
 import { type NotificationView, parseCreateNotification } from '#libs/contracts';
 import { ValidationError } from '#libs/core';
@@ -37,7 +48,9 @@ export class NotificationsController {
   @Get()
   async list(@Query('caseId') caseId: string | undefined) {
     if (!caseId) {
-      throw new ValidationError('caseId is required', [{ path: 'caseId', message: 'required query parameter' }]);
+      throw new ValidationError('caseId is required', [
+        { path: 'caseId', message: 'required query parameter' },
+      ]);
     }
     return { caseId, items: await this.notifications.listByCase(caseId) };
   }
@@ -45,7 +58,8 @@ export class NotificationsController {
   @Post(':id/cancel')
   @HttpCode(200)
   cancel(@Param('id', new ParseUUIDPipe()) id: string, @Body() body: { reason?: unknown } | undefined) {
-    const reason = typeof body?.reason === 'string' && body.reason.length <= 500 ? body.reason : 'cancelled by caller';
+    const reason =
+      typeof body?.reason === 'string' && body.reason.length <= 500 ? body.reason : 'cancelled by caller';
     return this.notifications.cancel(id, reason);
   }
 }

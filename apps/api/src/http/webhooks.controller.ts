@@ -24,12 +24,15 @@ export class WebhooksController {
     @Headers('x-twilio-signature') signature: string | undefined,
     @Query('nid') nid: string | undefined,
   ): Promise<void> {
-    if (!(this.sms instanceof TwilioSmsProvider)) throw new NotFoundError('Twilio is not the configured SMS provider');
+    if (!(this.sms instanceof TwilioSmsProvider))
+      throw new NotFoundError('Twilio is not the configured SMS provider');
     const params: Record<string, string> = {};
     for (const [k, v] of Object.entries(body ?? {})) if (typeof v === 'string') params[k] = v;
     const url = `${this.config.http.publicBaseUrl}${req.originalUrl}`;
     if (!this.sms.verifySignature(signature, url, params)) {
-      this.log.warn(`rejected Twilio callback with ${signature ? 'a bad' : 'no'} signature (to ${maskPhone(params.To ?? '')})`);
+      this.log.warn(
+        `rejected Twilio callback with ${signature ? 'a bad' : 'no'} signature (to ${maskPhone(params.To ?? '')})`,
+      );
       throw new ForbiddenError('Invalid X-Twilio-Signature');
     }
     const receipt = this.sms.parseStatusCallback(params, typeof nid === 'string' ? nid : null);

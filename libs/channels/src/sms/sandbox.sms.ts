@@ -41,7 +41,12 @@ export class SandboxSmsProvider implements SmsProvider {
     };
   }
 
-  private emit(id: string, message: OutboundSms, outcome: 'sent' | 'delivered' | 'undelivered', delay: number) {
+  private emit(
+    id: string,
+    message: OutboundSms,
+    outcome: 'sent' | 'delivered' | 'undelivered',
+    delay: number,
+  ) {
     const t = setTimeout(() => {
       this.timers.delete(t);
       void this.sink?.(this.receipt(id, message.notificationId, outcome)).catch(() => undefined);
@@ -50,7 +55,11 @@ export class SandboxSmsProvider implements SmsProvider {
     this.timers.add(t);
   }
 
-  private receipt(id: string, notificationId: string | null, outcome: NormalisedReceipt['outcome']): NormalisedReceipt {
+  private receipt(
+    id: string,
+    notificationId: string | null,
+    outcome: NormalisedReceipt['outcome'],
+  ): NormalisedReceipt {
     return {
       provider: this.name,
       providerMessageId: id,
