@@ -50,7 +50,7 @@ describe.each(['sqlite', 'postgres'] as const)('evidence tamper detection (%s)',
       await api.db.transaction(async (tx) => {
         await tx.exec('ALTER TABLE evidence_events DISABLE TRIGGER evidence_no_update_delete');
         await tx.exec(
-          `UPDATE evidence_events SET payload = REPLACE(payload, 'sent', 'SENT') WHERE case_id = ? AND seq = ?`,
+          `UPDATE evidence_events SET payload = '{"tampered":true,' || SUBSTR(payload, 2) WHERE case_id = ? AND seq = ?`,
           [caseId, seq],
         );
         await tx.exec('ALTER TABLE evidence_events ENABLE TRIGGER evidence_no_update_delete');
@@ -61,7 +61,7 @@ describe.each(['sqlite', 'postgres'] as const)('evidence tamper detection (%s)',
       );
       await api.db.exec('DROP TRIGGER evidence_no_update');
       await api.db.exec(
-        `UPDATE evidence_events SET payload = REPLACE(payload, 'sent', 'SENT') WHERE case_id = ? AND seq = ?`,
+        `UPDATE evidence_events SET payload = '{"tampered":true,' || SUBSTR(payload, 2) WHERE case_id = ? AND seq = ?`,
         [caseId, seq],
       );
       await api.db.exec(sql);
@@ -70,7 +70,7 @@ describe.each(['sqlite', 'postgres'] as const)('evidence tamper detection (%s)',
       'SELECT payload FROM evidence_events WHERE case_id = ? AND seq = ?',
       [caseId, seq],
     );
-    expect(row.payload).toContain('SENT');
+    expect(row.payload).toContain('tampered');
     const res = await postJson(api.baseUrl, '/v1/evidence/verify', { caseId });
     expect(res.body).toMatchObject({ ok: false, brokenSeq: seq, failure: 'hash_mismatch' });
     const other = await postJson(api.baseUrl, '/v1/evidence/verify', { caseId: 'C-other' });

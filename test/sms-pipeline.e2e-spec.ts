@@ -68,7 +68,17 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
     expect(n.template).toMatchObject({ key: 'early.sms.reminder', version: 1 });
     expect(n.providerMessageId).toMatch(/^SM[0-9a-f]{32}$/);
     const types = n.events.map((e) => e.type);
-    expect(types.slice(0, 3)).toEqual(['notification.accepted', 'template.pinned', 'status.changed']);
+    expect(types.slice(0, 4)).toEqual([
+      'notification.accepted',
+      'template.pinned',
+      'compliance.decision',
+      'status.changed',
+    ]);
+    const gate = n.events.filter((e) => e.type === 'compliance.decision').map((e) => e.payload);
+    expect(gate.map((g) => [g.phase, g.outcome])).toEqual([
+      ['accept', 'allow'],
+      ['send', 'allow'],
+    ]);
     expect(types).toContain('message.rendered');
     expect(types).toContain('provider.request');
     expect(types).toContain('provider.response');
@@ -103,7 +113,9 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
       'SELECT id, provider_message_id FROM notifications WHERE id = ?',
       [ids[1]],
     );
-    const before = await sqlQuery<{ n: number }>(stack, 'SELECT COUNT(*) AS n FROM receipts');
+    await stack.emulator.idle(30_000);
+    const countSql = 'SELECT COUNT(*) AS n FROM receipts WHERE notification_id = ? OR provider_message_id = ?';
+    const before = await sqlQuery<{ n: number }>(stack, countSql, [row.id, row.provider_message_id]);
     const url = `${stack.baseUrl}/webhooks/twilio/status?nid=${row.id}`;
     const params = { MessageSid: row.provider_message_id, MessageStatus: 'failed', ErrorCode: '30006' };
     const forged: Record<string, string>[] = [
@@ -126,7 +138,7 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
       expect(res.status).toBe(403);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
     }
-    const after = await sqlQuery<{ n: number }>(stack, 'SELECT COUNT(*) AS n FROM receipts');
+    const after = await sqlQuery<{ n: number }>(stack, countSql, [row.id, row.provider_message_id]);
     expect(Number(after[0].n)).toBe(Number(before[0].n));
     const n = (await (await fetch(`${stack.baseUrl}/v1/notifications/${row.id}`)).json()) as {
       status: string;

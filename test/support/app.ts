@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { startApi } from '../../apps/api/src/bootstrap.js';
 import { loadConfig } from '#libs/config';
-import type { Clock } from '#libs/core';
+import { type Clock, OffsetClock } from '#libs/core';
 import { Db } from '#libs/persistence';
 import { createPgDatabase, freePort, type TempDatabase } from './infra.js';
 
@@ -39,7 +39,8 @@ export async function startInProcess(opts: {
     dir = mkdtempSync(join(tmpdir(), 'cns-app-'));
     env.SQLITE_PATH = join(dir, 'notices.db');
   }
-  const { app } = await startApi({ config: loadConfig(env), clock: opts.clock });
+  const clock = opts.clock ?? new OffsetClock(new Date('2026-11-24T02:00:00.000Z')); // 10:00 Beijing
+  const { app } = await startApi({ config: loadConfig(env), clock });
   return {
     app,
     baseUrl: `http://127.0.0.1:${port}`,

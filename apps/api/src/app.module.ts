@@ -6,6 +6,7 @@ import type { Clock } from '#libs/core';
 import { NotificationsModule } from '#libs/notifications';
 import { PersistenceModule } from '#libs/persistence';
 import { QueueModule } from '#libs/queue';
+import { CasesController } from './http/cases.controller.js';
 import { EvidenceController } from './http/evidence.controller.js';
 import { HealthController } from './http/health.controller.js';
 import { NotificationsController } from './http/notifications.controller.js';
@@ -24,7 +25,7 @@ export class ApiModule {
         ChannelsModule,
         NotificationsModule,
       ],
-      controllers: [NotificationsController, EvidenceController, WebhooksController, HealthController],
+      controllers: [CasesController, NotificationsController, EvidenceController, WebhooksController, HealthController],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };
   }

@@ -1,6 +1,8 @@
 import type { ArgumentsHost, ExceptionFilter } from '@nestjs/common';
 import { Catch, HttpException, Logger } from '@nestjs/common';
+import { Metadata } from '@grpc/grpc-js';
 import type { Request, Response } from 'express';
+import { type Observable, throwError } from 'rxjs';
 import { AppError, type ErrorCode, type ProblemField } from '#libs/core';
 
 /** RFC 9457 problem details, the body of every error answer. */
@@ -25,6 +27,7 @@ export const GRPC_STATUS: Record<ErrorCode, number> = {
   idempotency_in_progress: 10, // ABORTED
   conflict: 9, // FAILED_PRECONDITION
   case_on_hold: 9,
+  compliance_refused: 9,
   unauthenticated: 16, // UNAUTHENTICATED
   forbidden: 7, // PERMISSION_DENIED
   rate_limited: 8, // RESOURCE_EXHAUSTED
@@ -101,11 +104,38 @@ export function toProblem(err: unknown, instance?: string): Problem {
   };
 }
 
+/** What a gRPC handler fails with: grpc-js reads `code`, `details` and `metadata`. */
+export interface GrpcError {
+  code: number;
+  message: string;
+  details: string;
+  /** The problem (JSON) in the `problem-bin` trailer, `retry-after` when rate limited. */
+  metadata: Metadata;
+  problem: Problem;
+}
+
+/** The gRPC status for an error, from the same table as the HTTP answer. */
+export function toGrpcError(err: unknown): GrpcError {
+  const problem = toProblem(err);
+  const code = GRPC_STATUS[problem.code] ?? 13;
+  const metadata = new Metadata();
+  metadata.set('problem-bin', Buffer.from(JSON.stringify(problem), 'utf8'));
+  if (typeof problem.retryAfter === 'number') metadata.set('retry-after', String(problem.retryAfter));
+  return { code, message: problem.detail, details: problem.detail, metadata, problem };
+}
+
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   private readonly log = new Logger('Problem');
 
-  catch(err: unknown, host: ArgumentsHost): void {
+  catch(err: unknown, host: ArgumentsHost): void | Observable<never> {
+    if (host.getType() === 'rpc') {
+      const g = toGrpcError(err);
+      if (g.code === 13) {
+        this.log.error(`gRPC: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      }
+      return throwError(() => g);
+    }
     const ctx = host.switchToHttp();
     const req = ctx.getRequest<Request>();
     const res = ctx.getResponse<Response>();
@@ -116,6 +146,7 @@ export class ProblemFilter implements ExceptionFilter {
       );
     }
     if (res.headersSent) return;
+    if (typeof problem.retryAfter === 'number') res.setHeader('Retry-After', String(problem.retryAfter));
     res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
   }
 }

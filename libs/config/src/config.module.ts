@@ -1,5 +1,5 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
-import { CLOCK, type Clock, systemClock } from '#libs/core';
+import { CLOCK, type Clock, OffsetClock, systemClock } from '#libs/core';
 import { type AppConfig, loadConfigFromEnv } from './config.js';
 
 /** Injection token for the typed configuration. */
@@ -14,7 +14,12 @@ export class AppConfigModule {
       module: AppConfigModule,
       providers: [
         { provide: APP_CONFIG, useFactory: () => opts.config ?? loadConfigFromEnv() },
-        { provide: CLOCK, useValue: opts.clock ?? systemClock },
+        {
+          provide: CLOCK,
+          inject: [APP_CONFIG],
+          useFactory: (config: AppConfig): Clock =>
+            opts.clock ?? (config.clockStart ? new OffsetClock(new Date(config.clockStart)) : systemClock),
+        },
       ],
       exports: [APP_CONFIG, CLOCK],
     };

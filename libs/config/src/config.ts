@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -49,6 +50,29 @@ const EnvSchema = z.object({
   DISPATCH_MAX_ATTEMPTS: int(5, 1),
 
   TEMPLATES_DIR: z.string().default('./templates'),
+  /** Stage policy as JSON (`{"stages":[…]}`, replaces the default; see docs/templates.md). */
+  STAGE_POLICY: z.string().optional(),
+  /** Queue mode: how often a process picks up template versions published by another process. */
+  TEMPLATE_REFRESH_MS: int(2_000, 100),
+
+  /** gRPC listener (0 = disabled). */
+  GRPC_PORT: int(50051, 0),
+  GRPC_HOST: z.string().optional(),
+  /** Where the first start writes the bootstrap admin key (default: next to the SQLite file). */
+  ADMIN_KEY_FILE: z.string().optional(),
+  /** An admin API key to install at start when absent (deployments and tests); >= 32 characters. */
+  API_KEYS_BOOTSTRAP: z.string().min(32).max(200).optional(),
+  /** How long a verified API key is cached in the process (revocation takes effect within this). */
+  API_KEY_CACHE_MS: int(2_000, 0),
+  /** Per-key token bucket (per process): sustained requests per second (0 = unlimited) and burst. */
+  RATE_LIMIT_RPS: int(50, 0),
+  RATE_LIMIT_BURST: int(100, 1),
+  /** SIGTERM: time allowed for in-flight requests and jobs before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: int(25_000, 100),
+  /** Worker processes: serve /metrics on this port (0 = off). */
+  METRICS_PORT: int(0, 0),
+  /** /health/ready fails when the oldest due notification waits longer than this (0 = no check). */
+  READY_MAX_QUEUE_LAG_MS: int(300_000, 0),
 
   SMS_PROVIDER: z.enum(['sandbox', 'twilio']).default('sandbox'),
   TWILIO_ACCOUNT_SID: z
@@ -63,6 +87,24 @@ const EnvSchema = z.object({
 
   SANDBOX_RECEIPT_DELAY_MS: int(200, 0),
 
+  COMPLIANCE_PROFILE: z.enum(['cn', 'us-regf']).default('cn'),
+  /** JSON object of profile parameter overrides (see docs/compliance.md). */
+  COMPLIANCE_OVERRIDES: z
+    .string()
+    .transform((raw, ctx) => {
+      try {
+        const v: unknown = JSON.parse(raw);
+        if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+      } catch {
+        /* reported below */
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+      return z.NEVER;
+    })
+    .optional(),
+  /** Tests only (NODE_ENV=test): the service clock starts at this instant and runs on from there. */
+  CLOCK_START: z.iso.datetime().optional(),
+
   BANK_NAME: z.string().default('示例银行信用卡中心'),
   BANK_NAME_EN: z.string().default('Example Bank Credit Card Center'),
   BANK_ADDRESS: z.string().default('上海市浦东新区示例路 100 号'),
@@ -71,9 +113,147 @@ const EnvSchema = z.object({
   BANK_WEBSITE: z.string().optional(),
 });
 
+const STAGE_NAMES = ['reminder', 'early', 'mid', 'late', 'legal'] as const;
+const CHANNEL_NAMES = ['sms', 'email', 'letter'] as const;
+const TEMPLATE_KEY = z.string().regex(/^[a-z]+\.[a-z]+\.[a-z0-9_]+$/, 'must look like <stage>.<channel>.<name>');
+
+const StagePolicySchema = z.strictObject({
+  stages: z
+    .array(
+      z.strictObject({
+        stage: z.enum(STAGE_NAMES),
+        /** Inclusive DPD range; null = open-ended. */
+        minDpd: z.number().int().nullable(),
+        maxDpd: z.number().int().nullable(),
+        /** In order of preference; escalation follows the same order. */
+        channels: z
+          .array(
+            z.strictObject({
+              channel: z.enum(CHANNEL_NAMES),
+              templateKey: TEMPLATE_KEY,
+              /** Template for a third party (recipient role `contact`); without one the channel is skipped for them. */
+              contactTemplateKey: TEMPLATE_KEY.optional(),
+              /** Letters: send as registered mail. */
+              registered: z.boolean().default(false),
+            }),
+          )
+          .min(1),
+        /** Minimum time between two notices of this stage to the same case. */
+        minGapHours: z.number().min(0).default(0),
+      }),
+    )
+    .min(1),
+});
+
+/** Stage policy: DPD ranges, channel order, template per channel, minimum gap (DESIGN.md section 2). */
+export type StagePolicy = z.output<typeof StagePolicySchema>;
+export type StagePolicyStage = StagePolicy['stages'][number];
+export type StagePolicyChannel = StagePolicyStage['channels'][number];
+
+/** The default stage policy (DESIGN.md section 2). */
+export const DEFAULT_STAGE_POLICY: StagePolicy = {
+  stages: [
+    {
+      stage: 'reminder',
+      minDpd: -3,
+      maxDpd: 0,
+      channels: [{ channel: 'sms', templateKey: 'reminder.sms.due', registered: false }],
+      minGapHours: 24,
+    },
+    {
+      stage: 'early',
+      minDpd: 1,
+      maxDpd: 30,
+      channels: [
+        {
+          channel: 'sms',
+          templateKey: 'early.sms.reminder',
+          contactTemplateKey: 'early.sms.third_party',
+          registered: false,
+        },
+        { channel: 'email', templateKey: 'early.email.reminder', registered: false },
+      ],
+      minGapHours: 72,
+    },
+    {
+      stage: 'mid',
+      minDpd: 31,
+      maxDpd: 90,
+      channels: [
+        { channel: 'email', templateKey: 'mid.email.notice', registered: false },
+        { channel: 'sms', templateKey: 'mid.sms.notice', registered: false },
+        { channel: 'letter', templateKey: 'mid.letter.notice', registered: false },
+      ],
+      minGapHours: 168,
+    },
+    {
+      stage: 'late',
+      minDpd: 91,
+      maxDpd: 180,
+      channels: [
+        { channel: 'letter', templateKey: 'late.letter.demand', registered: true },
+        { channel: 'email', templateKey: 'late.email.demand', registered: false },
+      ],
+      minGapHours: 336,
+    },
+    {
+      stage: 'legal',
+      minDpd: 181,
+      maxDpd: null,
+      channels: [{ channel: 'letter', templateKey: 'legal.letter.pre_litigation', registered: true }],
+      minGapHours: 720,
+    },
+  ],
+};
+
+/** Parses and checks a STAGE_POLICY value; returns the policy or the list of problems. */
+export function parseStagePolicy(raw: string | undefined): { policy?: StagePolicy; problems: string[] } {
+  if (raw === undefined) return { policy: DEFAULT_STAGE_POLICY, problems: [] };
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { problems: ['STAGE_POLICY: not valid JSON'] };
+  }
+  const res = StagePolicySchema.safeParse(json);
+  if (!res.success) {
+    return { problems: res.error.issues.map((i) => `STAGE_POLICY.${i.path.join('.')}: ${i.message}`) };
+  }
+  const problems: string[] = [];
+  const stages = res.data.stages;
+  const lo = (s: StagePolicyStage) => s.minDpd ?? -Infinity;
+  const hi = (s: StagePolicyStage) => s.maxDpd ?? Infinity;
+  stages.forEach((s, i) => {
+    const at = `STAGE_POLICY.stages.${i}`;
+    if (stages.findIndex((o) => o.stage === s.stage) !== i) problems.push(`${at}.stage: ${s.stage} appears twice`);
+    if (lo(s) > hi(s)) problems.push(`${at}: minDpd ${s.minDpd} is above maxDpd ${s.maxDpd}`);
+    stages.forEach((o, j) => {
+      if (j > i && lo(s) <= hi(o) && lo(o) <= hi(s)) {
+        problems.push(`${at}: the DPD range of ${s.stage} overlaps the one of ${o.stage}`);
+      }
+    });
+    s.channels.forEach((c, k) => {
+      if (s.channels.findIndex((o) => o.channel === c.channel) !== k) {
+        problems.push(`${at}.channels.${k}.channel: ${c.channel} appears twice`);
+      }
+      for (const f of ['templateKey', 'contactTemplateKey'] as const) {
+        const key = c[f];
+        if (key !== undefined && key.split('.')[1] !== c.channel) {
+          problems.push(`${at}.channels.${k}.${f}: ${key} is not a ${c.channel} template`);
+        }
+      }
+      if (c.registered && c.channel !== 'letter') {
+        problems.push(`${at}.channels.${k}.registered: only letters can be registered`);
+      }
+    });
+  });
+  return problems.length ? { problems } : { policy: res.data, problems };
+}
+
 /** Cross-field rules, checked on the raw environment so they are reported with the rest. */
 function crossFieldProblems(env: Record<string, string | undefined>): string[] {
-  const problems: string[] = [];
+  const problems: string[] = [...parseStagePolicy(env.STAGE_POLICY).problems];
+  if (env.CLOCK_START && env.NODE_ENV !== 'test') problems.push('CLOCK_START: only allowed with NODE_ENV=test');
   if (env.SMS_PROVIDER === 'twilio') {
     for (const key of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN']) {
       if (!env[key]) problems.push(`${key}: required when SMS_PROVIDER=twilio`);
@@ -99,6 +279,18 @@ export interface AppConfig {
   queue: { redisUrl?: string; prefix: string; apiRunsWorkers: boolean; concurrency: number };
   pipeline: { sweepIntervalMs: number; stuckAfterMs: number; sendingGraceMs: number; maxAttempts: number };
   templatesDir: string;
+  /** Queue mode: interval at which template versions published elsewhere are picked up. */
+  templateRefreshMs: number;
+  stagePolicy: StagePolicy;
+  grpc: { host: string; port: number };
+  auth: {
+    adminKeyFile: string;
+    bootstrapKey?: string;
+    cacheMs: number;
+    rateLimit: { perSecond: number; burst: number };
+  };
+  shutdown: { timeoutMs: number };
+  observability: { workerMetricsPort: number; readyMaxQueueLagMs: number };
   sms:
     | { provider: 'sandbox'; receiptDelayMs: number }
     | {
@@ -111,6 +303,9 @@ export interface AppConfig {
         timeoutMs: number;
       };
   sandbox: { receiptDelayMs: number };
+  compliance: { profile: 'cn' | 'us-regf'; overrides: Record<string, unknown> };
+  /** Test clock start (NODE_ENV=test only). */
+  clockStart?: string;
   bank: {
     name: string;
     nameEn: string;
@@ -166,6 +361,17 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       maxAttempts: e.DISPATCH_MAX_ATTEMPTS,
     },
     templatesDir: e.TEMPLATES_DIR,
+    templateRefreshMs: e.TEMPLATE_REFRESH_MS,
+    stagePolicy: parseStagePolicy(e.STAGE_POLICY).policy ?? DEFAULT_STAGE_POLICY,
+    grpc: { host: e.GRPC_HOST ?? e.HOST, port: e.GRPC_PORT },
+    auth: {
+      adminKeyFile: e.ADMIN_KEY_FILE ?? join(dirname(e.SQLITE_PATH), 'admin.key'),
+      bootstrapKey: e.API_KEYS_BOOTSTRAP,
+      cacheMs: e.API_KEY_CACHE_MS,
+      rateLimit: { perSecond: e.RATE_LIMIT_RPS, burst: e.RATE_LIMIT_BURST },
+    },
+    shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
+    observability: { workerMetricsPort: e.METRICS_PORT, readyMaxQueueLagMs: e.READY_MAX_QUEUE_LAG_MS },
     sms:
       e.SMS_PROVIDER === 'twilio'
         ? {
@@ -179,6 +385,8 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
           }
         : { provider: 'sandbox', receiptDelayMs: e.SANDBOX_RECEIPT_DELAY_MS },
     sandbox: { receiptDelayMs: e.SANDBOX_RECEIPT_DELAY_MS },
+    compliance: { profile: e.COMPLIANCE_PROFILE, overrides: e.COMPLIANCE_OVERRIDES ?? {} },
+    clockStart: e.CLOCK_START,
     bank: {
       name: e.BANK_NAME,
       nameEn: e.BANK_NAME_EN,

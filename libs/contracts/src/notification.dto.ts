@@ -109,6 +109,8 @@ export interface NotificationView {
   provider: string | null;
   providerMessageId: string | null;
   notBefore: string | null;
+  /** The latest compliance gate decision (also in `events` as `compliance.decision`). */
+  compliance: { phase: string; outcome: string; ruleId: string | null; until: string | null; reason: string | null } | null;
   createdAt: string;
   updatedAt: string;
   events: NotificationEventView[];

@@ -19,3 +19,14 @@ export class ManualClock implements Clock {
 }
 
 export const CLOCK = Symbol('CLOCK');
+
+/** A clock that starts at a given instant and runs at real speed (multi-process tests). */
+export class OffsetClock implements Clock {
+  private readonly offset: number;
+  constructor(start: Date) {
+    this.offset = start.getTime() - Date.now();
+  }
+  now(): Date {
+    return new Date(Date.now() + this.offset);
+  }
+}

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'idempotency_in_progress'
   | 'conflict'
   | 'case_on_hold'
+  | 'compliance_refused'
   | 'unauthenticated'
   | 'forbidden'
   | 'rate_limited'
@@ -81,6 +82,13 @@ export class CaseOnHoldError extends AppError {
   readonly code = 'case_on_hold';
   readonly status = 409;
   readonly title = 'Case is on hold';
+}
+
+/** The compliance gate refuses this notice outright (e.g. a debtor template to a third party). */
+export class ComplianceRefusedError extends AppError {
+  readonly code = 'compliance_refused';
+  readonly status = 422;
+  readonly title = 'Refused by the compliance gate';
 }
 
 export class UnauthenticatedError extends AppError {

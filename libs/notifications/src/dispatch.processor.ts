@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type OutboundSms, SMS_PROVIDER, type SendResult, type SmsProvider } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import { AppError, CLOCK, type Clock, type Locale, ProviderError } from '#libs/core';
+import { AppError, type Channel, CLOCK, type Clock, type Locale, ProviderError } from '#libs/core';
 import { EvidenceService, type JsonValue, type NewEvidence } from '#libs/evidence';
 import { Db, type SqlRunner } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
+import { ComplianceService, type GateSubject } from './compliance.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { ReceiptsService } from './receipts.service.js';
 import { TemplateRegistry } from './template-registry.js';
@@ -40,6 +41,7 @@ export class DispatchProcessor {
     private readonly receipts: ReceiptsService,
     private readonly templates: TemplateRegistry,
     private readonly queue: JobQueue,
+    private readonly compliance: ComplianceService,
     @Inject(SMS_PROVIDER) private readonly sms: SmsProvider,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
@@ -60,11 +62,7 @@ export class DispatchProcessor {
       });
       return;
     }
-    const claimed = await this.repo.transition(this.db, id, [n.status], 'sending', now, {
-      sendingAt: now,
-      incAttempts: true,
-    });
-    if (!claimed) return;
+    if ((await this.claimThroughGate(n, new Date(now))) !== 'claimed') return;
     n.attempts += 1;
     n.sendingAt = now;
 
@@ -93,6 +91,64 @@ export class DispatchProcessor {
       return;
     }
     await this.recordSent(n, artifact, result, 'send');
+  }
+
+  private subject(n: NotificationRow): GateSubject {
+    const def = this.templates.get(n.templateKey, n.locale as Locale, n.templateVersion);
+    return {
+      id: n.id,
+      caseId: n.caseId,
+      channel: n.channel as Channel,
+      audience: def.audience,
+      stage: def.stage,
+      recipientRole: n.recipient.role,
+      timeZone: n.recipient.timeZone,
+      address: n.recipientAddress,
+    };
+  }
+
+  /**
+   * The authoritative compliance check and the claim, in one transaction under the recipient
+   * lock: caps cannot be overrun by concurrent workers (the reservation commits with the claim).
+   */
+  private async claimThroughGate(n: NotificationRow, now: Date): Promise<'claimed' | 'deferred' | 'suppressed' | 'gone'> {
+    const subject = this.subject(n);
+    const t = now.getTime();
+    let retryAt: number | null = null;
+    const outcome = await this.db.transaction(async (tx) => {
+      await this.compliance.lockRecipient(tx, n.recipientAddress, subject.channel);
+      const fresh = await this.repo.get(n.id, tx, true);
+      if (!fresh || (fresh.status !== 'accepted' && fresh.status !== 'scheduled')) return 'gone' as const;
+      const d = await this.compliance.evaluate(tx, subject, 'send', now);
+      const decision = ComplianceService.evidence(n.id, 'send', d);
+      if (d.outcome === 'allow') {
+        const ok = await this.repo.transition(tx, n.id, [fresh.status], 'sending', t, {
+          sendingAt: t,
+          incAttempts: true,
+          statusReason: null,
+        });
+        if (!ok) return 'gone' as const;
+        await this.compliance.reserve(tx, subject, now);
+        await this.evidence.append(tx, n.caseId, [decision]);
+        return 'claimed' as const;
+      }
+      const to = d.outcome === 'defer' ? 'scheduled' : 'suppressed';
+      retryAt = d.outcome === 'defer' ? d.until.getTime() : null;
+      const ok = await this.repo.transition(tx, n.id, [fresh.status], to, t, {
+        statusReason: ComplianceService.describe(d),
+        notBefore: retryAt,
+      });
+      if (!ok) return 'gone' as const;
+      await this.evidence.append(tx, n.caseId, [
+        decision,
+        { notificationId: n.id, type: 'status.changed', payload: { from: fresh.status, to, ruleId: d.ruleId } },
+      ]);
+      return d.outcome === 'defer' ? ('deferred' as const) : ('suppressed' as const);
+    });
+    if (outcome === 'deferred' && retryAt !== null) {
+      await this.queue.enqueue('dispatch', n.id, { delayMs: Math.max(0, retryAt - t), dedupeKey: `${n.id}_${n.attempts}_g${retryAt}` });
+    }
+    return outcome;
   }
 
   render(n: NotificationRow): RenderedArtifact {
@@ -200,6 +256,8 @@ export class DispatchProcessor {
         sendingAt: null,
       });
       if (!moved) return;
+      // Nothing reached the recipient: this attempt does not count against the caps.
+      await this.compliance.release(tx, n.id);
       await this.evidence.append(tx, n.caseId, [
         {
           notificationId: n.id,

@@ -6,3 +6,6 @@ export * from './sweeper.js';
 export * from './pipeline.runner.js';
 export * from './template-registry.js';
 export * from './notifications.module.js';
+export * from './compliance.service.js';
+export * from './holds.service.js';
+export * from './opt-outs.service.js';

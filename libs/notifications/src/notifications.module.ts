@@ -1,6 +1,9 @@
 import { Module } from '@nestjs/common';
 import { EvidenceModule } from '#libs/evidence';
+import { ComplianceService } from './compliance.service.js';
 import { DispatchProcessor } from './dispatch.processor.js';
+import { HoldsService } from './holds.service.js';
+import { OptOutsService } from './opt-outs.service.js';
 import { NotificationRepository } from './notification.repository.js';
 import { NotificationsService } from './notifications.service.js';
 import { PipelineRunner } from './pipeline.runner.js';
@@ -12,6 +15,9 @@ import { TemplateRegistry } from './template-registry.js';
   imports: [EvidenceModule],
   providers: [
     NotificationRepository,
+    ComplianceService,
+    HoldsService,
+    OptOutsService,
     TemplateRegistry,
     NotificationsService,
     ReceiptsService,
@@ -20,6 +26,9 @@ import { TemplateRegistry } from './template-registry.js';
     PipelineRunner,
   ],
   exports: [
+    ComplianceService,
+    HoldsService,
+    OptOutsService,
     NotificationsService,
     ReceiptsService,
     DispatchProcessor,

@@ -2,8 +2,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { CreateNotificationInput, NotificationView } from '#libs/contracts';
 import {
+  CaseOnHoldError,
   CLOCK,
   type Clock,
+  ComplianceRefusedError,
   ConflictError,
   IdempotencyConflictError,
   isFinal,
@@ -11,10 +13,11 @@ import {
   NotFoundError,
   ValidationError,
 } from '#libs/core';
-import { canonicalJson, EvidenceService, type JsonValue } from '#libs/evidence';
+import { canonicalJson, type ChainedEvent, EvidenceService, type JsonValue } from '#libs/evidence';
 import { Db } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
+import { ComplianceService } from './compliance.service.js';
 import { TemplateRegistry } from './template-registry.js';
 
 export interface AcceptResult {
@@ -62,6 +65,7 @@ export class NotificationsService {
     private readonly evidence: EvidenceService,
     private readonly templates: TemplateRegistry,
     private readonly queue: JobQueue,
+    private readonly compliance: ComplianceService,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
@@ -92,7 +96,41 @@ export class NotificationsService {
       notificationId: id,
     });
 
-    const now = this.clock.now().getTime();
+    const nowDate = this.clock.now();
+    const now = nowDate.getTime();
+    // Early answer from the compliance gate; the authoritative check runs again at send time.
+    const decision = await this.compliance.evaluate(
+      this.db,
+      {
+        id,
+        caseId: input.caseId,
+        channel: def.channel,
+        audience: def.audience,
+        stage: def.stage,
+        recipientRole: input.recipient.role,
+        timeZone: input.recipient.timeZone,
+        address,
+      },
+      'accept',
+      nowDate,
+    );
+    if (decision.outcome === 'suppress' && decision.ruleId.startsWith('hold.')) {
+      const kind = decision.ruleId.slice('hold.'.length);
+      throw new CaseOnHoldError(
+        `Case ${input.caseId} is on hold (${kind}); no notice may be sent`,
+        [{ path: 'caseId', message: `case on hold: ${kind}` }],
+        { ruleId: decision.ruleId, hold: kind },
+      );
+    }
+    if (decision.outcome === 'suppress' && decision.ruleId.startsWith('audience.')) {
+      throw new ComplianceRefusedError(
+        decision.reason,
+        [{ path: decision.ruleId === 'audience.third-party-template' ? 'templateKey' : 'recipient', message: decision.reason }],
+        { ruleId: decision.ruleId },
+      );
+    }
+    const status: NotificationRow['status'] =
+      decision.outcome === 'allow' ? 'accepted' : decision.outcome === 'defer' ? 'scheduled' : 'suppressed';
     const row: NotificationRow = {
       id,
       caseId: input.caseId,
@@ -104,22 +142,23 @@ export class NotificationsService {
       recipient: input.recipient,
       recipientAddress: address,
       data: input.data,
-      status: 'accepted',
-      statusReason: null,
+      status,
+      statusReason: ComplianceService.describe(decision),
       provider: null,
       providerMessageId: null,
       idempotencyKey,
       requestHash,
-      notBefore: null,
+      notBefore: decision.outcome === 'defer' ? decision.until.getTime() : null,
       attempts: 0,
       sendingAt: null,
       createdAt: now,
       updatedAt: now,
     };
+    let accepted: ChainedEvent[];
     try {
-      await this.db.transaction(async (tx) => {
+      accepted = await this.db.transaction(async (tx) => {
         await this.repo.insert(tx, row);
-        await this.evidence.append(tx, input.caseId, [
+        return this.evidence.append(tx, input.caseId, [
           {
             notificationId: id,
             type: 'notification.accepted',
@@ -136,7 +175,8 @@ export class NotificationsService {
               contentSha256: this.templates.digest(def),
             },
           },
-          { notificationId: id, type: 'status.changed', payload: { from: null, to: 'accepted' } },
+          ComplianceService.evidence(id, 'accept', decision),
+          { notificationId: id, type: 'status.changed', payload: { from: null, to: status } },
         ]);
       });
     } catch (err) {
@@ -146,11 +186,15 @@ export class NotificationsService {
       }
       throw err;
     }
-    await this.queue.enqueue('dispatch', id, { dedupeKey: `${id}_0` }).catch((err: unknown) => {
+    // The answer shows the notification as accepted; the dispatch may start right after.
+    const notification = this.toView(row, accepted);
+    if (status === 'suppressed') return { notification, created: true };
+    const delayMs = row.notBefore === null ? 0 : Math.max(0, row.notBefore - now);
+    await this.queue.enqueue('dispatch', id, { dedupeKey: `${id}_0`, delayMs }).catch((err: unknown) => {
       // The row is durable; the sweeper re-enqueues it.
       this.log.warn(`enqueue failed for ${id}, the sweeper will retry: ${String(err)}`);
     });
-    return { notification: await this.view(id), created: true };
+    return { notification, created: true };
   }
 
   private async replay(existing: NotificationRow, requestHash: string): Promise<AcceptResult> {
@@ -167,7 +211,13 @@ export class NotificationsService {
   async view(id: string): Promise<NotificationView> {
     const n = await this.repo.get(id);
     if (!n) throw new NotFoundError(`No notification ${id}`);
-    const events = await this.evidence.notificationEvents(id);
+    return this.toView(n, await this.evidence.notificationEvents(id));
+  }
+
+  private toView(n: NotificationRow, events: ChainedEvent[]): NotificationView {
+    const gate = [...events].reverse().find((e) => e.type === 'compliance.decision')?.payload as
+      | Record<string, string | null>
+      | undefined;
     return {
       id: n.id,
       caseId: n.caseId,
@@ -179,6 +229,15 @@ export class NotificationsService {
       provider: n.provider,
       providerMessageId: n.providerMessageId,
       notBefore: n.notBefore === null ? null : new Date(n.notBefore).toISOString(),
+      compliance: gate
+        ? {
+            phase: gate.phase ?? '',
+            outcome: gate.outcome ?? '',
+            ruleId: gate.ruleId ?? null,
+            until: gate.until ?? null,
+            reason: gate.reason ?? null,
+          }
+        : null,
       createdAt: new Date(n.createdAt).toISOString(),
       updatedAt: new Date(n.updatedAt).toISOString(),
       events: events.map((e) => ({
@@ -192,7 +251,7 @@ export class NotificationsService {
     };
   }
 
-  async listByCase(caseId: string): Promise<Omit<NotificationView, 'events'>[]> {
+  async listByCase(caseId: string): Promise<Omit<NotificationView, 'events' | 'compliance'>[]> {
     const rows = await this.repo.byCase(caseId);
     return rows.map((n) => ({
       id: n.id,

@@ -1,0 +1,170 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  type CaseHold,
+  complianceProfile,
+  type ComplianceProfile,
+  evaluateGate,
+  type GateDecision,
+  type GateInput,
+  type GatePhase,
+  historySince,
+  type HoldKind,
+  type ProfileOverrides,
+  type SendRecord,
+} from '#libs/compliance';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import type { Channel, Stage } from '#libs/core';
+import type { JsonValue, NewEvidence } from '#libs/evidence';
+import { Db, type SqlRunner } from '#libs/persistence';
+import type { NotificationRow } from './notification.repository.js';
+
+interface LogRow {
+  notification_id: string;
+  address: string;
+  channel: string;
+  case_id: string;
+  stage: string | null;
+  sent_at: string | number;
+}
+
+interface HoldRow {
+  id: string;
+  kind: string;
+  until_at: string | number | null;
+  breached: number;
+}
+
+/** What the gate needs to know about a notification. */
+export interface GateSubject {
+  id: string;
+  caseId: string;
+  channel: Channel;
+  audience: 'debtor' | 'third_party';
+  stage: Stage;
+  recipientRole: NotificationRow['recipient']['role'];
+  timeZone: string;
+  address: string;
+}
+
+/**
+ * Runs the pure compliance gate (libs/compliance) over the database state: contact log,
+ * holds, opt-outs. At send time the caller holds the recipient lock, so the check and the
+ * reservation in the contact log are atomic across workers.
+ */
+@Injectable()
+export class ComplianceService {
+  readonly profile: ComplianceProfile;
+
+  constructor(
+    private readonly db: Db,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.profile = complianceProfile(config.compliance.profile, config.compliance.overrides as ProfileOverrides);
+  }
+
+  /** Serialises send-time checks for one address across workers (row lock; SQLite is serial anyway). */
+  async lockRecipient(tx: SqlRunner, address: string, channel: Channel): Promise<void> {
+    const key = `${channel}:${address}`;
+    await tx.exec('INSERT INTO recipient_locks (address) VALUES (?) ON CONFLICT (address) DO NOTHING', [key]);
+    if (this.db.dialect === 'postgres') {
+      await tx.rows('SELECT address FROM recipient_locks WHERE address = ? FOR UPDATE', [key]);
+    }
+  }
+
+  async evaluate(runner: SqlRunner, s: GateSubject, phase: GatePhase, now: Date): Promise<GateDecision> {
+    const since = historySince(now, this.profile).getTime();
+    const [log, holds, optOuts] = await Promise.all([
+      runner.rows<LogRow>(
+        'SELECT notification_id, address, channel, case_id, stage, sent_at FROM contact_log WHERE (address = ? OR case_id = ?) AND sent_at >= ?',
+        [s.address, s.caseId, since],
+      ),
+      this.activeHolds(runner, s.caseId, now),
+      runner.rows<{ channel: string; reason: string }>('SELECT channel, reason FROM opt_outs WHERE address = ?', [
+        s.address,
+      ]),
+    ]);
+    const history: SendRecord[] = log.map((r) => ({
+      notificationId: r.notification_id,
+      sentAt: new Date(Number(r.sent_at)),
+      channel: r.channel as Channel,
+      recipientAddress: r.address,
+      caseId: r.case_id,
+      stage: (r.stage ?? undefined) as Stage | undefined,
+    }));
+    const input: GateInput = {
+      now,
+      phase,
+      notification: { id: s.id, caseId: s.caseId, channel: s.channel, audience: s.audience, stage: s.stage },
+      recipient: { role: s.recipientRole, timeZone: s.timeZone, address: s.address },
+      history,
+      holds: holds.map((h) => ({ kind: h.kind, until: h.until, breached: h.breached })),
+      optOuts: optOuts
+        .filter((o) => o.reason !== 'contact_refused')
+        .flatMap((o) =>
+          o.channel === '*'
+            ? (['sms', 'email', 'letter'] as Channel[]).map((channel) => ({ channel, address: s.address }))
+            : [{ channel: o.channel as Channel, address: s.address }],
+        ),
+      contact:
+        s.recipientRole === 'contact'
+          ? {
+              refused: optOuts.some((o) => o.reason === 'contact_refused'),
+              previousContacts: history.filter((h) => h.caseId === s.caseId && h.recipientAddress === s.address).length,
+              askedToBeContacted: false,
+            }
+          : undefined,
+    };
+    return evaluateGate(input, this.profile);
+  }
+
+  async activeHolds(runner: SqlRunner, caseId: string, now: Date): Promise<(CaseHold & { id: string })[]> {
+    const rows = await runner.rows<HoldRow>(
+      'SELECT id, kind, until_at, breached FROM case_holds WHERE case_id = ? AND released_at IS NULL',
+      [caseId],
+    );
+    return rows
+      .map((r) => ({
+        id: r.id,
+        kind: r.kind as HoldKind,
+        until: r.until_at === null ? undefined : new Date(Number(r.until_at)),
+        breached: Number(r.breached) === 1,
+      }))
+      .filter((h) => !(h.until && h.until.getTime() <= now.getTime()) && !(h.kind === 'repayment_plan' && h.breached));
+  }
+
+  /** Counts the send against the caps (idempotent per notification). */
+  async reserve(tx: SqlRunner, s: GateSubject, now: Date): Promise<void> {
+    await tx.exec(
+      'INSERT INTO contact_log (notification_id, address, channel, case_id, stage, sent_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (notification_id) DO NOTHING',
+      [s.id, s.address, s.channel, s.caseId, s.stage, now.getTime()],
+    );
+  }
+
+  /** A send that never reached the recipient's provider is not a contact: release its reservation. */
+  async release(tx: SqlRunner, notificationId: string): Promise<void> {
+    await tx.exec('DELETE FROM contact_log WHERE notification_id = ?', [notificationId]);
+  }
+
+  static evidence(notificationId: string, phase: GatePhase, d: GateDecision): NewEvidence {
+    return {
+      notificationId,
+      type: 'compliance.decision',
+      payload: {
+        phase,
+        profile: d.profile,
+        outcome: d.outcome,
+        ruleId: d.outcome === 'allow' ? null : d.ruleId,
+        ruleIds: d.outcome === 'suppress' ? [d.ruleId] : d.ruleIds,
+        until: d.outcome === 'defer' ? d.until.toISOString() : null,
+        reason: d.outcome === 'allow' ? null : d.reason,
+        inputs: d.inputs as JsonValue,
+      },
+    };
+  }
+
+  static describe(d: GateDecision): string | null {
+    if (d.outcome === 'allow') return null;
+    if (d.outcome === 'defer') return `${d.ruleId}: deferred until ${d.until.toISOString()} (${d.reason})`;
+    return `${d.ruleId}: ${d.reason}`;
+  }
+}

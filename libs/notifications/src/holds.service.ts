@@ -1,0 +1,199 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { HOLD_KINDS, type HoldKind } from '#libs/compliance';
+import { CLOCK, type Clock, NotFoundError, ValidationError } from '#libs/core';
+import { EvidenceService, type NewEvidence } from '#libs/evidence';
+import { Db } from '#libs/persistence';
+import { JobQueue } from '#libs/queue';
+
+export interface HoldRequest {
+  kind: HoldKind;
+  /** End of the hold (e.g. the last instalment of a repayment plan); absent = until released. */
+  until?: Date;
+  reason?: string;
+}
+
+export interface HoldView {
+  id: string;
+  caseId: string;
+  kind: HoldKind;
+  until: string | null;
+  reason: string | null;
+  createdBy: string;
+  createdAt: string;
+  releasedAt: string | null;
+}
+
+export interface HoldResult {
+  hold: HoldView;
+  /** Notifications cancelled by placing the hold, or resumed by releasing it. */
+  notifications: string[];
+}
+
+interface HoldRow {
+  id: string;
+  case_id: string;
+  kind: string;
+  until_at: string | number | null;
+  reason: string | null;
+  created_by: string;
+  created_at: string | number;
+  released_at: string | number | null;
+}
+
+function view(r: HoldRow): HoldView {
+  const iso = (v: string | number | null) => (v === null ? null : new Date(Number(v)).toISOString());
+  return {
+    id: r.id,
+    caseId: r.case_id,
+    kind: r.kind as HoldKind,
+    until: iso(r.until_at),
+    reason: r.reason,
+    createdBy: r.created_by,
+    createdAt: iso(r.created_at) as string,
+    releasedAt: iso(r.released_at),
+  };
+}
+
+export function parseHoldKind(raw: unknown, path = 'kind'): HoldKind {
+  if (typeof raw !== 'string' || !(HOLD_KINDS as readonly string[]).includes(raw)) {
+    throw new ValidationError(`kind must be one of ${HOLD_KINDS.join(', ')}`, [
+      { path, message: `one of ${HOLD_KINDS.join(', ')}` },
+    ]);
+  }
+  return raw as HoldKind;
+}
+
+/**
+ * Case holds (paid, repayment plan, dispute, complaint, deceased, bankruptcy, legal hold).
+ * Placing one cancels the case's pending notifications (they remember the hold); new ones are
+ * refused with 409 by the gate. Releasing the last active hold resumes the notifications it
+ * cancelled: they go back to `scheduled` and through the gate again at send time.
+ */
+@Injectable()
+export class HoldsService {
+  constructor(
+    private readonly db: Db,
+    private readonly evidence: EvidenceService,
+    private readonly queue: JobQueue,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async place(caseId: string, req: HoldRequest, actor: string): Promise<HoldResult> {
+    const now = this.clock.now();
+    const result = await this.db.transaction(async (tx) => {
+      const [existing] = await tx.rows<HoldRow>(
+        'SELECT * FROM case_holds WHERE case_id = ? AND kind = ? AND released_at IS NULL',
+        [caseId, req.kind],
+      );
+      let hold: HoldRow;
+      if (existing) {
+        await tx.exec('UPDATE case_holds SET until_at = ?, reason = ? WHERE id = ?', [
+          req.until?.getTime() ?? null,
+          req.reason ?? existing.reason,
+          existing.id,
+        ]);
+        hold = { ...existing, until_at: req.until?.getTime() ?? null, reason: req.reason ?? existing.reason };
+      } else {
+        hold = {
+          id: randomUUID(),
+          case_id: caseId,
+          kind: req.kind,
+          until_at: req.until?.getTime() ?? null,
+          reason: req.reason ?? null,
+          created_by: actor,
+          created_at: now.getTime(),
+          released_at: null,
+        };
+        await tx.exec(
+          'INSERT INTO case_holds (id, case_id, kind, until_at, reason, breached, created_by, created_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)',
+          [hold.id, caseId, req.kind, hold.until_at, hold.reason, actor, hold.created_at],
+        );
+      }
+      const cancelled = await tx.rows<{ id: string; status: string }>(
+        "SELECT id, status FROM notifications WHERE case_id = ? AND status IN ('accepted', 'scheduled')",
+        [caseId],
+      );
+      const events: NewEvidence[] = [
+        {
+          notificationId: null,
+          type: 'case.hold.placed',
+          payload: { holdId: hold.id, kind: req.kind, until: req.until?.toISOString() ?? null, reason: req.reason ?? null, actor },
+        },
+      ];
+      const ids: string[] = [];
+      for (const n of cancelled) {
+        const moved = await tx.exec(
+          "UPDATE notifications SET status = 'cancelled', status_reason = ?, hold_id = ?, updated_at = ? WHERE id = ? AND status = ?",
+          [`hold.${req.kind}: case on hold`, hold.id, now.getTime(), n.id, n.status],
+        );
+        if (moved !== 1) continue;
+        ids.push(n.id);
+        events.push({
+          notificationId: n.id,
+          type: 'status.changed',
+          payload: { from: n.status, to: 'cancelled', cause: 'hold', ruleId: `hold.${req.kind}`, holdId: hold.id },
+        });
+      }
+      await this.evidence.append(tx, caseId, events);
+      return { hold: view(hold), notifications: ids };
+    });
+    return result;
+  }
+
+  /** Releases the case's active holds of `kind` (all kinds when absent). */
+  async release(caseId: string, kind: HoldKind | undefined, actor: string): Promise<HoldResult[]> {
+    const now = this.clock.now();
+    const { results, resumed } = await this.db.transaction(async (tx) => {
+      const active = await tx.rows<HoldRow>('SELECT * FROM case_holds WHERE case_id = ? AND released_at IS NULL', [caseId]);
+      const targets = active.filter((h) => !kind || h.kind === kind);
+      if (targets.length === 0) {
+        throw new NotFoundError(`Case ${caseId} has no active ${kind ?? ''} hold`.replace('  ', ' '));
+      }
+      const remaining = active.filter((h) => !targets.includes(h));
+      const events: NewEvidence[] = [];
+      const out: HoldResult[] = [];
+      const resumedIds: string[] = [];
+      for (const h of targets) {
+        await tx.exec('UPDATE case_holds SET released_at = ?, released_by = ? WHERE id = ?', [now.getTime(), actor, h.id]);
+        events.push({ notificationId: null, type: 'case.hold.released', payload: { holdId: h.id, kind: h.kind, actor } });
+        const held = await tx.rows<{ id: string }>(
+          "SELECT id FROM notifications WHERE hold_id = ? AND status = 'cancelled'",
+          [h.id],
+        );
+        const ids: string[] = [];
+        for (const n of held) {
+          if (remaining.length > 0) {
+            // Another hold still stops collection: the notice now waits for that one.
+            await tx.exec('UPDATE notifications SET hold_id = ? WHERE id = ?', [remaining[0].id, n.id]);
+            continue;
+          }
+          await tx.exec(
+            "UPDATE notifications SET status = 'scheduled', status_reason = NULL, hold_id = NULL, not_before = NULL, updated_at = ? WHERE id = ? AND status = 'cancelled'",
+            [now.getTime(), n.id],
+          );
+          ids.push(n.id);
+          events.push({
+            notificationId: n.id,
+            type: 'status.changed',
+            payload: { from: 'cancelled', to: 'scheduled', cause: 'hold.released', holdId: h.id },
+          });
+        }
+        resumedIds.push(...ids);
+        out.push({ hold: view({ ...h, released_at: now.getTime() }), notifications: ids });
+      }
+      await this.evidence.append(tx, caseId, events);
+      return { results: out, resumed: resumedIds };
+    });
+    await this.queue.enqueueMany(
+      'dispatch',
+      resumed.map((id) => ({ id, opts: { dedupeKey: `${id}_h${now.getTime()}` } })),
+    );
+    return results;
+  }
+
+  async list(caseId: string): Promise<HoldView[]> {
+    const rows = await this.db.rows<HoldRow>('SELECT * FROM case_holds WHERE case_id = ? ORDER BY created_at', [caseId]);
+    return rows.map(view);
+  }
+}
