@@ -1,0 +1,51 @@
+/**
+ * Offline verifier for an evidence bundle.
+ *
+ *   node dist/scripts/evidence-verify.js <bundle.zip> [--public-key service-public-key.pem] [--json]
+ *
+ * Exit 0 when the bundle verifies; 1 with the first broken element named; 2 on bad usage.
+ * Pass the service's published key with --public-key: without it the bundle's own
+ * public-key.pem is used, which proves integrity but not who signed.
+ */
+import { readFile } from 'node:fs/promises';
+import { formatVerification, verifyEvidenceBundle } from '#libs/evidence';
+
+async function main(argv: string[]): Promise<number> {
+  let zipPath: string | undefined;
+  let publicKeyPath: string | undefined;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json') json = true;
+    else if (a === '--public-key') publicKeyPath = argv[++i];
+    else if (a === '-h' || a === '--help') zipPath = undefined;
+    else if (!a.startsWith('-') && zipPath === undefined) zipPath = a;
+    else {
+      zipPath = undefined;
+      break;
+    }
+  }
+  if (!zipPath || (argv.includes('--public-key') && !publicKeyPath)) {
+    process.stderr.write('usage: evidence-verify <bundle.zip> [--public-key public-key.pem] [--json]\n');
+    return 2;
+  }
+  const publicKeyPem = publicKeyPath ? await readFile(publicKeyPath) : undefined;
+  const result = await verifyEvidenceBundle(zipPath, { publicKeyPem });
+  process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatVerification(zipPath, result));
+  if (!publicKeyPem && !json) {
+    process.stderr.write(
+      "note: checked against the bundle's own public-key.pem; pass --public-key to pin the service key\n",
+    );
+  }
+  return result.ok ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`evidence-verify: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
