@@ -60,56 +60,106 @@ export class EvidenceService {
 
   async append(tx: SqlRunner, caseId: string, items: NewEvidence[]): Promise<ChainedEvent[]> {
     if (items.length === 0) return [];
+    const out = await this.appendMany(tx, new Map([[caseId, items]]));
+    return out.get(caseId) ?? [];
+  }
+
+  /**
+   * Appends to several case chains in one round of statements: heads are created if missing,
+   * locked in case-id order (no deadlocks between concurrent batches), events inserted with one
+   * multi-row INSERT per chunk, heads advanced with one UPDATE.
+   */
+  async appendMany(tx: SqlRunner, byCase: Map<string, NewEvidence[]>): Promise<Map<string, ChainedEvent[]>> {
+    const result = new Map<string, ChainedEvent[]>();
+    const cases = [...byCase.keys()].filter((c) => (byCase.get(c)?.length ?? 0) > 0).sort();
+    if (cases.length === 0) return result;
     const now = this.clock.now();
     const recordedAt = now.toISOString();
-    await tx.exec(
-      'INSERT INTO case_heads (case_id, last_seq, last_hash, updated_at) VALUES (?, 0, ?, ?) ON CONFLICT (case_id) DO NOTHING',
-      [caseId, GENESIS_HASH, now.getTime()],
-    );
-    const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
-    const [head] = await tx.rows<{ last_seq: number; last_hash: string }>(
-      `SELECT last_seq, last_hash FROM case_heads WHERE case_id = ?${lock}`,
-      [caseId],
-    );
-    const { events, head: next } = chainEvents(
-      { seq: Number(head.last_seq), hash: head.last_hash },
-      items.map((i) => ({
-        caseId,
-        notificationId: i.notificationId,
-        type: i.type,
-        occurredAt: (i.occurredAt ?? now).toISOString(),
-        recordedAt,
-        // Canonicalise once: what is stored is exactly what was hashed.
-        payload: JSON.parse(canonicalJson(i.payload)) as JsonValue,
-      })),
-    );
-    const values: unknown[] = [];
-    for (const e of events) {
-      values.push(
-        e.caseId,
-        e.seq,
-        e.notificationId,
-        e.type,
-        e.occurredAt,
-        e.recordedAt,
-        canonicalJson(e.payload),
-        e.prevHash,
-        e.hash,
+    const at = now.getTime();
+    for (let i = 0; i < cases.length; i += 500) {
+      const part = cases.slice(i, i + 500);
+      await tx.exec(
+        `INSERT INTO case_heads (case_id, last_seq, last_hash, updated_at) VALUES ${part.map(() => '(?, 0, ?, ?)').join(', ')} ON CONFLICT (case_id) DO NOTHING`,
+        part.flatMap((c) => [c, GENESIS_HASH, at]),
       );
     }
-    await tx.exec(
-      `INSERT INTO evidence_events (case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash) VALUES ${events
-        .map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .join(', ')}`,
-      values,
-    );
-    await tx.exec('UPDATE case_heads SET last_seq = ?, last_hash = ?, updated_at = ? WHERE case_id = ?', [
-      next.seq,
-      next.hash,
-      now.getTime(),
-      caseId,
-    ]);
-    return events;
+    const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    const heads = new Map<string, { seq: number; hash: string }>();
+    for (let i = 0; i < cases.length; i += 500) {
+      const part = cases.slice(i, i + 500);
+      const rows = await tx.rows<{ case_id: string; last_seq: number; last_hash: string }>(
+        `SELECT case_id, last_seq, last_hash FROM case_heads WHERE case_id IN (${part.map(() => '?').join(', ')}) ORDER BY case_id${lock}`,
+        part,
+      );
+      for (const r of rows) heads.set(r.case_id, { seq: Number(r.last_seq), hash: r.last_hash });
+    }
+    const all: ChainedEvent[] = [];
+    const newHeads: [string, { seq: number; hash: string }][] = [];
+    for (const caseId of cases) {
+      const head = heads.get(caseId);
+      if (!head) throw new Error(`case head ${caseId} missing after upsert`);
+      const { events, head: next } = chainEvents(
+        head,
+        (byCase.get(caseId) ?? []).map((i) => ({
+          caseId,
+          notificationId: i.notificationId,
+          type: i.type,
+          occurredAt: (i.occurredAt ?? now).toISOString(),
+          recordedAt,
+          // Canonicalise once: what is stored is exactly what was hashed.
+          payload: JSON.parse(canonicalJson(i.payload)) as JsonValue,
+        })),
+      );
+      result.set(caseId, events);
+      all.push(...events);
+      newHeads.push([caseId, next]);
+    }
+    for (let i = 0; i < all.length; i += 500) {
+      const part = all.slice(i, i + 500);
+      const values: unknown[] = [];
+      for (const e of part) {
+        values.push(
+          e.caseId,
+          e.seq,
+          e.notificationId,
+          e.type,
+          e.occurredAt,
+          e.recordedAt,
+          canonicalJson(e.payload),
+          e.prevHash,
+          e.hash,
+        );
+      }
+      await tx.exec(
+        `INSERT INTO evidence_events (case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash) VALUES ${part
+          .map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .join(', ')}`,
+        values,
+      );
+    }
+    if (newHeads.length === 1) {
+      const [[caseId, h]] = newHeads;
+      await tx.exec('UPDATE case_heads SET last_seq = ?, last_hash = ?, updated_at = ? WHERE case_id = ?', [
+        h.seq,
+        h.hash,
+        at,
+        caseId,
+      ]);
+    } else {
+      for (let i = 0; i < newHeads.length; i += 500) {
+        const part = newHeads.slice(i, i + 500);
+        await tx.exec(
+          `WITH v(case_id, seq, hash) AS (VALUES ${part.map(() => '(?, CAST(? AS INTEGER), ?)').join(', ')})
+           UPDATE case_heads SET
+             last_seq = (SELECT v.seq FROM v WHERE v.case_id = case_heads.case_id),
+             last_hash = (SELECT v.hash FROM v WHERE v.case_id = case_heads.case_id),
+             updated_at = ?
+           WHERE case_id IN (SELECT case_id FROM v)`,
+          [...part.flatMap(([c, h]) => [c, h.seq, h.hash]), at],
+        );
+      }
+    }
+    return result;
   }
 
   async caseEvents(caseId: string): Promise<ChainedEvent[]> {
