@@ -38,7 +38,11 @@ describe('contact window with a controlled clock', () => {
     const res = await postJson(api.baseUrl, '/v1/notifications', smsBody('C-window-cn', '+8613800138001'));
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ status: 'scheduled', notBefore: '2026-11-25T00:00:00.000Z' });
-    expect(res.body.compliance).toMatchObject({ outcome: 'defer', ruleId: 'cn.contact-window', until: '2026-11-25T00:00:00.000Z' });
+    expect(res.body.compliance).toMatchObject({
+      outcome: 'defer',
+      ruleId: 'cn.contact-window',
+      until: '2026-11-25T00:00:00.000Z',
+    });
     const id = res.body.id as string;
 
     await api.app.get(Sweeper).sweep();
@@ -110,7 +114,10 @@ describe('case holds, audience', () => {
     expect(refused.status).toBe(409);
     expect(refused.type).toContain('application/problem+json');
     expect(refused.body).toMatchObject({ code: 'case_on_hold', ruleId: 'hold.dispute', hold: 'dispute' });
-    const [count] = await api.db.rows<{ n: number }>('SELECT COUNT(*) AS n FROM notifications WHERE case_id = ?', [caseId]);
+    const [count] = await api.db.rows<{ n: number }>(
+      'SELECT COUNT(*) AS n FROM notifications WHERE case_id = ?',
+      [caseId],
+    );
     expect(Number(count.n)).toBe(2);
 
     const del = await fetch(`${api.baseUrl}/v1/cases/${caseId}/hold?kind=dispute`, { method: 'DELETE' });
@@ -132,7 +139,9 @@ describe('case holds, audience', () => {
       events: { type: string }[];
     };
     expect(evidence.verification.ok).toBe(true);
-    expect(evidence.events.map((e) => e.type)).toEqual(expect.arrayContaining(['case.hold.placed', 'case.hold.released']));
+    expect(evidence.events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['case.hold.placed', 'case.hold.released']),
+    );
   }, 30_000);
 
   it('a third-party contact with a debtor template is refused with the audience rule id', async () => {
@@ -142,7 +151,9 @@ describe('case holds, audience', () => {
     expect(res.status).toBe(422);
     expect(res.type).toContain('application/problem+json');
     expect(res.body).toMatchObject({ code: 'compliance_refused', ruleId: 'audience.third-party-template' });
-    const [count] = await api.db.rows<{ n: number }>("SELECT COUNT(*) AS n FROM notifications WHERE case_id = 'C-aud-1'");
+    const [count] = await api.db.rows<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM notifications WHERE case_id = 'C-aud-1'",
+    );
     expect(Number(count.n)).toBe(0);
   });
 
@@ -181,7 +192,9 @@ describe('frequency caps under concurrency (queue mode, 2 workers)', () => {
       'sent or deferred',
       async () => {
         const c = await statusCounts(stack);
-        return (c.delivered ?? 0) + (c.scheduled ?? 0) === 20 && !c.accepted && !c.sending && !c.sent ? c : undefined;
+        return (c.delivered ?? 0) + (c.scheduled ?? 0) === 20 && !c.accepted && !c.sending && !c.sent
+          ? c
+          : undefined;
       },
       60_000,
       200,

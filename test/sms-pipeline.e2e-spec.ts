@@ -114,7 +114,8 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
       [ids[1]],
     );
     await stack.emulator.idle(30_000);
-    const countSql = 'SELECT COUNT(*) AS n FROM receipts WHERE notification_id = ? OR provider_message_id = ?';
+    const countSql =
+      'SELECT COUNT(*) AS n FROM receipts WHERE notification_id = ? OR provider_message_id = ?';
     const before = await sqlQuery<{ n: number }>(stack, countSql, [row.id, row.provider_message_id]);
     const url = `${stack.baseUrl}/webhooks/twilio/status?nid=${row.id}`;
     const params = { MessageSid: row.provider_message_id, MessageStatus: 'failed', ErrorCode: '30006' };

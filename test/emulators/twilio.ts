@@ -42,6 +42,12 @@ export interface TwilioEmulatorOptions {
   createResponseDelayMs?: number;
   /** Called for each authenticated, well-formed create; a result rejects it with that Twilio error. */
   rejectCreate?: (to: string) => CreateRejection | undefined;
+  /**
+   * Called for each create that passed validation and `rejectCreate`: `true` never answers and stores
+   * nothing (the request is lost), `'stored'` stores the message (callbacks follow as usual) but never
+   * answers. Either way the client only sees a timeout. Default: answer normally.
+   */
+  hangCreate?: (to: string) => boolean | 'stored' | undefined;
   /** Status callbacks in flight at most. Default 32. */
   callbackConcurrency?: number;
   /** Retries of a callback after a connection error, timeout, 429 or 5xx. Default 3. */
@@ -212,6 +218,7 @@ export class TwilioEmulator {
   private createsTo = new Map<string, number>();
   private _createCount = 0;
   private _rejectedCount = 0;
+  private _hungCount = 0;
 
   private queue: CallbackJob[] = [];
   private qHead = 0;
@@ -298,6 +305,11 @@ export class TwilioEmulator {
     return this._rejectedCount;
   }
 
+  /** Create requests left unanswered by `hangCreate` (stored or not). */
+  get hungCount(): number {
+    return this._hungCount;
+  }
+
   /** Create requests that produced a message. */
   get acceptedCount(): number {
     return this.all.length;
@@ -376,6 +388,7 @@ export class TwilioEmulator {
     this.createsTo.clear();
     this._createCount = 0;
     this._rejectedCount = 0;
+    this._hungCount = 0;
     this.posted = 0;
     this.failedCallbacks = 0;
     this.retried = 0;
@@ -488,6 +501,11 @@ export class TwilioEmulator {
     }
     const custom = this.opts.rejectCreate?.(to);
     if (custom) return reject(twilioError(custom.status, custom.code, custom.message));
+    const hang = this.opts.hangCreate?.(to);
+    if (hang === true) {
+      this._hungCount++;
+      return; // never answered; stop() closes the connection
+    }
 
     const now = new Date();
     const msg: StoredMessage = {
@@ -516,7 +534,9 @@ export class TwilioEmulator {
     this.pending += msg.plan.length;
 
     const delay = this.opts.createResponseDelayMs ?? 0;
-    if (delay > 0) {
+    if (hang === 'stored') {
+      this._hungCount++;
+    } else if (delay > 0) {
       setTimeout(() => {
         if (!res.destroyed) this.sendJson(res, 201, this.toResource(msg));
       }, delay);

@@ -2,12 +2,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import type { INestApplication } from '@nestjs/common';
 import { startApi } from '../../apps/api/src/bootstrap.js';
 import { loadConfig } from '#libs/config';
 import { type Clock, OffsetClock } from '#libs/core';
 import { Db } from '#libs/persistence';
-import { createPgDatabase, freePort, type TempDatabase } from './infra.js';
+import { AUTH_HEADER, enableAutoAuth, TEST_AUTH_ENV } from './fixtures.js';
+import { createPgDatabase, freePort, ROOT, type TempDatabase } from './infra.js';
 
 export interface InProcessApp {
   app: INestApplication;
@@ -20,6 +23,8 @@ export async function startInProcess(opts: {
   dialect: 'sqlite' | 'postgres';
   env?: Record<string, string>;
   clock?: Clock;
+  /** false: no automatic Authorization header on fetch calls to this app. */
+  autoAuth?: boolean;
 }): Promise<InProcessApp> {
   const port = await freePort();
   let pg: TempDatabase | undefined;
@@ -30,6 +35,7 @@ export async function startInProcess(opts: {
     PORT: String(port),
     SANDBOX_RECEIPT_DELAY_MS: '20',
     LOG_LEVEL: 'warn',
+    ...TEST_AUTH_ENV,
     ...opts.env,
   };
   if (opts.dialect === 'postgres') {
@@ -41,11 +47,14 @@ export async function startInProcess(opts: {
   }
   const clock = opts.clock ?? new OffsetClock(new Date('2026-11-24T02:00:00.000Z')); // 10:00 Beijing
   const { app } = await startApi({ config: loadConfig(env), clock });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const disableAutoAuth = opts.autoAuth === false ? () => false : enableAutoAuth(baseUrl);
   return {
     app,
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl,
     db: app.get(Db),
     async close() {
+      disableAutoAuth();
       await app.close();
       await pg?.drop();
       if (dir) rmSync(dir, { recursive: true, force: true });
@@ -61,7 +70,7 @@ export async function postJson(
 ) {
   const res = await fetch(`${baseUrl}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', ...AUTH_HEADER, ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
@@ -69,5 +78,65 @@ export async function postJson(
     status: res.status,
     type: res.headers.get('content-type') ?? '',
     body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
+}
+
+/* gRPC: a client built from the committed .proto (libs/contracts/proto/notices.proto). */
+
+export type Msg = Record<string, unknown>;
+type Unary = (req: Msg, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Msg) => void) => void;
+export interface NoticesClient extends grpc.Client {
+  send: Unary;
+  get: Unary;
+  cancel: Unary;
+  hold: Unary;
+  release: Unary;
+  sendBatch(
+    md: grpc.Metadata,
+    cb: (err: grpc.ServiceError | null, res: Msg) => void,
+  ): grpc.ClientWritableStream<Msg>;
+  streamEvidence(req: Msg, md: grpc.Metadata): grpc.ClientReadableStream<Msg>;
+}
+
+export function noticesClient(address: string): NoticesClient {
+  const def = protoLoader.loadSync(join(ROOT, 'libs', 'contracts', 'proto', 'notices.proto'), {
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    cns: { v1: { Notices: new (addr: string, creds: grpc.ChannelCredentials) => NoticesClient } };
+  };
+  return new pkg.cns.v1.Notices(address, grpc.credentials.createInsecure());
+}
+
+export function bearer(key: string | null): grpc.Metadata {
+  const md = new grpc.Metadata();
+  if (key) md.set('authorization', `Bearer ${key}`);
+  return md;
+}
+
+export function unary(
+  client: NoticesClient,
+  method: 'send' | 'get' | 'cancel' | 'hold' | 'release',
+  req: Msg,
+  md: grpc.Metadata,
+) {
+  return new Promise<{ err: grpc.ServiceError | null; res: Msg }>((resolve) =>
+    client[method](req, md, (err, res) => resolve({ err, res })),
+  );
+}
+
+export function sendRequest(caseId: string, phone: string, key = ''): Msg {
+  return {
+    idempotencyKey: key,
+    caseId,
+    channel: 'sms',
+    templateKey: 'early.sms.reminder',
+    locale: 'zh-CN',
+    recipient: { role: 'debtor', name: '张三', phone, timeZone: 'Asia/Shanghai' },
+    dataJson: JSON.stringify({ amountDue: '12345.67', dueDate: '2026-11-01', cardLast4: '1234', dpd: 22 }),
   };
 }

@@ -18,6 +18,42 @@ import { join } from 'node:path';
 /** 10:00 in Beijing: inside every contact window the suites use. */
 export const DAYTIME = '2026-11-24T02:00:00.000Z';
 
+/** The admin key every helper-started app installs (API_KEYS_BOOTSTRAP). */
+export const TEST_ADMIN_KEY = 'cns-test-admin-key-0123456789abcdef0123456789abcdef';
+export const AUTH_HEADER = { authorization: `Bearer ${TEST_ADMIN_KEY}` };
+
+const autoAuthOrigins = new Set<string>();
+let fetchWrapped = false;
+
+/**
+ * Requests to `baseUrl` made with the global fetch and without an Authorization header get the
+ * test admin key, so suites written before API keys keep working. Suites that test
+ * authentication start their apps with `autoAuth: false`.
+ */
+export function enableAutoAuth(baseUrl: string): () => void {
+  const origin = new URL(baseUrl).origin;
+  autoAuthOrigins.add(origin);
+  if (!fetchWrapped) {
+    fetchWrapped = true;
+    const original = globalThis.fetch;
+    globalThis.fetch = (input: string | URL | Request, init?: RequestInit) => {
+      const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+      if (!autoAuthOrigins.has(url.origin)) return original(input, init);
+      const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+      if (!headers.has('authorization')) headers.set('authorization', AUTH_HEADER.authorization);
+      return original(input, { ...init, headers });
+    };
+  }
+  return () => autoAuthOrigins.delete(origin);
+}
+
+/** Environment every helper-started app gets: the test admin key, no gRPC, no rate limit. */
+export const TEST_AUTH_ENV: Record<string, string> = {
+  API_KEYS_BOOTSTRAP: TEST_ADMIN_KEY,
+  GRPC_PORT: '0',
+  RATE_LIMIT_RPS: '0',
+};
+
 export const ACCOUNT_SID = 'AC' + 'a1'.repeat(16);
 export const AUTH_TOKEN = 'test-auth-token-0123456789abcdef';
 
@@ -56,6 +92,8 @@ export async function startStack(opts: {
   workers?: number;
   emulator?: Partial<ConstructorParameters<typeof TwilioEmulator>[0]>;
   env?: Record<string, string>;
+  /** false: no automatic Authorization header on fetch calls to this stack. */
+  autoAuth?: boolean;
 }): Promise<Stack> {
   const emulator = new TwilioEmulator({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, ...opts.emulator });
   const emulatorUrl = await emulator.start();
@@ -77,6 +115,7 @@ export async function startStack(opts: {
     STUCK_AFTER_MS: '3000',
     SENDING_GRACE_MS: '3000',
     WORKER_CONCURRENCY: '16',
+    ...TEST_AUTH_ENV,
     ...opts.env,
   };
   let db: TempDatabase | undefined;
@@ -92,6 +131,7 @@ export async function startStack(opts: {
     sqliteDir = mkdtempSync(join(tmpdir(), 'cns-'));
     env.SQLITE_PATH = join(sqliteDir, 'notices.db');
   }
+  const disableAutoAuth = opts.autoAuth === false ? () => false : enableAutoAuth(baseUrl);
   const tag = uniqueName(opts.mode);
   const api = spawnApp('api', `${tag}-api`, env);
   await waitHttpOk(`${baseUrl}/health/live`);
@@ -116,11 +156,16 @@ export async function startStack(opts: {
     post(body: unknown, key?: string) {
       return fetch(`${baseUrl}/v1/notifications`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          ...AUTH_HEADER,
+          ...(key ? { 'idempotency-key': key } : {}),
+        },
         body: JSON.stringify(body),
       });
     },
     async stop() {
+      disableAutoAuth();
       await Promise.all(workers.map((w) => w.kill('SIGTERM')));
       await api.kill('SIGTERM');
       await emulator.stop();

@@ -1,17 +1,30 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
 import { ChannelsModule } from '#libs/channels';
 import { type AppConfig, AppConfigModule } from '#libs/config';
 import type { Clock } from '#libs/core';
 import { NotificationsModule } from '#libs/notifications';
 import { PersistenceModule } from '#libs/persistence';
 import { QueueModule } from '#libs/queue';
+import { BatchController } from './http/batch.controller.js';
 import { CasesController } from './http/cases.controller.js';
+import { PrintRoomController } from './http/post.controller.js';
+import { ChannelWebhooksController } from './http/channel-webhooks.controller.js';
 import { EvidenceController } from './http/evidence.controller.js';
-import { HealthController } from './http/health.controller.js';
 import { NotificationsController } from './http/notifications.controller.js';
 import { WebhooksController } from './http/webhooks.controller.js';
+import { AuthModule } from './auth/auth.module.js';
+import { NoticesGrpcController } from './grpc/notices.grpc.controller.js';
+import { HealthController } from './observability/health.controller.js';
+import { MetricsController } from './observability/metrics.controller.js';
+import { ObservabilityModule } from './observability/observability.module.js';
 import { ProblemFilter } from './problem.js';
+import { TemplatesController } from './http/templates.controller.js';
+import { EditorController } from './web/editor.controller.js';
+import { CheckpointScheduler } from '#libs/evidence';
+import { LegalController } from './http/legal.controller.js';
+import { LegalPageController } from './web/legal/legal-page.controller.js';
 
 @Module({})
 export class ApiModule {
@@ -24,9 +37,27 @@ export class ApiModule {
         QueueModule,
         ChannelsModule,
         NotificationsModule,
+        ObservabilityModule,
+        TerminusModule,
+        AuthModule,
       ],
-      controllers: [CasesController, NotificationsController, EvidenceController, WebhooksController, HealthController],
-      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
+      controllers: [
+        PrintRoomController,
+        BatchController,
+        CasesController,
+        ChannelWebhooksController,
+        NotificationsController,
+        EvidenceController,
+        WebhooksController,
+        HealthController,
+        MetricsController,
+        NoticesGrpcController,
+        TemplatesController,
+        EditorController,
+        LegalController,
+        LegalPageController,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, CheckpointScheduler],
     };
   }
 }

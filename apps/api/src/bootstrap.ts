@@ -1,27 +1,67 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import { raw } from 'express';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { type AppConfig, loadConfigFromEnv, nestLogLevels } from '#libs/config';
+import type { Logger as Pino } from 'pino';
+import { type AppConfig, loadConfigFromEnv } from '#libs/config';
 import type { Clock } from '#libs/core';
 import { PipelineRunner } from '#libs/notifications';
 import { ApiModule } from './app.module.js';
+import { ApiKeysService } from './auth/api-keys.service.js';
+import { grpcOptions } from './grpc/grpc.options.js';
+import { ShutdownState } from './observability/health.controller.js';
+import { createLogger, httpLogging, PinoNestLogger } from './observability/logging.js';
+import { MetricsService } from './observability/metrics.service.js';
+import { setupOpenApi } from './observability/openapi.js';
+import { QUEUES_PATH, queuesBoard } from './observability/queues-board.js';
 
 /** Builds and starts the api (and, in standalone mode, the processors). Used by main.ts and tests. */
-export async function startApi(opts: { config?: AppConfig; clock?: Clock; listen?: boolean } = {}) {
+export async function startApi(
+  opts: { config?: AppConfig; clock?: Clock; listen?: boolean; logger?: Pino } = {},
+) {
   const config = opts.config ?? loadConfigFromEnv();
+  const logger = opts.logger ?? createLogger(config.logLevel);
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot({ ...opts, config }), {
     bodyParser: false,
-    logger: nestLogLevels(config.logLevel),
+    logger: new PinoNestLogger(logger),
   });
+  // Request ids and the access log first, so every later line (body errors too) carries the id.
+  app.use(httpLogging(logger));
+  const metrics = app.get(MetricsService);
+  app.use(metrics.httpMiddleware());
+  // While draining (SIGTERM), every answer closes its keep-alive connection, so the listener can close.
+  const shutdown = app.get(ShutdownState);
+  app.use((_req: unknown, res: { setHeader(k: string, v: string): void }, next: () => void) => {
+    if (shutdown.draining) res.setHeader('Connection', 'close');
+    next();
+  });
+  // Signed webhooks are verified over their exact bytes: keep those bodies raw.
+  app.use(
+    ['/webhooks/email', '/webhooks/post', '/v1/post/print-room/tracking'],
+    raw({ type: () => true, limit: config.http.maxBodyBytes }),
+  );
   app.useBodyParser('json', {
     limit: config.http.maxBodyBytes,
     type: ['application/json', 'application/*+json'],
   });
   app.useBodyParser('urlencoded', { extended: false, limit: config.http.maxBodyBytes });
-  app.enableShutdownHooks();
   app.set('trust proxy', false);
   app.disable('x-powered-by');
+  const board = queuesBoard(config, app.get(ApiKeysService));
+  if (board) {
+    app.use(QUEUES_PATH, board.guard);
+    app.get(MetricsService).onClose(board.close);
+  }
+  setupOpenApi(app);
+  if (config.grpc.port > 0) {
+    app.connectMicroservice(grpcOptions(config), { inheritAppConfig: true });
+  }
   if (config.queue.apiRunsWorkers) await app.get(PipelineRunner).start();
-  if (opts.listen !== false) await app.listen(config.http.port, config.http.host);
-  return { app, config };
+  if (opts.listen !== false) {
+    if (config.grpc.port > 0) await app.startAllMicroservices();
+    await app.listen(config.http.port, config.http.host);
+  } else {
+    await app.init();
+  }
+  return { app, config, logger };
 }

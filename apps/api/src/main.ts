@@ -1,14 +1,16 @@
 import { Logger } from '@nestjs/common';
 import { ConfigError } from '#libs/config';
 import { startApi } from './bootstrap.js';
+import { installGracefulShutdown } from './observability/shutdown.js';
 
 startApi()
-  .then(({ app, config }) => {
+  .then(({ app, config, logger }) => {
+    installGracefulShutdown(app, { timeoutMs: config.shutdown.timeoutMs, log: logger });
     const url = `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`;
+    const grpc = config.grpc.port > 0 ? `, gRPC on ${config.grpc.host}:${config.grpc.port}` : '';
     new Logger('Main').log(
-      `collection-notices api on ${url} (${config.mode} mode, ${config.database.type}, sms ${config.sms.provider})`,
+      `collection-notices api on ${url}${grpc} (${config.mode} mode, ${config.database.type}, sms ${config.sms.provider}); docs at ${url}/docs`,
     );
-    void app;
   })
   .catch((err: unknown) => {
     if (err instanceof ConfigError) console.error(err.message);

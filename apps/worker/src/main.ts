@@ -1,8 +1,12 @@
 import 'reflect-metadata';
+import { createServer } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ConfigError, loadConfigFromEnv, nestLogLevels } from '#libs/config';
+import { ConfigError, loadConfigFromEnv } from '#libs/config';
 import { PipelineRunner } from '#libs/notifications';
+import { createLogger, PinoNestLogger } from '../../api/src/observability/logging.js';
+import { MetricsService } from '../../api/src/observability/metrics.service.js';
+import { installGracefulShutdown } from '../../api/src/observability/shutdown.js';
 import { WorkerModule } from './worker.module.js';
 
 async function main(): Promise<void> {
@@ -12,13 +16,31 @@ async function main(): Promise<void> {
       'REDIS_URL: the worker consumes a shared queue; set REDIS_URL (standalone mode runs its workers inside the api)',
     ]);
   }
+  const logger = createLogger(config.logLevel, { name: 'collection-notices-worker' });
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot({ config }), {
-    logger: nestLogLevels(config.logLevel),
+    logger: new PinoNestLogger(logger),
   });
-  app.enableShutdownHooks();
+  installGracefulShutdown(app, { timeoutMs: config.shutdown.timeoutMs, log: logger });
   await app.get(PipelineRunner).start();
+  const port = config.observability.workerMetricsPort;
+  if (port > 0) {
+    // Provider latency and gate decisions are counted here: Prometheus scrapes each worker.
+    const metrics = app.get(MetricsService);
+    const server = createServer((req, res) => {
+      if (req.method !== 'GET' || req.url !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      metrics.metrics().then(
+        (m) => res.writeHead(200, { 'content-type': m.contentType }).end(m.body),
+        () => res.writeHead(500).end(),
+      );
+    });
+    server.listen(port, config.http.host);
+    metrics.onClose(() => new Promise((resolve) => server.close(resolve)));
+  }
   new Logger('Worker').log(
-    `worker ${process.pid} consuming (${config.database.type}, sms ${config.sms.provider})`,
+    `worker ${process.pid} consuming (${config.database.type}, sms ${config.sms.provider})${port > 0 ? `, metrics on :${port}` : ''}`,
   );
 }
 

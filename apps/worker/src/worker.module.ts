@@ -5,6 +5,7 @@ import type { Clock } from '#libs/core';
 import { NotificationsModule } from '#libs/notifications';
 import { PersistenceModule } from '#libs/persistence';
 import { QueueModule } from '#libs/queue';
+import { ObservabilityModule } from '../../api/src/observability/observability.module.js';
 
 @Module({})
 export class WorkerModule {
@@ -17,6 +18,7 @@ export class WorkerModule {
         QueueModule,
         ChannelsModule,
         NotificationsModule,
+        ObservabilityModule,
       ],
     };
   }

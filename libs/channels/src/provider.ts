@@ -45,6 +45,8 @@ export interface OutboundMessage {
 
 export interface SendResult {
   providerMessageId: string;
+  /** Name of the provider that took the message, when a channel has more than one (failover). */
+  provider?: string;
   acceptedAt: Date;
   /** What we asked for and what came back, for the evidence (no credentials). */
   request: Json;

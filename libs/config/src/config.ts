@@ -84,8 +84,50 @@ const EnvSchema = z.object({
   TWILIO_MESSAGING_SERVICE_SID: z.string().optional(),
   TWILIO_API_BASE_URL: z.url().optional(),
   TWILIO_TIMEOUT_MS: int(10_000, 100),
+  /** A second Twilio account, used when the primary's circuit breaker opens. */
+  TWILIO_SECONDARY_ACCOUNT_SID: z
+    .string()
+    .regex(/^AC[0-9a-fA-F]{32}$/)
+    .optional(),
+  TWILIO_SECONDARY_AUTH_TOKEN: z.string().min(16).optional(),
+  TWILIO_SECONDARY_FROM: z.string().optional(),
+  TWILIO_SECONDARY_API_BASE_URL: z.url().optional(),
+  /** A second SMTP relay, used when the primary's circuit breaker opens. */
+  SMTP_SECONDARY_HOST: z.string().optional(),
+  SMTP_SECONDARY_PORT: int(587, 1),
+  /** Circuit breaker of a channel's primary provider: consecutive failures to open, and cooldown. */
+  BREAKER_THRESHOLD: int(5, 1),
+  BREAKER_COOLDOWN_MS: int(30_000, 100),
 
   SANDBOX_RECEIPT_DELAY_MS: int(200, 0),
+
+  EMAIL_PROVIDER: z.enum(['sandbox', 'smtp']).default('sandbox'),
+  SMTP_HOST: z.string().optional(),
+  SMTP_PORT: int(587, 1),
+  SMTP_SECURE: bool.default(false),
+  SMTP_USER: z.string().optional(),
+  SMTP_PASS: z.string().optional(),
+  SMTP_POOL_SIZE: int(5, 1),
+  SMTP_TIMEOUT_MS: int(30_000, 100),
+  EMAIL_FROM: z.string().default('"示例银行信用卡中心" <notices@bank.example>'),
+  EMAIL_MESSAGE_ID_DOMAIN: z.string().default('notices.bank.example'),
+  DKIM_DOMAIN: z.string().optional(),
+  DKIM_SELECTOR: z.string().optional(),
+  DKIM_PRIVATE_KEY: z.string().optional(),
+  /** HMAC secret of the HTTP email provider's JSON events (unset: JSON events are refused). */
+  EMAIL_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** HMAC/encryption secret of one-click unsubscribe links (required in production). */
+  UNSUBSCRIBE_SECRET: z.string().min(16).optional(),
+
+  LETTER_PROVIDER: z.enum(['sandbox', 'print-vendor', 'print-room']).default('sandbox'),
+  PRINT_VENDOR_URL: z.url().optional(),
+  PRINT_VENDOR_API_KEY: z.string().optional(),
+  PRINT_VENDOR_WEBHOOK_SECRET: z.string().min(16).optional(),
+  PRINT_VENDOR_TIMEOUT_MS: int(15_000, 100),
+  PRINT_ROOM_DIR: z.string().optional(),
+  /** Base of the verification URL printed (as a QR code) on every letter. */
+  LETTER_VERIFY_BASE_URL: z.url().optional(),
+  SEAL_IMAGE_PATH: z.string().optional(),
 
   COMPLIANCE_PROFILE: z.enum(['cn', 'us-regf']).default('cn'),
   /** JSON object of profile parameter overrides (see docs/compliance.md). */
@@ -105,6 +147,21 @@ const EnvSchema = z.object({
   /** Tests only (NODE_ENV=test): the service clock starts at this instant and runs on from there. */
   CLOCK_START: z.iso.datetime().optional(),
 
+  /** Evidence checkpoints: interval of the periodic signed Merkle checkpoint (0 = off). */
+  CHECKPOINT_INTERVAL_MS: int(3_600_000, 0),
+  /** Ed25519 signing key (PKCS#8 PEM) for checkpoints and bundles, or a file holding it. */
+  EVIDENCE_SIGNING_KEY: z.string().optional(),
+  EVIDENCE_SIGNING_KEY_FILE: z.string().optional(),
+  /** RFC 3161 time-stamp authority for checkpoints (unset = no time stamps). */
+  TSA_URL: z.url().optional(),
+  TSA_TIMEOUT_MS: int(10_000, 100),
+  /** Evidence is kept at least this many years (never less than 5); legal holds keep it longer. */
+  EVIDENCE_RETENTION_YEARS: int(5, 5),
+  /** Legal-action eligibility thresholds (DESIGN.md section 2). */
+  LEGAL_MIN_PRINCIPAL: z.coerce.number().min(0).default(10_000),
+  LEGAL_MIN_DELIVERED: int(2, 1),
+  LEGAL_MIN_MONTHS_NO_PAYMENT: int(6, 0),
+
   BANK_NAME: z.string().default('示例银行信用卡中心'),
   BANK_NAME_EN: z.string().default('Example Bank Credit Card Center'),
   BANK_ADDRESS: z.string().default('上海市浦东新区示例路 100 号'),
@@ -115,7 +172,9 @@ const EnvSchema = z.object({
 
 const STAGE_NAMES = ['reminder', 'early', 'mid', 'late', 'legal'] as const;
 const CHANNEL_NAMES = ['sms', 'email', 'letter'] as const;
-const TEMPLATE_KEY = z.string().regex(/^[a-z]+\.[a-z]+\.[a-z0-9_]+$/, 'must look like <stage>.<channel>.<name>');
+const TEMPLATE_KEY = z
+  .string()
+  .regex(/^[a-z]+\.[a-z]+\.[a-z0-9_]+$/, 'must look like <stage>.<channel>.<name>');
 
 const StagePolicySchema = z.strictObject({
   stages: z
@@ -225,7 +284,8 @@ export function parseStagePolicy(raw: string | undefined): { policy?: StagePolic
   const hi = (s: StagePolicyStage) => s.maxDpd ?? Infinity;
   stages.forEach((s, i) => {
     const at = `STAGE_POLICY.stages.${i}`;
-    if (stages.findIndex((o) => o.stage === s.stage) !== i) problems.push(`${at}.stage: ${s.stage} appears twice`);
+    if (stages.findIndex((o) => o.stage === s.stage) !== i)
+      problems.push(`${at}.stage: ${s.stage} appears twice`);
     if (lo(s) > hi(s)) problems.push(`${at}: minDpd ${s.minDpd} is above maxDpd ${s.maxDpd}`);
     stages.forEach((o, j) => {
       if (j > i && lo(s) <= hi(o) && lo(o) <= hi(s)) {
@@ -253,7 +313,22 @@ export function parseStagePolicy(raw: string | undefined): { policy?: StagePolic
 /** Cross-field rules, checked on the raw environment so they are reported with the rest. */
 function crossFieldProblems(env: Record<string, string | undefined>): string[] {
   const problems: string[] = [...parseStagePolicy(env.STAGE_POLICY).problems];
-  if (env.CLOCK_START && env.NODE_ENV !== 'test') problems.push('CLOCK_START: only allowed with NODE_ENV=test');
+  if (env.EVIDENCE_SIGNING_KEY && env.EVIDENCE_SIGNING_KEY_FILE) {
+    problems.push(
+      'EVIDENCE_SIGNING_KEY_FILE: set EVIDENCE_SIGNING_KEY or EVIDENCE_SIGNING_KEY_FILE, not both',
+    );
+  }
+  if (env.EMAIL_PROVIDER === 'smtp' && !env.SMTP_HOST)
+    problems.push('SMTP_HOST: required when EMAIL_PROVIDER=smtp');
+  if (env.NODE_ENV === 'production' && !env.UNSUBSCRIBE_SECRET)
+    problems.push('UNSUBSCRIBE_SECRET: required in production');
+  if (env.LETTER_PROVIDER === 'print-vendor') {
+    for (const key of ['PRINT_VENDOR_URL', 'PRINT_VENDOR_API_KEY', 'PRINT_VENDOR_WEBHOOK_SECRET']) {
+      if (!env[key]) problems.push(`${key}: required when LETTER_PROVIDER=print-vendor`);
+    }
+  }
+  if (env.CLOCK_START && env.NODE_ENV !== 'test')
+    problems.push('CLOCK_START: only allowed with NODE_ENV=test');
   if (env.SMS_PROVIDER === 'twilio') {
     for (const key of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN']) {
       if (!env[key]) problems.push(`${key}: required when SMS_PROVIDER=twilio`);
@@ -301,9 +376,52 @@ export interface AppConfig {
         messagingServiceSid?: string;
         apiBaseUrl?: string;
         timeoutMs: number;
+        secondary?: { accountSid: string; authToken: string; from: string; apiBaseUrl?: string };
       };
+  breaker: { threshold: number; cooldownMs: number };
+  smtpSecondary?: { host: string; port: number };
   sandbox: { receiptDelayMs: number };
+  email:
+    | {
+        provider: 'sandbox';
+        from: string;
+        messageIdDomain: string;
+        webhookSecret?: string;
+        unsubscribeSecret: string;
+      }
+    | {
+        provider: 'smtp';
+        from: string;
+        messageIdDomain: string;
+        webhookSecret?: string;
+        unsubscribeSecret: string;
+        host: string;
+        port: number;
+        secure: boolean;
+        auth?: { user: string; pass: string };
+        poolSize: number;
+        timeoutMs: number;
+        dkim?: { domainName: string; keySelector: string; privateKey: string };
+      };
+  letter: {
+    provider: 'sandbox' | 'print-vendor' | 'print-room';
+    vendor?: { url: string; apiKey: string; webhookSecret: string; timeoutMs: number };
+    printRoomDir: string;
+    verifyBaseUrl: string;
+    sealImagePath?: string;
+  };
   compliance: { profile: 'cn' | 'us-regf'; overrides: Record<string, unknown> };
+  evidence: {
+    checkpointIntervalMs: number;
+    signingKeyPem?: string;
+    signingKeyFile?: string;
+    /** Standalone mode without a configured key: generated here on first start (mode 0600). */
+    generatedKeyFile?: string;
+    tsaUrl?: string;
+    tsaTimeoutMs: number;
+    retentionYears: number;
+  };
+  legal: { minPrincipal: number; minDelivered: number; minMonthsNoPayment: number };
   /** Test clock start (NODE_ENV=test only). */
   clockStart?: string;
   bank: {
@@ -382,10 +500,82 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
             messagingServiceSid: e.TWILIO_MESSAGING_SERVICE_SID,
             apiBaseUrl: e.TWILIO_API_BASE_URL,
             timeoutMs: e.TWILIO_TIMEOUT_MS,
+            secondary:
+              e.TWILIO_SECONDARY_ACCOUNT_SID && e.TWILIO_SECONDARY_AUTH_TOKEN && e.TWILIO_SECONDARY_FROM
+                ? {
+                    accountSid: e.TWILIO_SECONDARY_ACCOUNT_SID,
+                    authToken: e.TWILIO_SECONDARY_AUTH_TOKEN,
+                    from: e.TWILIO_SECONDARY_FROM,
+                    apiBaseUrl: e.TWILIO_SECONDARY_API_BASE_URL,
+                  }
+                : undefined,
           }
         : { provider: 'sandbox', receiptDelayMs: e.SANDBOX_RECEIPT_DELAY_MS },
     sandbox: { receiptDelayMs: e.SANDBOX_RECEIPT_DELAY_MS },
+    breaker: { threshold: e.BREAKER_THRESHOLD, cooldownMs: e.BREAKER_COOLDOWN_MS },
+    smtpSecondary: e.SMTP_SECONDARY_HOST
+      ? { host: e.SMTP_SECONDARY_HOST, port: e.SMTP_SECONDARY_PORT }
+      : undefined,
+    email: (() => {
+      const common = {
+        from: e.EMAIL_FROM,
+        messageIdDomain: e.EMAIL_MESSAGE_ID_DOMAIN,
+        webhookSecret: e.EMAIL_WEBHOOK_SECRET,
+        // Outside production a fixed development secret keeps zero-config mode working.
+        unsubscribeSecret: e.UNSUBSCRIBE_SECRET ?? 'development-unsubscribe-secret',
+      };
+      if (e.EMAIL_PROVIDER === 'sandbox') return { provider: 'sandbox' as const, ...common };
+      return {
+        provider: 'smtp' as const,
+        ...common,
+        host: e.SMTP_HOST as string,
+        port: e.SMTP_PORT,
+        secure: e.SMTP_SECURE,
+        auth: e.SMTP_USER ? { user: e.SMTP_USER, pass: e.SMTP_PASS ?? '' } : undefined,
+        poolSize: e.SMTP_POOL_SIZE,
+        timeoutMs: e.SMTP_TIMEOUT_MS,
+        dkim:
+          e.DKIM_DOMAIN && e.DKIM_SELECTOR && e.DKIM_PRIVATE_KEY
+            ? { domainName: e.DKIM_DOMAIN, keySelector: e.DKIM_SELECTOR, privateKey: e.DKIM_PRIVATE_KEY }
+            : undefined,
+      };
+    })(),
+    letter: {
+      provider: e.LETTER_PROVIDER,
+      vendor:
+        e.PRINT_VENDOR_URL && e.PRINT_VENDOR_API_KEY && e.PRINT_VENDOR_WEBHOOK_SECRET
+          ? {
+              url: e.PRINT_VENDOR_URL,
+              apiKey: e.PRINT_VENDOR_API_KEY,
+              webhookSecret: e.PRINT_VENDOR_WEBHOOK_SECRET,
+              timeoutMs: e.PRINT_VENDOR_TIMEOUT_MS,
+            }
+          : undefined,
+      printRoomDir: e.PRINT_ROOM_DIR ?? join(dirname(e.SQLITE_PATH), 'print-room'),
+      verifyBaseUrl: (
+        e.LETTER_VERIFY_BASE_URL ??
+        `${(e.PUBLIC_BASE_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, '')}/verify`
+      ).replace(/\/$/, ''),
+      sealImagePath: e.SEAL_IMAGE_PATH,
+    },
     compliance: { profile: e.COMPLIANCE_PROFILE, overrides: e.COMPLIANCE_OVERRIDES ?? {} },
+    evidence: {
+      checkpointIntervalMs: e.CHECKPOINT_INTERVAL_MS,
+      signingKeyPem: e.EVIDENCE_SIGNING_KEY,
+      signingKeyFile: e.EVIDENCE_SIGNING_KEY_FILE,
+      generatedKeyFile:
+        mode === 'standalone' && !e.DATABASE_URL && e.SQLITE_PATH !== ':memory:'
+          ? join(dirname(e.SQLITE_PATH), 'evidence-signing-key.pem')
+          : undefined,
+      tsaUrl: e.TSA_URL,
+      tsaTimeoutMs: e.TSA_TIMEOUT_MS,
+      retentionYears: e.EVIDENCE_RETENTION_YEARS,
+    },
+    legal: {
+      minPrincipal: e.LEGAL_MIN_PRINCIPAL,
+      minDelivered: e.LEGAL_MIN_DELIVERED,
+      minMonthsNoPayment: e.LEGAL_MIN_MONTHS_NO_PAYMENT,
+    },
     clockStart: e.CLOCK_START,
     bank: {
       name: e.BANK_NAME,

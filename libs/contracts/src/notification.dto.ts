@@ -1,7 +1,7 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/core';
 import metadata from 'libphonenumber-js/max/metadata';
 import { z } from 'zod';
-import { CHANNELS, LOCALES, RECIPIENT_ROLES, type Recipient, ValidationError } from '#libs/core';
+import { CHANNELS, LOCALES, RECIPIENT_ROLES, type Recipient, STAGES, ValidationError } from '#libs/core';
 
 function isTimeZone(tz: string): boolean {
   try {
@@ -71,20 +71,72 @@ export const CreateNotificationSchema = z.strictObject({
 
 export type CreateNotificationInput = z.output<typeof CreateNotificationSchema>;
 
-/** Parses a request body; throws ValidationError naming every offending field. */
-export function parseCreateNotification(body: unknown): CreateNotificationInput & { recipient: Recipient } {
+const { channel: _channel, templateKey: _templateKey, ...commonShape } = CreateNotificationSchema.shape;
+
+/** Automatic mode: `dpd` and/or `stage` instead of `channel` + `templateKey`; the stage policy picks. */
+export const AutomaticNotificationSchema = z.strictObject({
+  ...commonShape,
+  dpd: z.number().int().min(-3650).max(36_500).optional(),
+  stage: z.enum(STAGES).optional(),
+});
+
+export type AutomaticNotificationInput = z.output<typeof AutomaticNotificationSchema>;
+
+/** A create request in either form: explicit (`channel` + `templateKey`) or automatic (`dpd` / `stage`). */
+export type CreateNotificationRequest = CreateNotificationInput | AutomaticNotificationInput;
+
+export function isAutomaticRequest(input: CreateNotificationRequest): input is AutomaticNotificationInput {
+  return !('templateKey' in input);
+}
+
+function invalid(fields: { path: string; message: string }[]): ValidationError {
+  return new ValidationError(
+    `The request has ${fields.length} invalid field${fields.length > 1 ? 's' : ''}: ${fields
+      .map((f) => f.path)
+      .join(', ')}`,
+    fields,
+  );
+}
+
+const issuesOf = (e: z.ZodError) =>
+  e.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+
+/**
+ * Parses a request body in one of its two forms; throws ValidationError naming every offending
+ * field (giving both forms, or neither, is an error too).
+ */
+export function parseCreateNotification(body: unknown): CreateNotificationRequest & { recipient: Recipient } {
+  const obj =
+    typeof body === 'object' && body !== null && !Array.isArray(body)
+      ? (body as Record<string, unknown>)
+      : null;
+  if (obj && ('dpd' in obj || 'stage' in obj)) {
+    const fields: { path: string; message: string }[] = [];
+    const rest = { ...obj };
+    for (const k of ['channel', 'templateKey']) {
+      if (k in rest) {
+        fields.push({
+          path: k,
+          message: 'not allowed with dpd/stage: give either channel + templateKey, or dpd / stage',
+        });
+        delete rest[k];
+      }
+    }
+    const res = AutomaticNotificationSchema.safeParse(rest);
+    if (!res.success) fields.push(...issuesOf(res.error));
+    if (fields.length || !res.success) throw invalid(fields);
+    return res.data;
+  }
   const res = CreateNotificationSchema.safeParse(body);
   if (!res.success) {
-    const fields = res.error.issues.map((i) => ({
-      path: i.path.map(String).join('.') || '(body)',
-      message: i.message,
-    }));
-    throw new ValidationError(
-      `The request has ${fields.length} invalid field${fields.length > 1 ? 's' : ''}: ${fields
-        .map((f) => f.path)
-        .join(', ')}`,
-      fields,
-    );
+    const fields = issuesOf(res.error);
+    if (obj && !('channel' in obj) && !('templateKey' in obj)) {
+      fields.push({
+        path: '(body)',
+        message: 'give channel + templateKey (explicit) or dpd / stage (automatic)',
+      });
+    }
+    throw invalid(fields);
   }
   return res.data;
 }
@@ -110,7 +162,13 @@ export interface NotificationView {
   providerMessageId: string | null;
   notBefore: string | null;
   /** The latest compliance gate decision (also in `events` as `compliance.decision`). */
-  compliance: { phase: string; outcome: string; ruleId: string | null; until: string | null; reason: string | null } | null;
+  compliance: {
+    phase: string;
+    outcome: string;
+    ruleId: string | null;
+    until: string | null;
+    reason: string | null;
+  } | null;
   createdAt: string;
   updatedAt: string;
   events: NotificationEventView[];

@@ -93,7 +93,8 @@ describe('evidence bundle streaming', () => {
     expect(size).toBeGreaterThan(10 * 2 ** 20);
     // Buffering the events file or the zip would retain at least its size (11+ MiB) in heap; streaming
     // retains a few chunks. Even counting uncollected garbage the peak stays below the zip's size.
-    expect(liveGrowth).toBeLessThan(size / 8);
+    // (size / 3 leaves room for write buffers in flight on a loaded machine.)
+    expect(liveGrowth).toBeLessThan(size / 3);
     expect(peakGrowth).toBeLessThan(eventsBytes);
 
     const vStart = process.hrtime.bigint();

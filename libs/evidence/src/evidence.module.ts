@@ -1,5 +1,19 @@
 import { Module } from '@nestjs/common';
+import { EvidenceBundleService } from './bundle.service.js';
+import { CheckpointService, EvidenceSigningKeys } from './checkpoint.service.js';
+import { LegalEvidenceService } from './eligibility.service.js';
 import { EvidenceService } from './evidence.service.js';
+import { RetentionService } from './retention.js';
 
-@Module({ providers: [EvidenceService], exports: [EvidenceService] })
+const PROVIDERS = [
+  EvidenceService,
+  EvidenceSigningKeys,
+  CheckpointService,
+  EvidenceBundleService,
+  LegalEvidenceService,
+  RetentionService,
+];
+
+/** The ledger and its read side. `CheckpointScheduler` is not here: only the api registers it. */
+@Module({ providers: PROVIDERS, exports: PROVIDERS })
 export class EvidenceModule {}

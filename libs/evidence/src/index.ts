@@ -6,3 +6,8 @@ export * from './signing.js';
 export * from './tsa.js';
 export * from './bundle.js';
 export * from './bundle-verify.js';
+export * from './checkpoint.service.js';
+export * from './bundle.service.js';
+export * from './eligibility.js';
+export * from './eligibility.service.js';
+export * from './retention.js';

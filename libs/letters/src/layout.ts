@@ -47,8 +47,10 @@ const RULE = '#8c8c8c';
 const ACCENT = '#9b1c1c';
 const TABLE_HEAD_BG = '#ececec';
 
-const BODY_SIZE = 10.5;
-const BODY_LEADING = 1.6;
+const BODY_SIZE = 10;
+const BODY_LEADING = 1.4;
+/** Space after a paragraph or list, in body lines. */
+const PARAGRAPH_GAP = 0.3;
 const TABLE_SIZE = 9;
 const TABLE_LEADING = 1.45;
 const CELL_PAD_X = 3;
@@ -368,19 +370,20 @@ function paragraph(flow: Flow, runs: InlineRun[], fonts: LetterFonts, indentFirs
     flow.drawLine(line, LEFT + (i === 0 ? indent : 0), flow.y, size, BODY_LEADING, BLACK);
     flow.y += lh;
   });
-  flow.y += lh * 0.35;
+  flow.y += lh * PARAGRAPH_GAP;
 }
 
 function heading(flow: Flow, level: 1 | 2, runs: InlineRun[], fonts: LetterFonts): void {
-  const size = level === 1 ? 13 : 11.5;
+  const size = level === 1 ? 13 : 10.5;
+  const leading = level === 1 ? 1.5 : BODY_LEADING;
   const bold = runs.map((r) => ({ text: r.text, bold: true }));
   const lines = wrapRuns(bold, size, CONTENT_W, fonts);
-  const lh = size * 1.5;
-  flow.y += level === 1 ? 6 : 4;
+  const lh = size * leading;
+  flow.y += level === 1 ? 6 : 2;
   // Keep the heading with at least one body line.
   flow.ensure(lh * lines.length + BODY_SIZE * BODY_LEADING);
-  flow.lines(lines, LEFT, size, 1.5);
-  flow.y += 2;
+  flow.lines(lines, LEFT, size, leading);
+  flow.y += level === 1 ? 2 : 1;
 }
 
 function list(flow: Flow, block: Extract<MarkdownBlock, { kind: 'list' }>, fonts: LetterFonts): void {
@@ -406,7 +409,7 @@ function list(flow: Flow, block: Extract<MarkdownBlock, { kind: 'list' }>, fonts
       flow.y += lh;
     });
   });
-  flow.y += lh * 0.35;
+  flow.y += lh * PARAGRAPH_GAP;
 }
 
 function columnWidths(block: Extract<MarkdownBlock, { kind: 'table' }>, fonts: LetterFonts): number[] {
@@ -711,20 +714,20 @@ function titleBlock(flow: Flow, title: string, fonts: LetterFonts, label?: strin
   const size = 15;
   const lines = wrapRuns([{ text: title, bold: true }], size, CONTENT_W, fonts);
   flow.lines(lines, LEFT, size, 1.5, BLACK, 'center', CONTENT_W);
-  flow.y += 4 * MM;
+  flow.y += 3 * MM;
 }
 
 function signature(flow: Flow, input: LetterInput, fonts: LetterFonts, L: LetterLabels): void {
-  const height = (L.signedFor ? 30 : 24) * MM;
+  const height = (L.signedFor ? 24 : 19) * MM;
   flow.y += 2 * MM;
   flow.ensure(height);
   const colX = 115 * MM;
   const colW = RIGHT - colX;
   const ops = flow.page;
-  let y = flow.y + 6 * MM;
+  let y = flow.y + 5 * MM;
   if (L.signedFor) {
     text(ops, fonts, L.signedFor, colX, y, 9, false, GREY);
-    y += 6 * MM;
+    y += 5 * MM;
   }
   const nameTop = y;
   for (const line of wrapRuns([{ text: input.bank.name, bold: true }], 11, colW, fonts)) {
@@ -743,12 +746,13 @@ function signature(flow: Flow, input: LetterInput, fonts: LetterFonts, L: Letter
     y += 11 * 1.5;
   }
   text(ops, fonts, L.sealNote, colX, y, 9, false, GREY);
-  y += 7 * MM;
+  y += 6 * MM;
   text(ops, fonts, L.formatDate(input.date), colX, y, BODY_SIZE, false, BLACK);
   if (input.sealImagePath) {
-    // The seal covers the bank name and the date, as a stamped seal would.
+    // The seal covers the bank name and the date, as a stamped seal would, and ends at most 3 mm below the block
+    // (above the footer rule when the block closes the page).
     const seal = 36 * MM;
-    const cy = (nameTop + y) / 2 - 2 * MM;
+    const cy = Math.min((nameTop + y) / 2 - 2 * MM, flow.y + height + 3 * MM - seal / 2);
     ops.push({
       op: 'image',
       path: input.sealImagePath,

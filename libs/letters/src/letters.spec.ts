@@ -215,6 +215,25 @@ describe('zh-CN demand letter with repayment-commitment form', () => {
   });
 });
 
+describe('letters of the same template for other recipients', () => {
+  it('embeds the per-letter glyphs (name, address) next to the cached template glyphs', async () => {
+    const other = (name: string, street: string) =>
+      sampleDemandLetter({
+        documentId: 'DOC-2025-777001',
+        recipient: { name, addressLines: [street], postcode: '510000' },
+      });
+    await renderLetterPdf(other('李四', '广州市天河区示例大道 9 号'));
+    const file = write('other.pdf', await renderLetterPdf(other('欧阳震华', '杭州市西湖区龙井路 88 号')));
+    const p1 = squash(run('pdftotext', ['-enc', 'UTF-8', '-l', '1', file, '-']));
+    expect(p1).toContain('欧阳震华收');
+    expect(p1).toContain('杭州市西湖区龙井路88号');
+    expect(p1).not.toContain('李四');
+    const fonts = run('pdffonts', [file]).trim().split('\n').slice(2);
+    expect(fonts).toHaveLength(2);
+    for (const line of fonts) expect(line).toMatch(/\byes\s+yes\s+yes\s+\d+\s+\d+\s*$/);
+  });
+});
+
 describe('English letter', () => {
   it('uses English page numbers and labels', async () => {
     const file = write('en.pdf', await renderLetterPdf(sampleDemandLetter({ locale: 'en' })));

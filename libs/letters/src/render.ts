@@ -1,7 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { deflateSync } from 'node:zlib';
 import PDFDocument from 'pdfkit';
 import QRCode from 'qrcode';
-import { loadLetterFonts, type LetterFontPaths, type LetterFonts } from './fonts.js';
+import { loadLetterFonts, type LetterFace, type LetterFontPaths, type LetterFonts } from './fonts.js';
+import { cachedSegment, subsetTag, zlibJoin } from './truetype.js';
 import { layoutLetter, type DrawOp, type LetterLayout } from './layout.js';
 import type { LetterInput } from './types.js';
 
@@ -16,9 +21,11 @@ export interface RenderResult {
 
 type PdfDoc = PDFKit.PDFDocument;
 
-/** pdfkit 0.20 accepts a parsed fontkit font as a font source; @types/pdfkit 0.17 does not know it yet. */
-type FontSource = Parameters<PdfDoc['registerFont']>[1];
-const asFontSource = (font: LetterFonts['regular']): FontSource => font as unknown as FontSource;
+/** Ends a reference that has no stream data (@types/pdfkit wants an argument). */
+const endRef = (ref: PDFKit.PDFKitReference): void => (ref as unknown as { end(): void }).end();
+
+/** Any value pdfkit's dictionary serializer accepts (typed loosely by @types/pdfkit). */
+type FontSource = string;
 
 /** Options pdfkit 0.20 understands but @types/pdfkit 0.17 does not describe. */
 interface DocOptions extends Omit<PDFKit.PDFDocumentOptions, 'font'> {
@@ -37,7 +44,12 @@ function utcDate(isoDate: string): Date {
 
 /** Builds the QR code as one Form XObject (runs of dark modules as rectangles, 1 unit per module). */
 function qrXObject(doc: PdfDoc, url: string): { ref: PDFKit.PDFKitReference; modules: number } {
-  const qr = QRCode.create(url, { errorCorrectionLevel: 'M' });
+  // Byte mode and a fixed mask pattern: segment optimisation and evaluating all eight masks (the defaults) cost
+  // more than the rest of the QR code.
+  const qr = QRCode.create([{ data: Buffer.from(url, 'utf8'), mode: 'byte' }], {
+    errorCorrectionLevel: 'M',
+    maskPattern: 0,
+  });
   const n = qr.modules.size;
   const data = qr.modules.data;
   const quiet = 2;
@@ -60,24 +72,27 @@ function qrXObject(doc: PdfDoc, url: string): { ref: PDFKit.PDFKitReference; mod
   return { ref, modules: size };
 }
 
-/** pdfkit 0.20 internals used by the fast text path (stable within 0.20.x; see docs/letters.md). */
-interface GlyphPosition {
-  xAdvance: number;
-  advanceWidth: number;
-  xOffset: number;
-  yOffset: number;
-}
-interface EmbeddedFontInternals {
-  id: string;
-  ref(): PDFKit.PDFKitReference;
-  encode(text: string): [string[], GlyphPosition[]];
-}
+/** pdfkit 0.20 internals used here (stable within 0.20.x; see docs/letters.md). */
 interface DocInternals {
-  _font: EmbeddedFontInternals;
   page: { fonts: Record<string, PDFKit.PDFKitReference>; height: number };
 }
 
+/** A token pdfkit writes verbatim into a dictionary (its serializer falls back to `${value}` for non-plain objects). */
+class Raw {
+  constructor(private readonly text: string) {}
+  get [Symbol.toStringTag](): string {
+    return 'Raw';
+  }
+  toString(): string {
+    return this.text;
+  }
+}
+const raw = (text: string): FontSource => new Raw(text) as unknown as FontSource;
+
 const num = (n: number): string => String(Math.round(n * 100) / 100);
+
+const HEX: string[] = [];
+const hex4 = (cid: number): string => (HEX[cid] ??= cid.toString(16).padStart(4, '0'));
 
 const rgbCache = new Map<string, string>();
 function rgb(hex: string): string {
@@ -90,21 +105,222 @@ function rgb(hex: string): string {
   return v;
 }
 
+type TextOp = Extract<DrawOp, { op: 'text' }>;
+
+/** One embedded font of one document: CID = index in `gids` (see truetype.ts). */
+interface DocFont {
+  id: string;
+  face: LetterFace;
+  ref: PDFKit.PDFKitReference;
+  cid: (gid: number) => number;
+}
+
+/** Values of the per-letter fields (recipient, ids, date, verification URL). */
+function variableValues(input: LetterInput): string[] {
+  return [
+    input.recipient.name,
+    ...input.recipient.addressLines,
+    input.recipient.postcode ?? '',
+    input.documentId,
+    input.caseId,
+    input.date,
+    input.verifyUrl,
+  ]
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0)
+    .sort((x, y) => y.length - x.length);
+}
+
+/** Always in the stable part: digits and hex letters (amounts, dates, the digest) differ from letter to letter. */
+const ALWAYS_STABLE = '0123456789abcdef';
+
 /**
- * Writes one page's text as a single BT/ET block straight into the content stream (glyph encoding, subsetting and
- * ToUnicode still go through pdfkit's embedded font). pdfkit's `text()` costs a save/transform/BT/ET per call,
- * which dominated the render time of a letter. Glyph offsets (mark positioning) get their own Tm, as in pdfkit.
+ * Code points of the fixed text of a letter: everything painted with this face once the values of the per-letter
+ * fields are cut out. Glyphs for them form the stable part of the subset, identical for letters of the same
+ * template and bank (compressed once per process); the remaining glyphs (the recipient's name and address, ids that
+ * use letters the template does not) are compressed per letter.
  */
-function textBlock(
+function stableCodePoints(texts: string[], variable: string[]): Set<number> {
+  let text = texts.join('\n');
+  for (const v of variable) if (text.includes(v)) text = text.split(v).join('\n');
+  const set = new Set<number>();
+  for (const ch of text) set.add(ch.codePointAt(0) as number);
+  return set;
+}
+
+/** The PDF `W` array: ranges of equal widths as `first last w`, other glyphs as `first [w w ...]`. */
+function widthsArray(widths: number[]): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < widths.length) {
+    let j = i;
+    while (j + 1 < widths.length && widths[j + 1] === widths[i]) j++;
+    if (j > i) {
+      out.push(`${i} ${j} ${num(widths[i])}`);
+      i = j + 1;
+      continue;
+    }
+    const list: string[] = [];
+    const start = i;
+    while (i < widths.length && (i + 1 >= widths.length || widths[i + 1] !== widths[i]))
+      list.push(num(widths[i++]));
+    out.push(`${start} [${list.join(' ')}]`);
+  }
+  return `[${out.join(' ')}]`;
+}
+
+/**
+ * The ToUnicode CMap as one zlib stream: the header and the entries of the stable CIDs are a cached deflate segment,
+ * the per-letter entries and the trailer are appended (stored when small).
+ */
+function toUnicode(gids: number[], stableCount: number, unicode: Map<number, number[]>): Buffer {
+  const entries = (from: number, to: number): string => {
+    const list: string[] = [];
+    for (let cid = from; cid < to; cid++) {
+      const cps = unicode.get(gids[cid]);
+      if (!cps || cps.length === 0) continue;
+      let u = '';
+      for (const cp of cps) {
+        if (cp > 0xffff) {
+          const v = cp - 0x10000;
+          u += hex4(0xd800 | (v >>> 10)) + hex4(0xdc00 | (v & 0x3ff));
+        } else u += hex4(cp);
+      }
+      list.push(`<${hex4(cid)}> <${u}>`);
+    }
+    let out = '';
+    for (let i = 0; i < list.length; i += 100) {
+      const part = list.slice(i, i + 100);
+      out += `${part.length} beginbfchar\n${part.join('\n')}\nendbfchar\n`;
+    }
+    return out;
+  };
+  const head = `/CIDInit /ProcSet findresource begin
+12 dict begin
+begincmap
+/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def
+/CMapName /Adobe-Identity-UCS def
+/CMapType 2 def
+1 begincodespacerange
+<0000> <ffff>
+endcodespacerange
+`;
+  const tail = `endcmap
+CMapName currentdict /CMap defineresource pop
+end
+end
+`;
+  return zlibJoin(
+    [cachedSegment(head + entries(1, stableCount))],
+    Buffer.from(entries(stableCount, gids.length) + tail, 'latin1'),
+  );
+}
+
+/**
+ * Subsets and embeds the regular and bold faces for every glyph the layout paints (Type0 / CIDFontType2 with
+ * FontFile2, W and ToUnicode), before any page is written. Returns the fonts keyed `R` / `B`.
+ */
+function embedFonts(
   doc: PdfDoc,
-  ops: Extract<DrawOp, { op: 'text' }>[],
-  fonts: Record<'R' | 'B', EmbeddedFontInternals>,
-): void {
+  layout: LetterLayout,
+  fonts: LetterFonts,
+  input: LetterInput,
+): Record<'R' | 'B', DocFont> {
+  const variable = variableValues(input);
+  const texts: [string[], string[]] = [[], []];
+  for (const page of layout.pages)
+    for (const op of page.ops) if (op.op === 'text') texts[op.bold ? 1 : 0].push(op.text);
+  const used = texts.map((list, k) => {
+    const face = fonts.face(k === 1);
+    const fixed = stableCodePoints(list, variable);
+    const u = { stable: new Set<number>(), extra: new Set<number>(), unicode: new Map<number, number[]>() };
+    const add = (text: string): void => {
+      const run = face.shape(text);
+      for (let i = 0; i < run.gids.length; i++) {
+        const gid = run.gids[i];
+        if (u.unicode.has(gid)) continue;
+        const cps = run.codePoints[i];
+        u.unicode.set(gid, cps);
+        (cps.length > 0 && cps.every((cp) => fixed.has(cp)) ? u.stable : u.extra).add(gid);
+      }
+    };
+    if (list.length) {
+      for (const ch of ALWAYS_STABLE) fixed.add(ch.charCodeAt(0));
+      add(ALWAYS_STABLE);
+      for (const t of list) add(t);
+    }
+    return u;
+  });
+  const out = {} as Record<'R' | 'B', DocFont>;
+  (['R', 'B'] as const).forEach((key, k) => {
+    const face = fonts.face(k === 1);
+    const u = used[k];
+    const id = `F${k + 1}`;
+    const ref = doc.ref({});
+    out[key] = { id, face, ref, cid: () => 0 };
+    if (u.unicode.size === 0) {
+      endRef(ref);
+      return;
+    }
+    const program = face.program;
+    const sub = program.subset([...u.stable], [...u.extra]);
+    out[key].cid = sub.cid;
+    const font = face.font;
+    const scale = 1000 / font.unitsPerEm;
+    const name = `${subsetTag(sub.gids, font.postscriptName)}+${font.postscriptName.replaceAll(' ', '_')}`;
+    const file = doc.ref({ Length1: sub.length, Filter: 'FlateDecode' });
+    file.end(sub.deflated);
+    const { bbox } = font;
+    const descriptor = doc.ref({
+      Type: 'FontDescriptor',
+      FontName: name,
+      Flags: program.pdfFlags(),
+      FontBBox: [bbox.minX * scale, bbox.minY * scale, bbox.maxX * scale, bbox.maxY * scale],
+      ItalicAngle: font.italicAngle,
+      Ascent: font.ascent * scale,
+      Descent: font.descent * scale,
+      CapHeight: (font.capHeight || font.ascent) * scale,
+      XHeight: (font.xHeight || 0) * scale,
+      StemV: 0,
+      FontFile2: file,
+    });
+    endRef(descriptor);
+    const cidFont = doc.ref({
+      Type: 'Font',
+      Subtype: 'CIDFontType2',
+      BaseFont: name,
+      CIDSystemInfo: { Registry: new String('Adobe'), Ordering: new String('Identity'), Supplement: 0 },
+      FontDescriptor: descriptor,
+      W: raw(widthsArray(sub.gids.map((g) => program.advanceWidth(g) * scale))),
+      CIDToGIDMap: 'Identity',
+    });
+    endRef(cidFont);
+    const cmap = doc.ref({ Filter: 'FlateDecode' });
+    cmap.end(toUnicode(sub.gids, sub.stableCount, u.unicode));
+    Object.assign(ref.data, {
+      Type: 'Font',
+      Subtype: 'Type0',
+      BaseFont: name,
+      Encoding: 'Identity-H',
+      DescendantFonts: [cidFont],
+      ToUnicode: cmap,
+    });
+    endRef(ref);
+  });
+  return out;
+}
+
+/**
+ * Writes one page's text as a single BT/ET block straight into the content stream, with glyph ids from our own
+ * shaping cache mapped to the document's subset CIDs. Glyph offsets (mark positioning) get their own Tm, and a
+ * kerning number is written where the positioning advance differs from the glyph width, as pdfkit does.
+ */
+function textBlock(doc: PdfDoc, ops: TextOp[], fonts: Record<'R' | 'B', DocFont>): void {
   const internals = doc as unknown as DocInternals;
   const page = internals.page;
   const h = page.height;
   const out: string[] = [`q 1 0 0 -1 0 ${num(h)} cm BT`];
-  let font: EmbeddedFontInternals | null = null;
+  let font: DocFont | null = null;
   let size = 0;
   let color = '';
   for (const op of ops) {
@@ -112,40 +328,45 @@ function textBlock(
     if (f !== font || op.size !== size) {
       font = f;
       size = op.size;
-      if (page.fonts[f.id] == null) page.fonts[f.id] = f.ref();
+      if (page.fonts[f.id] == null) page.fonts[f.id] = f.ref;
       out.push(`/${f.id} ${num(size)} Tf`);
     }
     if (op.color !== color) {
       color = op.color;
       out.push(`${rgb(color)} rg`);
     }
-    const [encoded, positions] = f.encode(op.text);
+    const run = f.face.shape(op.text);
+    const cidOf = f.cid;
+    const gids = run.gids;
     out.push(`1 0 0 1 ${num(op.x)} ${num(h - op.y)} Tm`);
-    // Same TJ construction as pdfkit: one hex string per run of glyphs, a kerning number where advances differ.
-    let tj = '[';
-    let last = 0;
+    if (run.plain) {
+      let s = '[<';
+      for (let i = 0; i < gids.length; i++) s += hex4(cidOf(gids[i]));
+      out.push(`${s}>] TJ`);
+      continue;
+    }
+    let tj = '[<';
     let x = op.x;
     const scale = size / 1000;
-    for (let i = 0; i < positions.length; i++) {
-      const p = positions[i];
-      if (p.xOffset || p.yOffset) {
-        if (last < i) tj += `<${encoded.slice(last, i).join('')}>`;
+    for (let i = 0; i < gids.length; i++) {
+      const cid = hex4(cidOf(gids[i]));
+      const xOff = run.xOffset[i];
+      const yOff = run.yOffset[i];
+      if (xOff || yOff) {
         out.push(
-          `${tj}] TJ`,
-          `1 0 0 1 ${num(x + p.xOffset * scale)} ${num(h - op.y + p.yOffset * scale)} Tm`,
-          `[<${encoded[i]}>] TJ`,
+          `${tj}>] TJ`,
+          `1 0 0 1 ${num(x + xOff * scale)} ${num(h - op.y + yOff * scale)} Tm`,
+          `[<${cid}>] TJ`,
+          `1 0 0 1 ${num(x + run.xAdvance[i] * scale)} ${num(h - op.y)} Tm`,
         );
-        out.push(`1 0 0 1 ${num(x + p.xAdvance * scale)} ${num(h - op.y)} Tm`);
-        tj = '[';
-        last = i + 1;
-      } else if (p.xAdvance !== p.advanceWidth) {
-        tj += `<${encoded.slice(last, i + 1).join('')}> ${num(p.advanceWidth - p.xAdvance)} `;
-        last = i + 1;
+        tj = '[<';
+      } else {
+        tj += cid;
+        if (run.xAdvance[i] !== run.width[i]) tj += `> ${num(run.width[i] - run.xAdvance[i])} <`;
       }
-      x += p.xAdvance * scale;
+      x += run.xAdvance[i] * scale;
     }
-    if (last < positions.length) tj += `<${encoded.slice(last).join('')}>`;
-    out.push(`${tj}] TJ`);
+    out.push(`${tj}>] TJ`);
   }
   out.push('ET Q');
   doc.addContent(out.join('\n'));
@@ -155,17 +376,11 @@ function paint(
   doc: PdfDoc,
   layout: LetterLayout,
   qr: { ref: PDFKit.PDFKitReference; modules: number },
+  fonts: Record<'R' | 'B', DocFont>,
 ): void {
-  // Resolve pdfkit's per-document embedded fonts once.
-  const internals = doc as unknown as DocInternals;
-  const fonts = {} as Record<'R' | 'B', EmbeddedFontInternals>;
-  for (const key of ['R', 'B'] as const) {
-    doc.font(key);
-    fonts[key] = internals._font;
-  }
   for (const page of layout.pages) {
     doc.addPage({ size: 'A4', margin: 0 });
-    const texts: Extract<DrawOp, { op: 'text' }>[] = [];
+    const texts: TextOp[] = [];
     const graphics: string[] = [];
     const overlays: DrawOp[] = [];
     for (const op of page.ops) {
@@ -201,7 +416,32 @@ function paint(
   }
 }
 
-function createDocument(input: LetterInput, fonts: LetterFonts): PdfDoc {
+const requireFromHere = createRequire(import.meta.url);
+let iccDeflated: Buffer | undefined;
+
+/**
+ * pdfkit's PDF/A output intent (sRGB ICC profile), with the profile compressed once per process instead of per
+ * document. Same objects as pdfkit 0.20's `_addColorOutputIntent`.
+ */
+function addColorOutputIntent(this: PdfDoc & { _root: { data: Record<string, unknown> } }): void {
+  iccDeflated ??= deflateSync(
+    readFileSync(join(dirname(requireFromHere.resolve('pdfkit')), 'data', 'sRGB_IEC61966_2_1.icc')),
+    { level: 9 },
+  );
+  const profile = this.ref({ N: 3, Filter: 'FlateDecode' });
+  profile.end(iccDeflated);
+  const intent = this.ref({
+    Type: 'OutputIntent',
+    S: 'GTS_PDFA1',
+    Info: new String('sRGB IEC61966-2.1'),
+    OutputConditionIdentifier: new String('sRGB IEC61966-2.1'),
+    DestOutputProfile: profile,
+  });
+  endRef(intent);
+  this._root.data.OutputIntents = [intent];
+}
+
+function createDocument(input: LetterInput): PdfDoc {
   const date = utcDate(input.date);
   const options: DocOptions = {
     size: 'A4',
@@ -227,6 +467,7 @@ function createDocument(input: LetterInput, fonts: LetterFonts): PdfDoc {
     },
   };
   const doc = new PDFDocument(options as unknown as PDFKit.PDFDocumentOptions);
+  Object.assign(doc, { _addColorOutputIntent: addColorOutputIntent });
   // PDF/A needs every Info date mirrored in XMP; pdfkit writes only CreateDate.
   const iso = `${date.toISOString().split('.')[0]}Z`;
   doc.appendXML(`
@@ -235,8 +476,6 @@ function createDocument(input: LetterInput, fonts: LetterFonts): PdfDoc {
             <xmp:MetadataDate>${iso}</xmp:MetadataDate>
         </rdf:Description>
         `);
-  doc.registerFont('R', asFontSource(fonts.regular));
-  doc.registerFont('B', asFontSource(fonts.bold));
   return doc;
 }
 
@@ -253,12 +492,13 @@ export function renderLetterPdfToStream(
       const fonts = loadLetterFonts(options.fonts);
       const layout = layoutLetter(input, fonts);
       pages = layout.pages.length;
-      doc = createDocument(input, fonts);
+      doc = createDocument(input);
       out.once('error', reject);
       out.once('finish', () => resolve({ pages }));
       doc.once('error', reject);
       doc.pipe(out);
-      paint(doc, layout, qrXObject(doc, input.verifyUrl));
+      const embedded = embedFonts(doc, layout, fonts, input);
+      paint(doc, layout, qrXObject(doc, input.verifyUrl), embedded);
       doc.end();
     } catch (err) {
       reject(err);

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import {
   type CaseHold,
   complianceProfile,
@@ -34,6 +34,12 @@ interface HoldRow {
   breached: number;
 }
 
+/** Metrics hook (provided by the apps' observability module; absent in bare library use). */
+export const GATE_METRICS = 'cns:metrics';
+export interface GateMetrics {
+  recordGateDecision(rule: string, decision: string): void;
+}
+
 /** What the gate needs to know about a notification. */
 export interface GateSubject {
   id: string;
@@ -58,8 +64,12 @@ export class ComplianceService {
   constructor(
     private readonly db: Db,
     @Inject(APP_CONFIG) config: AppConfig,
+    @Optional() @Inject(GATE_METRICS) private readonly metrics?: GateMetrics,
   ) {
-    this.profile = complianceProfile(config.compliance.profile, config.compliance.overrides as ProfileOverrides);
+    this.profile = complianceProfile(
+      config.compliance.profile,
+      config.compliance.overrides as ProfileOverrides,
+    );
   }
 
   /** Serialises send-time checks for one address across workers (row lock; SQLite is serial anyway). */
@@ -79,9 +89,10 @@ export class ComplianceService {
         [s.address, s.caseId, since],
       ),
       this.activeHolds(runner, s.caseId, now),
-      runner.rows<{ channel: string; reason: string }>('SELECT channel, reason FROM opt_outs WHERE address = ?', [
-        s.address,
-      ]),
+      runner.rows<{ channel: string; reason: string }>(
+        'SELECT channel, reason FROM opt_outs WHERE address = ?',
+        [s.address],
+      ),
     ]);
     const history: SendRecord[] = log.map((r) => ({
       notificationId: r.notification_id,
@@ -109,12 +120,19 @@ export class ComplianceService {
         s.recipientRole === 'contact'
           ? {
               refused: optOuts.some((o) => o.reason === 'contact_refused'),
-              previousContacts: history.filter((h) => h.caseId === s.caseId && h.recipientAddress === s.address).length,
+              previousContacts: history.filter(
+                (h) => h.caseId === s.caseId && h.recipientAddress === s.address,
+              ).length,
               askedToBeContacted: false,
             }
           : undefined,
     };
-    return evaluateGate(input, this.profile);
+    const decision = evaluateGate(input, this.profile);
+    this.metrics?.recordGateDecision(
+      decision.outcome === 'allow' ? 'allow' : decision.ruleId,
+      decision.outcome,
+    );
+    return decision;
   }
 
   async activeHolds(runner: SqlRunner, caseId: string, now: Date): Promise<(CaseHold & { id: string })[]> {
@@ -129,7 +147,10 @@ export class ComplianceService {
         until: r.until_at === null ? undefined : new Date(Number(r.until_at)),
         breached: Number(r.breached) === 1,
       }))
-      .filter((h) => !(h.until && h.until.getTime() <= now.getTime()) && !(h.kind === 'repayment_plan' && h.breached));
+      .filter(
+        (h) =>
+          !(h.until && h.until.getTime() <= now.getTime()) && !(h.kind === 'repayment_plan' && h.breached),
+      );
   }
 
   /** Counts the send against the caps (idempotent per notification). */

@@ -1,23 +1,16 @@
-import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { type OutboundSms, SMS_PROVIDER, type SendResult, type SmsProvider } from '#libs/channels';
+import { ChannelRegistry, type SendResult } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { AppError, type Channel, CLOCK, type Clock, type Locale, ProviderError } from '#libs/core';
 import { EvidenceService, type JsonValue, type NewEvidence } from '#libs/evidence';
 import { Db, type SqlRunner } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
+import { ArtifactRenderer, type RenderedArtifact } from './artifact.renderer.js';
 import { ComplianceService, type GateSubject } from './compliance.service.js';
+import { EscalationService } from './escalation.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { ReceiptsService } from './receipts.service.js';
 import { TemplateRegistry } from './template-registry.js';
-
-export interface RenderedArtifact {
-  mediaType: string;
-  content: Buffer;
-  sha256: string;
-  meta: Record<string, JsonValue>;
-  outbound: OutboundSms;
-}
 
 /** Exponential backoff with full jitter, capped. */
 export function backoffMs(attempt: number, baseMs = 1_000, capMs = 300_000): number {
@@ -42,14 +35,12 @@ export class DispatchProcessor {
     private readonly templates: TemplateRegistry,
     private readonly queue: JobQueue,
     private readonly compliance: ComplianceService,
-    @Inject(SMS_PROVIDER) private readonly sms: SmsProvider,
+    private readonly escalation: EscalationService,
+    private readonly channels: ChannelRegistry,
+    private readonly artifacts: ArtifactRenderer,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
-
-  statusCallbackUrl(id: string): string {
-    return `${this.config.http.publicBaseUrl}/webhooks/twilio/status?nid=${id}`;
-  }
 
   async handle(id: string): Promise<void> {
     const n = await this.repo.get(id);
@@ -68,7 +59,7 @@ export class DispatchProcessor {
 
     let artifact: RenderedArtifact;
     try {
-      artifact = this.render(n);
+      artifact = await this.render(n);
     } catch (err) {
       // The pinned version rendered at accept; failing now is a defect, not a provider problem.
       await this.fail(n, 'render', err, false);
@@ -77,7 +68,7 @@ export class DispatchProcessor {
 
     let result: SendResult;
     try {
-      result = await this.sms.send(artifact.outbound);
+      result = await this.channels.get(n.channel as Channel).send(artifact.outbound);
     } catch (err) {
       const retryable = err instanceof ProviderError ? err.retryable : false;
       const ambiguous = err instanceof ProviderError && err.extra.httpStatus === null;
@@ -93,8 +84,8 @@ export class DispatchProcessor {
     await this.recordSent(n, artifact, result, 'send');
   }
 
-  private subject(n: NotificationRow): GateSubject {
-    const def = this.templates.get(n.templateKey, n.locale as Locale, n.templateVersion);
+  private async subject(n: NotificationRow): Promise<GateSubject> {
+    const def = await this.templates.resolve(n.templateKey, n.locale as Locale, n.templateVersion);
     return {
       id: n.id,
       caseId: n.caseId,
@@ -111,8 +102,11 @@ export class DispatchProcessor {
    * The authoritative compliance check and the claim, in one transaction under the recipient
    * lock: caps cannot be overrun by concurrent workers (the reservation commits with the claim).
    */
-  private async claimThroughGate(n: NotificationRow, now: Date): Promise<'claimed' | 'deferred' | 'suppressed' | 'gone'> {
-    const subject = this.subject(n);
+  private async claimThroughGate(
+    n: NotificationRow,
+    now: Date,
+  ): Promise<'claimed' | 'deferred' | 'suppressed' | 'gone'> {
+    const subject = await this.subject(n);
     const t = now.getTime();
     let retryAt: number | null = null;
     const outcome = await this.db.transaction(async (tx) => {
@@ -141,38 +135,26 @@ export class DispatchProcessor {
       if (!ok) return 'gone' as const;
       await this.evidence.append(tx, n.caseId, [
         decision,
-        { notificationId: n.id, type: 'status.changed', payload: { from: fresh.status, to, ruleId: d.ruleId } },
+        {
+          notificationId: n.id,
+          type: 'status.changed',
+          payload: { from: fresh.status, to, ruleId: d.ruleId },
+        },
       ]);
       return d.outcome === 'defer' ? ('deferred' as const) : ('suppressed' as const);
     });
     if (outcome === 'deferred' && retryAt !== null) {
-      await this.queue.enqueue('dispatch', n.id, { delayMs: Math.max(0, retryAt - t), dedupeKey: `${n.id}_${n.attempts}_g${retryAt}` });
+      await this.queue.enqueue('dispatch', n.id, {
+        delayMs: Math.max(0, retryAt - t),
+        dedupeKey: `${n.id}_${n.attempts}_g${retryAt}`,
+      });
     }
     return outcome;
   }
 
-  render(n: NotificationRow): RenderedArtifact {
-    const def = this.templates.get(n.templateKey, n.locale as Locale, n.templateVersion);
-    const out = this.templates.render(def, n.data, {
-      recipientName: n.recipient.name,
-      caseId: n.caseId,
-      notificationId: n.id,
-    });
-    if (!out.sms) throw new Error(`template ${def.key} has no SMS part`);
-    const content = Buffer.from(out.sms.text, 'utf8');
-    return {
-      mediaType: 'text/plain; charset=utf-8',
-      content,
-      sha256: createHash('sha256').update(content).digest('hex'),
-      meta: { encoding: out.sms.encoding, segments: out.sms.segments, characters: [...out.sms.text].length },
-      outbound: {
-        notificationId: n.id,
-        channel: 'sms',
-        to: n.recipientAddress,
-        sms: { body: out.sms.text },
-        statusCallbackUrl: this.statusCallbackUrl(n.id),
-      },
-    };
+  /** The exact bytes this notification sends (its pinned template version). */
+  render(n: NotificationRow): Promise<RenderedArtifact> {
+    return this.artifacts.render(n);
   }
 
   /** Stores the provider's acceptance, the artifact and the evidence; applies early receipts. */
@@ -183,9 +165,11 @@ export class DispatchProcessor {
     via: 'send' | 'reconcile',
   ): Promise<void> {
     const now = this.clock.now().getTime();
+    // With failover the provider that took the message is in the result (receipts match on it).
+    const provider = r.provider ?? this.channels.get(n.channel as Channel).name;
     await this.db.transaction(async (tx) => {
       const moved = await this.repo.transition(tx, n.id, ['sending'], 'sent', now, {
-        provider: this.sms.name,
+        provider,
         providerMessageId: r.providerMessageId,
         statusReason: null,
       });
@@ -204,14 +188,14 @@ export class DispatchProcessor {
         {
           notificationId: n.id,
           type: 'provider.request',
-          payload: { provider: this.sms.name, attempt: n.attempts, via, request: r.request as JsonValue },
+          payload: { provider: provider, attempt: n.attempts, via, request: r.request as JsonValue },
         },
         {
           notificationId: n.id,
           type: 'provider.response',
           occurredAt: r.acceptedAt,
           payload: {
-            provider: this.sms.name,
+            provider: provider,
             providerMessageId: r.providerMessageId,
             raw: r.raw as JsonValue,
           },
@@ -229,7 +213,7 @@ export class DispatchProcessor {
         await this.receipts.applyPending(tx, {
           ...n,
           status: 'sent',
-          provider: this.sms.name,
+          provider: provider,
           providerMessageId: r.providerMessageId,
         });
       }
@@ -237,10 +221,12 @@ export class DispatchProcessor {
   }
 
   private async storeArtifact(tx: SqlRunner, a: RenderedArtifact, now: number): Promise<void> {
-    await tx.exec(
-      'INSERT INTO artifacts (sha256, media_type, size, content, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
-      [a.sha256, a.mediaType, a.content.length, a.content, now],
-    );
+    for (const x of [a, ...a.extra]) {
+      await tx.exec(
+        'INSERT INTO artifacts (sha256, media_type, size, content, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
+        [x.sha256, x.mediaType, x.content.length, x.content, now],
+      );
+    }
   }
 
   private async fail(n: NotificationRow, stage: 'render' | 'provider', err: unknown, retryable: boolean) {
@@ -279,6 +265,8 @@ export class DispatchProcessor {
     });
     if (next !== null) {
       await this.queue.enqueue('dispatch', n.id, { delayMs: next - now, dedupeKey: `${n.id}_${n.attempts}` });
+    } else {
+      await this.escalation.afterFailure(n.id);
     }
   }
 }

@@ -118,7 +118,13 @@ export class HoldsService {
         {
           notificationId: null,
           type: 'case.hold.placed',
-          payload: { holdId: hold.id, kind: req.kind, until: req.until?.toISOString() ?? null, reason: req.reason ?? null, actor },
+          payload: {
+            holdId: hold.id,
+            kind: req.kind,
+            until: req.until?.toISOString() ?? null,
+            reason: req.reason ?? null,
+            actor,
+          },
         },
       ];
       const ids: string[] = [];
@@ -132,7 +138,13 @@ export class HoldsService {
         events.push({
           notificationId: n.id,
           type: 'status.changed',
-          payload: { from: n.status, to: 'cancelled', cause: 'hold', ruleId: `hold.${req.kind}`, holdId: hold.id },
+          payload: {
+            from: n.status,
+            to: 'cancelled',
+            cause: 'hold',
+            ruleId: `hold.${req.kind}`,
+            holdId: hold.id,
+          },
         });
       }
       await this.evidence.append(tx, caseId, events);
@@ -145,7 +157,10 @@ export class HoldsService {
   async release(caseId: string, kind: HoldKind | undefined, actor: string): Promise<HoldResult[]> {
     const now = this.clock.now();
     const { results, resumed } = await this.db.transaction(async (tx) => {
-      const active = await tx.rows<HoldRow>('SELECT * FROM case_holds WHERE case_id = ? AND released_at IS NULL', [caseId]);
+      const active = await tx.rows<HoldRow>(
+        'SELECT * FROM case_holds WHERE case_id = ? AND released_at IS NULL',
+        [caseId],
+      );
       const targets = active.filter((h) => !kind || h.kind === kind);
       if (targets.length === 0) {
         throw new NotFoundError(`Case ${caseId} has no active ${kind ?? ''} hold`.replace('  ', ' '));
@@ -155,8 +170,16 @@ export class HoldsService {
       const out: HoldResult[] = [];
       const resumedIds: string[] = [];
       for (const h of targets) {
-        await tx.exec('UPDATE case_holds SET released_at = ?, released_by = ? WHERE id = ?', [now.getTime(), actor, h.id]);
-        events.push({ notificationId: null, type: 'case.hold.released', payload: { holdId: h.id, kind: h.kind, actor } });
+        await tx.exec('UPDATE case_holds SET released_at = ?, released_by = ? WHERE id = ?', [
+          now.getTime(),
+          actor,
+          h.id,
+        ]);
+        events.push({
+          notificationId: null,
+          type: 'case.hold.released',
+          payload: { holdId: h.id, kind: h.kind, actor },
+        });
         const held = await tx.rows<{ id: string }>(
           "SELECT id FROM notifications WHERE hold_id = ? AND status = 'cancelled'",
           [h.id],
@@ -193,7 +216,10 @@ export class HoldsService {
   }
 
   async list(caseId: string): Promise<HoldView[]> {
-    const rows = await this.db.rows<HoldRow>('SELECT * FROM case_holds WHERE case_id = ? ORDER BY created_at', [caseId]);
+    const rows = await this.db.rows<HoldRow>(
+      'SELECT * FROM case_holds WHERE case_id = ? ORDER BY created_at',
+      [caseId],
+    );
     return rows.map(view);
   }
 }

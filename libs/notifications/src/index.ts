@@ -9,3 +9,5 @@ export * from './notifications.module.js';
 export * from './compliance.service.js';
 export * from './holds.service.js';
 export * from './opt-outs.service.js';
+export * from './artifact.renderer.js';
+export * from './escalation.service.js';

@@ -22,6 +22,9 @@ export interface NotificationRow {
   notBefore: number | null;
   attempts: number;
   sendingAt: number | null;
+  /** Escalation: the notification whose failure started this one, and how many steps deep. */
+  parentId: string | null;
+  escalationStep: number;
   createdAt: number;
   updatedAt: number;
 }
@@ -46,6 +49,8 @@ interface RawRow {
   not_before: string | number | null;
   attempts: number;
   sending_at: string | number | null;
+  parent_id: string | null;
+  escalation_step: number;
   created_at: string | number;
   updated_at: string | number;
 }
@@ -73,13 +78,15 @@ function fromRaw(r: RawRow): NotificationRow {
     notBefore: num(r.not_before),
     attempts: Number(r.attempts),
     sendingAt: num(r.sending_at),
+    parentId: r.parent_id,
+    escalationStep: Number(r.escalation_step),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
 }
 
 const COLUMNS =
-  'id, case_id, channel, template_key, template_version, locale, audience, recipient, recipient_address, data, status, status_reason, provider, provider_message_id, idempotency_key, request_hash, not_before, attempts, sending_at, created_at, updated_at';
+  'id, case_id, channel, template_key, template_version, locale, audience, recipient, recipient_address, data, status, status_reason, provider, provider_message_id, idempotency_key, request_hash, not_before, attempts, sending_at, parent_id, escalation_step, created_at, updated_at';
 
 /** Hand-written SQL over the `notifications` table (hot path of the pipeline). */
 @Injectable()
@@ -88,7 +95,7 @@ export class NotificationRepository {
 
   async insert(tx: SqlRunner, n: NotificationRow): Promise<void> {
     await tx.exec(
-      `INSERT INTO notifications (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO notifications (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         n.id,
         n.caseId,
@@ -109,6 +116,8 @@ export class NotificationRepository {
         n.notBefore,
         n.attempts,
         n.sendingAt,
+        n.parentId,
+        n.escalationStep,
         n.createdAt,
         n.updatedAt,
       ],
@@ -218,4 +227,11 @@ export class NotificationRepository {
     );
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
+}
+
+/** Children started by escalation from `parentId`. */
+export async function childrenOf(db: Db, parentId: string): Promise<{ id: string; status: string }[]> {
+  return db.rows<{ id: string; status: string }>('SELECT id, status FROM notifications WHERE parent_id = ?', [
+    parentId,
+  ]);
 }

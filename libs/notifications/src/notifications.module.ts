@@ -1,7 +1,10 @@
 import { Module } from '@nestjs/common';
 import { EvidenceModule } from '#libs/evidence';
+import { TemplateStoreModule } from '#libs/templates';
+import { ArtifactRenderer } from './artifact.renderer.js';
 import { ComplianceService } from './compliance.service.js';
 import { DispatchProcessor } from './dispatch.processor.js';
+import { EscalationService } from './escalation.service.js';
 import { HoldsService } from './holds.service.js';
 import { OptOutsService } from './opt-outs.service.js';
 import { NotificationRepository } from './notification.repository.js';
@@ -12,20 +15,23 @@ import { Sweeper } from './sweeper.js';
 import { TemplateRegistry } from './template-registry.js';
 
 @Module({
-  imports: [EvidenceModule],
+  imports: [EvidenceModule, TemplateStoreModule],
   providers: [
     NotificationRepository,
+    ArtifactRenderer,
     ComplianceService,
     HoldsService,
     OptOutsService,
     TemplateRegistry,
     NotificationsService,
+    EscalationService,
     ReceiptsService,
     DispatchProcessor,
     Sweeper,
     PipelineRunner,
   ],
   exports: [
+    EscalationService,
     ComplianceService,
     HoldsService,
     OptOutsService,
@@ -35,6 +41,7 @@ import { TemplateRegistry } from './template-registry.js';
     Sweeper,
     PipelineRunner,
     TemplateRegistry,
+    TemplateStoreModule,
     EvidenceModule,
   ],
 })

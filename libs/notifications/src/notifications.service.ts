@@ -1,6 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { CreateNotificationInput, NotificationView } from '#libs/contracts';
+import { postalKey, validatePostalAddress } from '#libs/channels';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import {
+  type CreateNotificationInput,
+  type CreateNotificationRequest,
+  isAutomaticRequest,
+  type NotificationView,
+} from '#libs/contracts';
 import {
   CaseOnHoldError,
   CLOCK,
@@ -18,6 +25,7 @@ import { Db } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { ComplianceService } from './compliance.service.js';
+import { decideStage, type StageDecision } from './stage-policy.js';
 import { TemplateRegistry } from './template-registry.js';
 
 export interface AcceptResult {
@@ -50,7 +58,17 @@ export function channelAddress(input: CreateNotificationInput): string {
           { path: 'recipient.address', message: 'required for channel letter' },
         ]);
       }
-      return [a.country, a.postcode, a.province, a.city, a.district, a.street].filter(Boolean).join('|');
+      const checked = validatePostalAddress(a, input.recipient.name);
+      if (!checked.ok) {
+        throw new ValidationError(
+          'The postal address is not deliverable',
+          checked.problems.map((p) => ({
+            path: `recipient.address.${p.path}`.replace(/\.$/, ''),
+            message: p.message,
+          })),
+        );
+      }
+      return postalKey(a);
     }
   }
 }
@@ -67,21 +85,50 @@ export class NotificationsService {
     private readonly queue: JobQueue,
     private readonly compliance: ComplianceService,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  /**
+   * Automatic mode (`dpd` / `stage`): the stage policy picks channel and template; explicit
+   * requests pass through. A `dpd` the template's schema declares is filled in when `data` lacks it.
+   */
+  private async resolveTarget(
+    request: CreateNotificationRequest,
+  ): Promise<{ input: CreateNotificationInput; stage: StageDecision | null }> {
+    if (!isAutomaticRequest(request)) return { input: request, stage: null };
+    const { dpd, stage: givenStage, ...rest } = request;
+    const stage = decideStage(this.config.stagePolicy, { dpd, stage: givenStage, recipient: rest.recipient });
+    const input: CreateNotificationInput = {
+      ...rest,
+      channel: stage.chosen.channel,
+      templateKey: stage.chosen.templateKey,
+    };
+    const def = await this.templates.resolve(input.templateKey, input.locale as Locale);
+    const props = (def.schema as { properties?: Record<string, unknown> }).properties ?? {};
+    if (dpd !== undefined && 'dpd' in props && input.data.dpd === undefined) {
+      input.data = { ...input.data, dpd };
+    }
+    return { input, stage };
+  }
 
   /**
    * Accept step: validate, render once (a missing variable fails here, before anything is
    * stored), pin the template version, store the row and its evidence in one transaction,
    * then enqueue the dispatch job. A repeated Idempotency-Key returns the first result.
    */
-  async accept(input: CreateNotificationInput, idempotencyKey: string | null): Promise<AcceptResult> {
-    const requestHash = createHash('sha256').update(canonicalJson(input)).digest('hex');
+  async accept(
+    request: CreateNotificationRequest,
+    idempotencyKey: string | null,
+    links: { parentId: string; escalationStep: number } | null = null,
+  ): Promise<AcceptResult> {
+    const requestHash = createHash('sha256').update(canonicalJson(request)).digest('hex');
     if (idempotencyKey) {
       const existing = await this.repo.byIdempotencyKey(idempotencyKey);
       if (existing) return this.replay(existing, requestHash);
     }
 
-    const def = this.templates.get(input.templateKey, input.locale as Locale);
+    const { input, stage } = await this.resolveTarget(request);
+    const def = await this.templates.resolve(input.templateKey, input.locale as Locale);
     if (def.channel !== input.channel) {
       throw new ValidationError(`Template '${def.key}' is for channel ${def.channel}`, [
         { path: 'templateKey', message: `template is for channel ${def.channel}, not ${input.channel}` },
@@ -125,7 +172,12 @@ export class NotificationsService {
     if (decision.outcome === 'suppress' && decision.ruleId.startsWith('audience.')) {
       throw new ComplianceRefusedError(
         decision.reason,
-        [{ path: decision.ruleId === 'audience.third-party-template' ? 'templateKey' : 'recipient', message: decision.reason }],
+        [
+          {
+            path: decision.ruleId === 'audience.third-party-template' ? 'templateKey' : 'recipient',
+            message: decision.reason,
+          },
+        ],
         { ruleId: decision.ruleId },
       );
     }
@@ -151,6 +203,8 @@ export class NotificationsService {
       notBefore: decision.outcome === 'defer' ? decision.until.getTime() : null,
       attempts: 0,
       sendingAt: null,
+      parentId: links?.parentId ?? null,
+      escalationStep: links?.escalationStep ?? 0,
       createdAt: now,
       updatedAt: now,
     };
@@ -162,7 +216,7 @@ export class NotificationsService {
           {
             notificationId: id,
             type: 'notification.accepted',
-            payload: { request: input as unknown as JsonValue, idempotencyKey, requestHash },
+            payload: { request: request as unknown as JsonValue, idempotencyKey, requestHash },
           },
           {
             notificationId: id,
@@ -175,6 +229,9 @@ export class NotificationsService {
               contentSha256: this.templates.digest(def),
             },
           },
+          ...(stage
+            ? [{ notificationId: id, type: 'stage.decided', payload: stage as unknown as JsonValue }]
+            : []),
           ComplianceService.evidence(id, 'accept', decision),
           { notificationId: id, type: 'status.changed', payload: { from: null, to: status } },
         ]);
@@ -216,8 +273,7 @@ export class NotificationsService {
 
   private toView(n: NotificationRow, events: ChainedEvent[]): NotificationView {
     const gate = [...events].reverse().find((e) => e.type === 'compliance.decision')?.payload as
-      | Record<string, string | null>
-      | undefined;
+      Record<string, string | null> | undefined;
     return {
       id: n.id,
       caseId: n.caseId,

@@ -24,6 +24,10 @@ export class OptOutsService {
       'SELECT channel, reason, created_at FROM opt_outs WHERE address = ? ORDER BY created_at',
       [address.trim().toLowerCase()],
     );
-    return rows.map((r) => ({ channel: r.channel, reason: r.reason, createdAt: new Date(Number(r.created_at)).toISOString() }));
+    return rows.map((r) => ({
+      channel: r.channel,
+      reason: r.reason,
+      createdAt: new Date(Number(r.created_at)).toISOString(),
+    }));
   }
 }

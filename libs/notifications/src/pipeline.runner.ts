@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { SandboxSmsProvider, SMS_PROVIDER, type SmsProvider } from '#libs/channels';
+import { ChannelRegistry } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { JobQueue } from '#libs/queue';
 import { DispatchProcessor } from './dispatch.processor.js';
@@ -21,18 +21,16 @@ export class PipelineRunner implements OnApplicationShutdown {
     private readonly dispatch: DispatchProcessor,
     private readonly receipts: ReceiptsService,
     private readonly sweeper: Sweeper,
-    @Inject(SMS_PROVIDER) private readonly sms: SmsProvider,
+    private readonly channels: ChannelRegistry,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    if (this.sms instanceof SandboxSmsProvider) {
-      this.sms.setReceiptSink(async (r) => {
-        await this.receipts.ingest(r, { verified: true, via: 'sandbox' });
-      });
-    }
+    this.channels.setReceiptSink(async (r) => {
+      await this.receipts.ingest(r, { verified: true, via: 'sandbox' });
+    });
     await this.queue.consume('dispatch', (id) => this.dispatch.handle(id), this.config.queue.concurrency);
     // Standalone: this process owned every unfinished row, so resume them all now.
     await this.sweeper.sweep(this.config.mode === 'standalone');
@@ -46,6 +44,6 @@ export class PipelineRunner implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.queue.close();
-    if (this.sms instanceof SandboxSmsProvider) this.sms.stop();
+    this.channels.stop();
   }
 }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { forwardRef, Inject, Injectable, Logger } from '@nestjs/common';
 import type { Json, NormalisedReceipt } from '#libs/channels';
 import { canAdvance, CLOCK, type Clock, statusForOutcome } from '#libs/core';
 import { EvidenceService, type JsonValue, type NewEvidence } from '#libs/evidence';
 import { Db, type SqlRunner } from '#libs/persistence';
+import { EscalationService } from './escalation.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 
 export interface IngestResult {
@@ -11,6 +12,8 @@ export interface IngestResult {
   matched: boolean;
   notificationId: string | null;
   statusChanged: boolean;
+  /** The notification's status after the receipt. */
+  status?: string;
 }
 
 interface PendingRow {
@@ -33,10 +36,23 @@ export class ReceiptsService {
     private readonly db: Db,
     private readonly repo: NotificationRepository,
     private readonly evidence: EvidenceService,
+    @Inject(forwardRef(() => EscalationService)) private readonly escalation: EscalationService,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   async ingest(receipt: NormalisedReceipt, verification: Json = { verified: true }): Promise<IngestResult> {
+    const result = await this.ingestOne(receipt, verification);
+    if (
+      result.statusChanged &&
+      (result.status === 'undelivered' || result.status === 'failed') &&
+      result.notificationId
+    ) {
+      await this.escalation.afterFailure(result.notificationId);
+    }
+    return result;
+  }
+
+  private async ingestOne(receipt: NormalisedReceipt, verification: Json): Promise<IngestResult> {
     const receiptId = randomUUID();
     const now = this.clock.now().getTime();
     const body = JSON.stringify({ receipt, verification });
@@ -61,7 +77,7 @@ export class ReceiptsService {
         return { receiptId, matched: false, notificationId: n?.id ?? null, statusChanged: false };
       }
       const changed = await this.apply(tx, n, receipt, verification, receiptId, new Date(now));
-      return { receiptId, matched: true, notificationId: n.id, statusChanged: changed };
+      return { receiptId, matched: true, notificationId: n.id, statusChanged: changed, status: n.status };
     });
   }
 
@@ -101,18 +117,42 @@ export class ReceiptsService {
           outcome: r.outcome,
           providerStatus: r.providerStatus,
           errorCode: r.errorCode ?? null,
+          postEvent: r.postEvent ?? null,
+          returnReason: r.returnReason ?? null,
+          signer: r.signer ?? null,
+          bounce: r.bounce ?? null,
+          complaint: r.complaint ?? false,
           sandbox: r.sandbox,
           verification: verification as JsonValue,
           raw: r.raw as JsonValue,
         },
       },
     ];
+    if (r.bounce === 'hard' || r.complaint) {
+      // A hard bounce suppresses the address; a complaint is an opt-out (DESIGN.md section 2).
+      const reason = r.complaint ? 'complaint' : 'hard_bounce';
+      await tx.exec(
+        'INSERT INTO opt_outs (address, channel, reason, source, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (address, channel) DO NOTHING',
+        [n.recipientAddress, n.channel, reason, `receipt:${receiptId}`, receivedAt.getTime()],
+      );
+      events.push({
+        notificationId: n.id,
+        type: 'recipient.suppressed',
+        payload: { channel: n.channel, reason, receiptId },
+      });
+    }
     const target = statusForOutcome(r.outcome);
     let changed = false;
     if (target && canAdvance(n.status, target)) {
       const now = this.clock.now().getTime();
       changed = await this.repo.transition(tx, n.id, [n.status], target, now, {
-        statusReason: r.errorCode ? `provider error ${r.errorCode}` : null,
+        statusReason: r.returnReason
+          ? `returned: ${r.returnReason}`
+          : r.bounce
+            ? `${r.bounce} bounce${r.errorCode ? ` ${r.errorCode}` : ''}`
+            : r.errorCode
+              ? `provider error ${r.errorCode}`
+              : null,
       });
       if (changed) {
         events.push({
@@ -153,12 +193,41 @@ export class ReceiptsService {
     return applied;
   }
 
-  /** Provider id carried by a receipt that arrived for a row still `sending` (crash recovery). */
-  async pendingProviderId(notificationId: string, provider: string): Promise<string | null> {
-    const [row] = await this.db.rows<{ provider_message_id: string | null }>(
-      'SELECT provider_message_id FROM receipts WHERE notification_id = ? AND provider = ? AND provider_message_id IS NOT NULL ORDER BY received_at LIMIT 1',
-      [notificationId, provider],
+  /**
+   * Records an opt-out that came from a notification (one-click unsubscribe): the address is
+   * suppressed on the channel and the case's evidence says when and through which notice.
+   */
+  async recordOptOut(
+    address: string,
+    channel: 'email' | 'sms',
+    notificationId: string,
+    via: string,
+  ): Promise<void> {
+    const now = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      await tx.exec(
+        'INSERT INTO opt_outs (address, channel, reason, source, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (address, channel) DO NOTHING',
+        [address.trim().toLowerCase(), channel, 'opt_out', `${via}:${notificationId}`, now.getTime()],
+      );
+      const n = await this.repo.get(notificationId, tx);
+      if (n) {
+        await this.evidence.append(tx, n.caseId, [
+          {
+            notificationId: n.id,
+            type: 'recipient.opted_out',
+            payload: { channel, via, address: n.recipientAddress },
+          },
+        ]);
+      }
+    });
+  }
+
+  /** Provider and id carried by a receipt that arrived for a row still `sending` (crash recovery). */
+  async pendingProviderId(notificationId: string): Promise<{ provider: string; id: string } | null> {
+    const [row] = await this.db.rows<{ provider: string; provider_message_id: string }>(
+      'SELECT provider, provider_message_id FROM receipts WHERE notification_id = ? AND provider_message_id IS NOT NULL ORDER BY received_at LIMIT 1',
+      [notificationId],
     );
-    return row?.provider_message_id ?? null;
+    return row ? { provider: row.provider, id: row.provider_message_id } : null;
   }
 }

@@ -82,7 +82,10 @@ export function decideStage(
     entry = policy.stages.find((s) => s.stage === req.stage);
     if (!entry) {
       throw new ValidationError(`The stage policy has no stage '${req.stage}'`, [
-        { path: 'stage', message: `not in the stage policy (${policy.stages.map((s) => s.stage).join(', ')})` },
+        {
+          path: 'stage',
+          message: `not in the stage policy (${policy.stages.map((s) => s.stage).join(', ')})`,
+        },
       ]);
     }
   } else if (req.dpd !== undefined) {
@@ -107,7 +110,9 @@ export function decideStage(
     throw new ValidationError(
       `The recipient cannot be reached on any channel of stage ${entry.stage} (${order.map((c) => c.channel).join(', ')})`,
       order.map((c) => ({
-        path: c.unavailableBecause?.startsWith('no recipient.') ? c.unavailableBecause.slice(3) : 'recipient.role',
+        path: c.unavailableBecause?.startsWith('no recipient.')
+          ? c.unavailableBecause.slice(3)
+          : 'recipient.role',
         message: `${c.channel}: ${c.unavailableBecause ?? 'unavailable'}`,
       })),
     );
@@ -115,7 +120,9 @@ export function decideStage(
   const chosen = order[position];
   const skipped = order.slice(0, position).map((c) => `${c.channel} (${c.unavailableBecause})`);
   const why =
-    stageFrom === 'dpd' ? `DPD ${req.dpd} is in ${entry.stage} (${rangeText(entry)})` : `stage ${entry.stage} given`;
+    stageFrom === 'dpd'
+      ? `DPD ${req.dpd} is in ${entry.stage} (${rangeText(entry)})`
+      : `stage ${entry.stage} given`;
   return {
     mode: 'automatic',
     stageFrom,

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { SandboxSmsProvider, SMS_PROVIDER, type SmsProvider } from '#libs/channels';
+import { ChannelRegistry } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import { CLOCK, type Clock } from '#libs/core';
+import { type Channel, CLOCK, type Clock } from '#libs/core';
 import { EvidenceService } from '#libs/evidence';
 import { Db } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
@@ -36,7 +36,7 @@ export class Sweeper {
     private readonly receipts: ReceiptsService,
     private readonly evidence: EvidenceService,
     private readonly queue: JobQueue,
-    @Inject(SMS_PROVIDER) private readonly sms: SmsProvider,
+    private readonly channels: ChannelRegistry,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
@@ -102,17 +102,19 @@ export class Sweeper {
   private async reconcile(n: NotificationRow): Promise<'adopted' | 'resend' | 'skipped'> {
     const now = this.clock.now().getTime();
     if (!(await this.repo.claimReconcile(n.id, n.sendingAt, now))) return 'skipped';
-    const artifact = this.dispatch.render(n);
+    const provider = this.channels.get(n.channel as Channel);
+    const artifact = await this.dispatch.render(n);
     // 1. A callback may already have told us the provider id (it carries our id).
-    const fromReceipt = await this.receipts.pendingProviderId(n.id, this.sms.name);
+    const fromReceipt = await this.receipts.pendingProviderId(n.id);
     const found = fromReceipt
       ? {
-          providerMessageId: fromReceipt,
+          providerMessageId: fromReceipt.id,
+          provider: fromReceipt.provider,
           acceptedAt: new Date(now),
           request: { reconciledBy: 'receipt' },
-          raw: { sid: fromReceipt },
+          raw: { sid: fromReceipt.id },
         }
-      : await this.sms.findSent(artifact.outbound, new Date(n.sendingAt ?? n.updatedAt));
+      : await provider.findSent(artifact.outbound, new Date(n.sendingAt ?? n.updatedAt));
     if (found) {
       await this.dispatch.recordSent({ ...n, sendingAt: now }, artifact, found, 'reconcile');
       return 'adopted';
@@ -137,18 +139,16 @@ export class Sweeper {
   }
 
   private async poll(n: NotificationRow): Promise<boolean> {
-    if (!n.providerMessageId || n.provider !== this.sms.name) return false;
-    const outbound = this.dispatch.render(n).outbound;
-    const receipt = await this.sms.poll(n.providerMessageId, outbound);
+    const provider =
+      (n.provider ? this.channels.byName(n.provider) : undefined) ?? this.channels.get(n.channel as Channel);
+    if (!n.providerMessageId || n.provider !== provider.name) return false;
+    const outbound = (await this.dispatch.render(n)).outbound;
+    const receipt = await provider.poll(n.providerMessageId, outbound);
     if (!receipt || receipt.outcome === 'queued' || receipt.outcome === 'sent') return false;
     const res = await this.receipts.ingest(
       { ...receipt, notificationId: n.id },
       { verified: true, via: 'poll' },
     );
     return res.statusChanged;
-  }
-
-  isSandbox(): boolean {
-    return this.sms instanceof SandboxSmsProvider;
   }
 }

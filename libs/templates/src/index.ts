@@ -33,3 +33,4 @@ export {
   DEFAULT_DEMAND_LETTER_ELEMENTS,
   LINT_RULES,
 } from './lint.js';
+export * from './store/index.js';

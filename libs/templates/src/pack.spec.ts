@@ -15,6 +15,7 @@ const EXPECTED_KEYS = [
   'early.sms.reminder',
   'early.sms.third_party',
   'late.email.demand',
+  'late.email.demand_copy',
   'late.letter.demand',
   'legal.letter.pre_litigation',
   'mid.email.notice',

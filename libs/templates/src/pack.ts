@@ -32,6 +32,7 @@ interface Manifest {
   audience: Audience;
   version?: number;
   description?: string;
+  attachLetter?: string;
   schema: Record<string, unknown>;
   exampleData: Record<string, unknown>;
   letter?: { title?: Localized; attachments?: { id: string; title: Localized }[] };
@@ -113,6 +114,9 @@ function parseManifest(file: string, dirName: string): Manifest {
   }
   if (!isObject(m.schema)) throw new PackError(file, 'schema must be a JSON Schema object');
   if (!isObject(m.exampleData)) throw new PackError(file, 'exampleData must be an object');
+  if (m.attachLetter !== undefined && (m.channel !== 'email' || typeof m.attachLetter !== 'string')) {
+    throw new PackError(file, '"attachLetter" is a letter template key, for email templates only');
+  }
   if (m.description !== undefined && typeof m.description !== 'string')
     throw new PackError(file, 'description must be a string');
   if (m.letter !== undefined) {
@@ -273,6 +277,7 @@ export function loadTemplatePack(dir: string): TemplateDefinition[] {
         exampleData: manifest.exampleData,
         parts,
         ...(manifest.description !== undefined ? { description: manifest.description } : {}),
+        ...(manifest.attachLetter !== undefined ? { attachLetter: manifest.attachLetter } : {}),
         partials: used,
       });
     }

@@ -33,6 +33,11 @@ export interface TemplateDefinition {
   parts: TemplateParts;
   description?: string;
   /**
+   * Email templates: key of a letter template rendered with the same data and attached to the
+   * email as a PDF (an emailed copy of the letter).
+   */
+  attachLetter?: string;
+  /**
    * Sources of the partials this template uses (transitively), resolved for its locale when the pack
    * was loaded. They make a stored template version self-contained: rendering it later gives the same
    * output even if the pack's shared parts changed. Partials not found here are looked up in the

@@ -1,6 +1,8 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ValidationError } from '#libs/core';
-import { EvidenceService } from '#libs/evidence';
+import { EvidenceService, LegalEvidenceService } from '#libs/evidence';
+import { Scopes } from '../auth/scopes.js';
+import { Docs } from '../observability/api-docs.js';
 
 const CASE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -13,11 +15,17 @@ function caseIdOf(raw: unknown, path: string): string {
   return raw;
 }
 
+@Docs.evidence()
+@Scopes('evidence:read')
 @Controller()
 export class EvidenceController {
-  constructor(private readonly evidence: EvidenceService) {}
+  constructor(
+    private readonly evidence: EvidenceService,
+    private readonly legal: LegalEvidenceService,
+  ) {}
 
   @Get('v1/cases/:caseId/evidence')
+  @Docs.caseEvidence()
   async caseEvidence(@Param('caseId') caseId: string) {
     const id = caseIdOf(caseId, 'caseId');
     const [events, verification] = await Promise.all([
@@ -28,8 +36,20 @@ export class EvidenceController {
   }
 
   @Post('v1/evidence/verify')
+  @Docs.verifyEvidence()
   @HttpCode(200)
-  async verify(@Body() body: { caseId?: unknown } | undefined) {
+  async verify(
+    @Body() body: { caseId?: unknown; all?: unknown; after?: unknown; limit?: unknown } | undefined,
+  ) {
+    // `{ "all": true }` walks every case chain in pages (`after`/`limit` to do one page per call).
+    if (body?.all === true) {
+      const after = body.after === undefined ? undefined : caseIdOf(body.after, 'after');
+      const limit = body.limit;
+      if (limit !== undefined && !(Number.isInteger(limit) && (limit as number) >= 1)) {
+        throw new ValidationError('limit is invalid', [{ path: 'limit', message: 'a positive integer' }]);
+      }
+      return this.legal.verifyAll({ after, limit: limit as number | undefined });
+    }
     return this.evidence.verifyCase(caseIdOf(body?.caseId, 'caseId'));
   }
 }

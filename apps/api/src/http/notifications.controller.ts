@@ -14,15 +14,20 @@ import type { Response } from 'express';
 import { type NotificationView, parseCreateNotification } from '#libs/contracts';
 import { ValidationError } from '#libs/core';
 import { NotificationsService } from '#libs/notifications';
+import { Scopes } from '../auth/scopes.js';
+import { Docs } from '../observability/api-docs.js';
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
+@Docs.notifications()
 @Controller('v1/notifications')
 export class NotificationsController {
   constructor(private readonly notifications: NotificationsService) {}
 
   @Post()
   @HttpCode(202)
+  @Scopes('notifications:send')
+  @Docs.createNotification()
   async create(
     @Body() body: unknown,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
@@ -41,11 +46,15 @@ export class NotificationsController {
   }
 
   @Get(':id')
+  @Scopes('notifications:read')
+  @Docs.getNotification()
   get(@Param('id', new ParseUUIDPipe()) id: string): Promise<NotificationView> {
     return this.notifications.view(id);
   }
 
   @Get()
+  @Scopes('notifications:read')
+  @Docs.listNotifications()
   async list(@Query('caseId') caseId: string | undefined) {
     if (!caseId) {
       throw new ValidationError('caseId is required', [
@@ -56,6 +65,8 @@ export class NotificationsController {
   }
 
   @Post(':id/cancel')
+  @Scopes('notifications:send')
+  @Docs.cancelNotification()
   @HttpCode(200)
   cancel(@Param('id', new ParseUUIDPipe()) id: string, @Body() body: { reason?: unknown } | undefined) {
     const reason =

@@ -64,12 +64,15 @@ function retryableStatus(status: number | undefined): boolean {
 
 /** SMS through the official `twilio` client. */
 export class TwilioSmsProvider implements SmsProvider {
-  readonly name = 'twilio';
   readonly channel = 'sms' as const;
   readonly sandbox = false;
   private readonly client: twilio.Twilio;
 
-  constructor(private readonly settings: TwilioSettings) {
+  constructor(
+    private readonly settings: TwilioSettings,
+    /** `twilio`, or e.g. `twilio-secondary` for a second account (receipts are matched by name). */
+    readonly name = 'twilio',
+  ) {
     const httpClient = settings.apiBaseUrl
       ? createTwilioHttpClient(settings.apiBaseUrl, { timeoutMs: settings.timeoutMs })
       : undefined;

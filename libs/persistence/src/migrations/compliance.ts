@@ -44,7 +44,8 @@ const statements = [
 ];
 
 async function down(q: QueryRunner): Promise<void> {
-  for (const t of ['recipient_locks', 'contact_log', 'opt_outs', 'case_holds']) await q.query(`DROP TABLE ${t}`);
+  for (const t of ['recipient_locks', 'contact_log', 'opt_outs', 'case_holds'])
+    await q.query(`DROP TABLE ${t}`);
   await q.query('ALTER TABLE notifications DROP COLUMN hold_id');
 }
 

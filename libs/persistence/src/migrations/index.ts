@@ -1,11 +1,27 @@
 import { ApiKeysPostgres1764200000000, ApiKeysSqlite1764200000000 } from './apikeys.js';
+import { CheckpointsPostgres1764560000000, CheckpointsSqlite1764560000000 } from './checkpoints.js';
 import { CompliancePostgres1764100000000, ComplianceSqlite1764100000000 } from './compliance.js';
 import { InitialPostgres1764057600000, InitialSqlite1764057600000 } from './initial.js';
 import { TemplatesPostgres1764300000000, TemplatesSqlite1764300000000 } from './templates.js';
+import { WebhooksPostgres1764400000000, WebhooksSqlite1764400000000 } from './webhooks.js';
 
 /**
  * Every migration, per dialect, in order. A new migration is one file in this folder with a
  * class per dialect (timestamp-named), added at the end of both lists.
  */
-export const SQLITE_MIGRATIONS = [InitialSqlite1764057600000, ComplianceSqlite1764100000000, ApiKeysSqlite1764200000000, TemplatesSqlite1764300000000];
-export const POSTGRES_MIGRATIONS = [InitialPostgres1764057600000, CompliancePostgres1764100000000, ApiKeysPostgres1764200000000, TemplatesPostgres1764300000000];
+export const SQLITE_MIGRATIONS = [
+  InitialSqlite1764057600000,
+  ComplianceSqlite1764100000000,
+  ApiKeysSqlite1764200000000,
+  TemplatesSqlite1764300000000,
+  WebhooksSqlite1764400000000,
+  CheckpointsSqlite1764560000000,
+];
+export const POSTGRES_MIGRATIONS = [
+  InitialPostgres1764057600000,
+  CompliancePostgres1764100000000,
+  ApiKeysPostgres1764200000000,
+  TemplatesPostgres1764300000000,
+  WebhooksPostgres1764400000000,
+  CheckpointsPostgres1764560000000,
+];

@@ -75,7 +75,8 @@ export class TemplatesSqlite1764300000000 implements MigrationInterface {
     }
   }
   async down(q: QueryRunner): Promise<void> {
-    for (const t of ['template_audit', 'template_drafts', 'template_versions']) await q.query(`DROP TABLE ${t}`);
+    for (const t of ['template_audit', 'template_drafts', 'template_versions'])
+      await q.query(`DROP TABLE ${t}`);
   }
 }
 
@@ -91,7 +92,8 @@ export class TemplatesPostgres1764300000000 implements MigrationInterface {
     }
   }
   async down(q: QueryRunner): Promise<void> {
-    for (const t of ['template_audit', 'template_drafts', 'template_versions']) await q.query(`DROP TABLE ${t}`);
+    for (const t of ['template_audit', 'template_drafts', 'template_versions'])
+      await q.query(`DROP TABLE ${t}`);
     await q.query(`DROP FUNCTION template_append_only()`);
   }
 }

@@ -1,0 +1,19 @@
+import { Module, type OnApplicationBootstrap } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ApiKeyGuard } from './api-key.guard.js';
+import { ApiKeysController } from './api-keys.controller.js';
+import { ApiKeysService } from './api-keys.service.js';
+
+/** API keys, scopes (global guard) and the admin API. */
+@Module({
+  controllers: [ApiKeysController],
+  providers: [ApiKeysService, { provide: APP_GUARD, useClass: ApiKeyGuard }],
+  exports: [ApiKeysService],
+})
+export class AuthModule implements OnApplicationBootstrap {
+  constructor(private readonly keys: ApiKeysService) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.keys.bootstrap();
+  }
+}

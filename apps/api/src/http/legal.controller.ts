@@ -1,0 +1,189 @@
+import { Controller, Get, Header, HttpCode, Logger, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { NotFoundError, ValidationError } from '#libs/core';
+import {
+  CheckpointService,
+  checkpointView,
+  EvidenceBundleService,
+  EvidenceSigningKeys,
+  LegalEvidenceService,
+  RetentionService,
+} from '#libs/evidence';
+import { Public, Scopes } from '../auth/scopes.js';
+
+const CASE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+function caseIdOf(raw: unknown): string {
+  if (typeof raw !== 'string' || !CASE_ID.test(raw)) {
+    throw new ValidationError('caseId is invalid', [
+      { path: 'caseId', message: 'letters, digits, dot, dash, underscore; 1-64' },
+    ]);
+  }
+  return raw;
+}
+
+function intOf(raw: unknown, path: string, def: number, min: number, max: number): number {
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ValidationError(`${path} is invalid`, [{ path, message: `an integer ${min}..${max}` }]);
+  }
+  return n;
+}
+
+/**
+ * The legal team's evidence routes (docs/evidence.md): bundles, checkpoints and inclusion proofs,
+ * the public key, legal-action eligibility, the timeline, case search and the retention report.
+ * Reading needs `evidence:read`; taking a checkpoint on demand needs `admin` (bundles take a fresh
+ * one themselves when needed); the public key is public on purpose, so verifiers can fetch it
+ * independently of any bundle.
+ */
+@ApiTags('evidence')
+@Controller()
+export class LegalController {
+  private readonly log = new Logger('LegalController');
+
+  constructor(
+    private readonly bundles: EvidenceBundleService,
+    private readonly checkpoints: CheckpointService,
+    private readonly keys: EvidenceSigningKeys,
+    private readonly legal: LegalEvidenceService,
+    private readonly retention: RetentionService,
+  ) {}
+
+  @Get('v1/cases/:caseId/evidence.zip')
+  @Scopes('evidence:read')
+  @ApiOperation({
+    summary:
+      "A case's evidence bundle (zip, streamed): events, artifacts, checkpoint proof, signed manifest, certificate",
+  })
+  @ApiProduces('application/zip')
+  @ApiResponse({ status: 200, description: 'The bundle; verify with `npm run evidence:verify -- <zip>`' })
+  async bundle(@Param('caseId') raw: string, @Res() res: Response): Promise<void> {
+    const caseId = caseIdOf(raw);
+    const plan = await this.bundles.plan(caseId);
+    res.status(200);
+    res.setHeader('Content-Type', 'application/zip');
+    res.setHeader('Content-Disposition', `attachment; filename="evidence-${caseId}.zip"`);
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Evidence-Head-Seq', String(plan.head.seq));
+    res.setHeader('X-Checkpoint-Id', String(plan.checkpoint.id));
+    res.on('error', () => undefined);
+    try {
+      await this.bundles.write(plan, res);
+    } catch (err) {
+      if (!res.headersSent) {
+        res.removeHeader('Content-Disposition');
+        throw err;
+      }
+      // Mid-stream: the zip is cut short (the client sees an aborted transfer, never a valid zip).
+      this.log.error(`bundle for ${caseId} failed mid-stream: ${String(err)}`);
+      res.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  @Get('v1/cases/:caseId/legal-eligibility')
+  @Scopes('evidence:read')
+  @ApiOperation({
+    summary:
+      'Legal-action eligibility from the evidence: each criterion, the value found and the proving seqs',
+  })
+  async eligibility(@Param('caseId') raw: string) {
+    return this.legal.eligibility(caseIdOf(raw));
+  }
+
+  @Get('v1/cases/:caseId/timeline')
+  @Scopes('evidence:read')
+  @ApiOperation({ summary: "A case's delivery timeline (time, channel, event, provider id, receipt)" })
+  async timeline(@Param('caseId') raw: string) {
+    const caseId = caseIdOf(raw);
+    return { caseId, rows: await this.legal.timeline(caseId) };
+  }
+
+  @Get('v1/cases/:caseId/inclusion-proof')
+  @Scopes('evidence:read')
+  @ApiOperation({ summary: "Inclusion proof of the case's head in a checkpoint (the latest by default)" })
+  @ApiQuery({ name: 'checkpoint', required: false, type: Number })
+  async inclusionProof(@Param('caseId') raw: string, @Query('checkpoint') cp?: string) {
+    const caseId = caseIdOf(raw);
+    const id = cp === undefined ? undefined : intOf(cp, 'checkpoint', 0, 1, Number.MAX_SAFE_INTEGER);
+    const found = await this.checkpoints.proof(caseId, id);
+    if (!found) {
+      throw new NotFoundError(`No checkpoint${id ? ` ${id}` : ''} covers case ${caseId}`, [
+        { path: 'caseId', message: 'not in the checkpoint' },
+      ]);
+    }
+    return { caseId, checkpoint: checkpointView(found.checkpoint), proof: found.proof };
+  }
+
+  @Get('v1/evidence/public-key')
+  @Public()
+  @Header('Content-Type', 'application/x-pem-file')
+  @Header('Cache-Control', 'public, max-age=300')
+  @ApiOperation({ summary: "The service's Ed25519 evidence public key (SPKI PEM); public, for verifiers" })
+  @ApiProduces('application/x-pem-file')
+  publicKey(@Res({ passthrough: true }) res: Response): string {
+    const key = this.keys.get();
+    res.setHeader('X-Key-Id', key.keyId);
+    return key.publicKeyPem;
+  }
+
+  @Post('v1/evidence/checkpoints')
+  @Scopes('admin')
+  @HttpCode(201)
+  @ApiOperation({
+    summary: 'Take a signed (and, with TSA_URL, time-stamped) checkpoint over all case heads now',
+  })
+  async createCheckpoint() {
+    const c = await this.checkpoints.create('on_demand');
+    if (!c) throw new Error('checkpoint not created');
+    return checkpointView(c);
+  }
+
+  @Get('v1/evidence/checkpoints/latest')
+  @Scopes('evidence:read')
+  @ApiOperation({ summary: 'The latest checkpoint' })
+  async latestCheckpoint() {
+    const c = await this.checkpoints.latest();
+    if (!c) throw new NotFoundError('No checkpoint has been taken yet');
+    return checkpointView(c);
+  }
+
+  @Get('v1/evidence/checkpoints/:id')
+  @Scopes('evidence:read')
+  @ApiOperation({ summary: 'One checkpoint' })
+  async checkpoint(@Param('id') raw: string) {
+    const c = await this.checkpoints.get(intOf(raw, 'id', 0, 1, Number.MAX_SAFE_INTEGER));
+    if (!c) throw new NotFoundError(`Checkpoint ${raw} does not exist`);
+    return checkpointView(c);
+  }
+
+  @Get('v1/evidence/cases')
+  @Scopes('evidence:read')
+  @ApiOperation({ summary: 'Find cases by case-id prefix' })
+  @ApiQuery({ name: 'prefix', required: false })
+  @ApiQuery({ name: 'limit', required: false, type: Number })
+  async findCases(@Query('prefix') prefix?: string, @Query('limit') limit?: string) {
+    const p = prefix ?? '';
+    if (p.length > 64 || !/^[A-Za-z0-9_.-]*$/.test(p)) {
+      throw new ValidationError('prefix is invalid', [
+        { path: 'prefix', message: 'letters, digits, . _ -; up to 64' },
+      ]);
+    }
+    return { cases: await this.legal.findCases(p, intOf(limit, 'limit', 20, 1, 200)) };
+  }
+
+  @Get('v1/evidence/retention')
+  @Scopes('evidence:read')
+  @ApiOperation({
+    summary:
+      'Retention report: cases past EVIDENCE_RETENTION_YEARS and not on legal hold (nothing is deleted)',
+  })
+  @ApiQuery({ name: 'after', required: false })
+  @ApiQuery({ name: 'limit', required: false, type: Number })
+  async retentionReport(@Query('after') after?: string, @Query('limit') limit?: string) {
+    if (after !== undefined && after !== '') caseIdOf(after);
+    return this.retention.report({ after: after || undefined, limit: intOf(limit, 'limit', 500, 1, 5000) });
+  }
+}

@@ -1,0 +1,395 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import {
+  CHANNELS,
+  CLOCK,
+  type Clock,
+  LOCALES,
+  type Locale,
+  STAGES,
+  UnauthenticatedError,
+  ValidationError,
+} from '#libs/core';
+import { type BankIdentity as LetterBank, renderLetterPdf } from '#libs/letters';
+import { TemplateRegistry } from '#libs/notifications';
+import {
+  AUDIENCES,
+  type DraftStatus,
+  parseWith,
+  partialClosure,
+  previewTemplate,
+  sampleContext,
+  TEMPLATE_KEY_RE,
+  type TemplateDefinition,
+  TemplatePartsSchema,
+  type TemplatePreview,
+  TemplateStore,
+} from '#libs/templates';
+import { Scopes } from '../auth/scopes.js';
+
+const USER_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+/**
+ * The user acting on templates. For now the `X-User` header (until API keys with scopes replace
+ * it: change only this function). Writes without one get 401.
+ */
+export function actingUser(req: Request): string {
+  const raw = req.headers['x-user'];
+  const user = Array.isArray(raw) ? raw[0] : raw;
+  if (!user) {
+    throw new UnauthenticatedError('Template changes need the acting user in the X-User header', [
+      { path: 'X-User', message: 'required' },
+    ]);
+  }
+  if (!USER_RE.test(user)) {
+    throw new ValidationError('X-User must be 1-64 letters, digits, dot, dash, underscore or @', [
+      { path: 'X-User', message: 'invalid' },
+    ]);
+  }
+  return user;
+}
+
+function locale(raw: string): Locale {
+  if (!(LOCALES as readonly string[]).includes(raw)) {
+    throw new ValidationError(`Unknown locale ${raw}`, [
+      { path: 'locale', message: `one of ${LOCALES.join(', ')}` },
+    ]);
+  }
+  return raw as Locale;
+}
+
+function key(raw: string): string {
+  if (!TEMPLATE_KEY_RE.test(raw)) {
+    throw new ValidationError(`Invalid template key ${raw}`, [
+      { path: 'key', message: 'like early.sms.reminder' },
+    ]);
+  }
+  return raw;
+}
+
+function positiveInt(raw: unknown, path: string): number {
+  const n = typeof raw === 'number' ? raw : Number(raw);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ValidationError(`${path} must be a positive integer`, [{ path, message: 'invalid' }]);
+  return n;
+}
+
+const DRAFT_STATUSES: DraftStatus[] = ['draft', 'in_review', 'approved', 'published', 'withdrawn'];
+
+const PreviewSchema = z.strictObject({
+  /** Preview a stored draft … */
+  draftId: z.uuid().optional(),
+  /** … or a published version … */
+  key: z.string().regex(TEMPLATE_KEY_RE).optional(),
+  locale: z.enum(LOCALES).optional(),
+  version: z.number().int().min(1).optional(),
+  /** … or an unsaved definition (the editor's live preview). */
+  definition: z
+    .strictObject({
+      key: z.string().regex(TEMPLATE_KEY_RE),
+      locale: z.enum(LOCALES),
+      stage: z.enum(STAGES),
+      channel: z.enum(CHANNELS),
+      audience: z.enum(AUDIENCES as unknown as ['debtor', 'third_party']),
+      version: z.number().int().min(1).default(1),
+      description: z.string().max(2000).optional(),
+      schema: z.record(z.string(), z.unknown()),
+      exampleData: z.record(z.string(), z.unknown()),
+      parts: TemplatePartsSchema,
+      partials: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  /** Data to render with (default: the template's exampleData). */
+  data: z.record(z.string(), z.unknown()).optional(),
+  recipientName: z.string().min(1).max(128).optional(),
+});
+
+/** REST for template editors: drafts, the four-eyes workflow, versions, diffs, previews, audit. */
+@Scopes('templates:edit', 'templates:approve')
+@Controller('v1/templates')
+export class TemplatesController {
+  constructor(
+    private readonly store: TemplateStore,
+    private readonly registry: TemplateRegistry,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  @Get()
+  async list() {
+    return { items: await this.store.list() };
+  }
+
+  @Get('policy')
+  policy() {
+    return this.config.stagePolicy;
+  }
+
+  @Get('audit')
+  async audit(
+    @Query('key') k?: string,
+    @Query('locale') l?: string,
+    @Query('draftId') draftId?: string,
+    @Query('limit') limit?: string,
+  ) {
+    return {
+      items: await this.store.auditLog({
+        key: k ? key(k) : undefined,
+        locale: l ? locale(l) : undefined,
+        draftId,
+        limit: limit ? positiveInt(limit, 'limit') : undefined,
+      }),
+    };
+  }
+
+  // ------------------------------------------------------------ drafts
+
+  @Get('drafts')
+  async drafts(
+    @Query('status') status?: string,
+    @Query('key') k?: string,
+    @Query('locale') l?: string,
+    @Query('open') open?: string,
+  ) {
+    if (status && !DRAFT_STATUSES.includes(status as DraftStatus)) {
+      throw new ValidationError(`Unknown status ${status}`, [
+        { path: 'status', message: DRAFT_STATUSES.join(', ') },
+      ]);
+    }
+    return {
+      items: await this.store.drafts({
+        status: status as DraftStatus | undefined,
+        key: k ? key(k) : undefined,
+        locale: l ? locale(l) : undefined,
+        open: open === 'true',
+      }),
+    };
+  }
+
+  @Scopes('templates:edit')
+  @Post('drafts')
+  @HttpCode(201)
+  createDraft(@Req() req: Request, @Body() body: unknown) {
+    return this.store.createDraft(actingUser(req), body);
+  }
+
+  @Get('drafts/:id')
+  draft(@Param('id') id: string) {
+    return this.store.draft(id);
+  }
+
+  @Scopes('templates:edit')
+  @Put('drafts/:id')
+  updateDraft(@Req() req: Request, @Param('id') id: string, @Body() body: unknown) {
+    return this.store.updateDraft(actingUser(req), id, body);
+  }
+
+  @Get('drafts/:id/diff')
+  async draftDiff(@Param('id') id: string) {
+    return { draftId: id, changes: await this.store.diffDraft(id) };
+  }
+
+  @Scopes('templates:edit')
+  @Post('drafts/:id/submit')
+  @HttpCode(200)
+  submit(@Req() req: Request, @Param('id') id: string) {
+    return this.store.submit(actingUser(req), id);
+  }
+
+  @Scopes('templates:approve')
+  @Post('drafts/:id/approve')
+  @HttpCode(200)
+  approve(@Req() req: Request, @Param('id') id: string) {
+    return this.store.approve(actingUser(req), id);
+  }
+
+  @Scopes('templates:approve')
+  @Post('drafts/:id/reject')
+  @HttpCode(200)
+  reject(@Req() req: Request, @Param('id') id: string, @Body() body: { reason?: unknown } | undefined) {
+    const reason = typeof body?.reason === 'string' ? body.reason.slice(0, 2000) : '';
+    return this.store.reject(actingUser(req), id, reason);
+  }
+
+  @Scopes('templates:edit')
+  @Post('drafts/:id/withdraw')
+  @HttpCode(200)
+  withdraw(@Req() req: Request, @Param('id') id: string) {
+    return this.store.withdraw(actingUser(req), id);
+  }
+
+  @Scopes('templates:approve')
+  @Post('drafts/:id/publish')
+  @HttpCode(200)
+  async publish(@Req() req: Request, @Param('id') id: string) {
+    const rec = await this.store.publish(actingUser(req), id);
+    this.registry.add(rec.definition);
+    return rec;
+  }
+
+  // ------------------------------------------------------------ previews
+
+  @Post('preview')
+  @HttpCode(200)
+  async preview(@Body() body: unknown): Promise<TemplatePreview> {
+    const { def, data, recipientName } = await this.previewInput(body);
+    return previewTemplate(def, data, this.context(def, recipientName), this.store.lint(def));
+  }
+
+  /** The letter preview as a PDF (libs/letters), same body as `preview`. */
+  @Post('preview/pdf')
+  @HttpCode(200)
+  async previewPdf(@Body() body: unknown, @Res() res: Response): Promise<void> {
+    const { def, data, recipientName } = await this.previewInput(body);
+    const ctx = this.context(def, recipientName);
+    const p = previewTemplate(def, data, ctx);
+    if (!p.letter) {
+      throw new ValidationError(`Template ${def.key} is a ${def.channel} template, not a letter`, [
+        { path: 'key', message: 'not a letter template' },
+      ]);
+    }
+    const bank: LetterBank = {
+      name: this.config.bank.name,
+      addressLines: [this.config.bank.address],
+      phone: this.config.bank.phone,
+      ...(this.config.bank.website ? { website: this.config.bank.website } : {}),
+    };
+    const pdf = await renderLetterPdf({
+      documentId: 'PREVIEW',
+      caseId: ctx.caseId,
+      date: ctx.issuedOn ?? this.clock.now().toISOString().slice(0, 10),
+      locale: def.locale,
+      recipient:
+        def.locale === 'zh-CN'
+          ? {
+              name: ctx.recipientName,
+              addressLines: ['北京市朝阳区示例街道 8 号院', '3 号楼 2 单元 501 室'],
+              postcode: '100020',
+            }
+          : {
+              name: ctx.recipientName,
+              addressLines: ['8 Example Street, Chaoyang District', 'Beijing'],
+              postcode: '100020',
+            },
+      title: p.letter.title,
+      bodyMarkdown: p.letter.markdown,
+      attachments: p.letter.attachments.map((a) => ({ title: a.title, bodyMarkdown: a.markdown })),
+      bank,
+      verifyUrl: `${this.config.http.publicBaseUrl}/v1/templates/${def.key}/${def.locale}/versions/${def.version}`,
+    });
+    res
+      .status(200)
+      .type('application/pdf')
+      .setHeader('Content-Disposition', `inline; filename="${def.key}.${def.locale}.pdf"`);
+    res.send(pdf);
+  }
+
+  private context(def: TemplateDefinition, recipientName?: string) {
+    const sample = sampleContext(def.locale);
+    return {
+      ...sample,
+      bank: this.registry.bank,
+      recipientName: recipientName ?? sample.recipientName,
+      caseId: 'PREVIEW-0001',
+      issuedOn: this.clock.now().toISOString().slice(0, 10),
+    };
+  }
+
+  private async previewInput(
+    body: unknown,
+  ): Promise<{ def: TemplateDefinition; data: Record<string, unknown>; recipientName?: string }> {
+    const p = parseWith(PreviewSchema, body, 'preview request');
+    let def: TemplateDefinition;
+    if (p.definition) {
+      const given = p.definition;
+      const library = { ...(await this.store.partialLibrary(given.locale)), ...(given.partials ?? {}) };
+      def = { ...given, partials: {} } as TemplateDefinition;
+      def.partials = partialClosure(def, library);
+    } else if (p.draftId) {
+      def = (await this.store.draft(p.draftId)).definition;
+    } else if (p.key && p.locale) {
+      def = p.version
+        ? (await this.store.requireVersion(p.key, p.locale, p.version)).definition
+        : await this.registry.resolve(p.key, p.locale);
+    } else {
+      throw new ValidationError('Give a definition, a draftId, or key and locale (and version)', [
+        { path: '(body)', message: 'nothing to preview' },
+      ]);
+    }
+    return { def, data: p.data ?? def.exampleData, recipientName: p.recipientName };
+  }
+
+  // ------------------------------------------------------------ published versions
+
+  @Get(':key')
+  async byKey(@Param('key') k: string) {
+    const items = await this.store.list();
+    return { key: key(k), locales: items.filter((i) => i.key === k) };
+  }
+
+  @Get(':key/:locale')
+  async get(@Param('key') k: string, @Param('locale') l: string) {
+    const [latest, drafts] = await Promise.all([
+      this.store.latest(key(k), locale(l)),
+      this.store.drafts({ open: true, key: k, locale: l as Locale }),
+    ]);
+    if (!latest && drafts.length === 0) {
+      return this.store.requireVersion(k, l as Locale, 1); // 404 problem
+    }
+    return { key: k, locale: l, latest, openDraft: drafts[0] ?? null };
+  }
+
+  @Get(':key/:locale/versions')
+  async versions(@Param('key') k: string, @Param('locale') l: string) {
+    const items = await this.store.versions(key(k), locale(l));
+    return {
+      key: k,
+      locale: l,
+      items: items.map(({ definition, ...meta }) => ({
+        ...meta,
+        description: definition.description ?? null,
+      })),
+    };
+  }
+
+  @Get(':key/:locale/versions/:version')
+  version(@Param('key') k: string, @Param('locale') l: string, @Param('version') v: string) {
+    return this.store.requireVersion(key(k), locale(l), positiveInt(v, 'version'));
+  }
+
+  @Get(':key/:locale/diff')
+  async diff(
+    @Param('key') k: string,
+    @Param('locale') l: string,
+    @Query('from') from: string | undefined,
+    @Query('to') to: string | undefined,
+  ) {
+    const f = positiveInt(from, 'from');
+    const t = positiveInt(to, 'to');
+    return {
+      key: k,
+      locale: l,
+      from: f,
+      to: t,
+      changes: await this.store.diffVersions(key(k), locale(l), f, t),
+    };
+  }
+
+  /** Rollback: publishes an older version's content again, as a new version. */
+  @Scopes('templates:approve')
+  @Post(':key/:locale/rollback')
+  @HttpCode(200)
+  async rollback(
+    @Req() req: Request,
+    @Param('key') k: string,
+    @Param('locale') l: string,
+    @Body() body: { version?: unknown } | undefined,
+  ) {
+    const user = actingUser(req);
+    const rec = await this.store.rollback(user, key(k), locale(l), positiveInt(body?.version, 'version'));
+    this.registry.add(rec.definition);
+    return rec;
+  }
+}

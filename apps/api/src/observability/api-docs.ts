@@ -1,0 +1,270 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiBody, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+
+/**
+ * OpenAPI descriptions of the REST routes, kept out of the controllers (one line there per
+ * route). Error answers get their problem+json schema and example in openapi.ts.
+ */
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const caseIdParam = ApiParam({
+  name: 'caseId',
+  example: 'C-2026-000123',
+  description: '1-64 of letters, digits, . _ -',
+});
+const idParam = ApiParam({ name: 'id', format: 'uuid', example: '6f1c2c1e-8a7b-4d57-9d0e-2f3b9c1a0b11' });
+
+const evidenceEvent = {
+  type: 'object',
+  properties: {
+    seq: { type: 'integer' },
+    caseId: { type: 'string' },
+    notificationId: { type: 'string', nullable: true },
+    type: { type: 'string' },
+    occurredAt: { type: 'string', format: 'date-time' },
+    recordedAt: { type: 'string', format: 'date-time' },
+    payload: { type: 'object', additionalProperties: true },
+    prevHash: { type: 'string' },
+    hash: { type: 'string' },
+  },
+};
+const verification = {
+  type: 'object',
+  properties: {
+    ok: { type: 'boolean' },
+    count: { type: 'integer' },
+    brokenAtSeq: { type: 'integer', nullable: true },
+    reason: { type: 'string', nullable: true },
+  },
+  additionalProperties: true,
+};
+const holdSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    caseId: { type: 'string' },
+    kind: { type: 'string', example: 'repayment_plan' },
+    until: { type: 'string', format: 'date-time', nullable: true },
+    reason: { type: 'string', nullable: true },
+    createdBy: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+    releasedAt: { type: 'string', format: 'date-time', nullable: true },
+  },
+};
+const holdResult = {
+  type: 'object',
+  properties: {
+    hold: holdSchema,
+    notifications: { type: 'array', items: { type: 'string', format: 'uuid' } },
+  },
+};
+
+export const Docs = {
+  notifications: () => ApiTags('notifications'),
+  evidence: () => ApiTags('evidence'),
+  cases: () => ApiTags('cases'),
+  webhooks: () => ApiTags('webhooks'),
+
+  createNotification: () =>
+    applyDecorators(
+      ApiOperation({
+        summary: 'Accept a notice',
+        description:
+          'Validates, renders once, pins the template version, stores the notice and its evidence, and queues it. ' +
+          'A repeated Idempotency-Key returns the first result (Idempotent-Replayed: true).',
+      }),
+      ApiHeader({ name: 'Idempotency-Key', required: false, description: '1-255 visible ASCII characters' }),
+      ApiBody({ schema: ref('CreateNotification') }),
+      ApiResponse({
+        status: 202,
+        description: 'Accepted (or replayed)',
+        schema: ref('Notification'),
+        headers: {
+          Location: { description: 'URL of the notification', schema: { type: 'string' } },
+          'Idempotent-Replayed': { description: '`true` on a replay', schema: { type: 'string' } },
+        },
+      }),
+      ApiResponse({ status: 400, description: 'Invalid body; `errors` names every field' }),
+      ApiResponse({ status: 409, description: 'The case is on hold, or the compliance gate refuses' }),
+      ApiResponse({ status: 413, description: 'Body too large' }),
+      ApiResponse({
+        status: 422,
+        description: 'Template data invalid, unknown template, or Idempotency-Key reused',
+      }),
+    ),
+
+  getNotification: () =>
+    applyDecorators(
+      ApiOperation({ summary: 'A notification with its status, pinned template and timeline' }),
+      idParam,
+      ApiResponse({ status: 200, description: 'The notification', schema: ref('Notification') }),
+      ApiResponse({ status: 400, description: 'Not a UUID' }),
+      ApiResponse({ status: 404, description: 'Unknown notification' }),
+    ),
+
+  listNotifications: () =>
+    applyDecorators(
+      ApiOperation({ summary: "A case's notifications (without timelines)" }),
+      ApiQuery({ name: 'caseId', required: true, example: 'C-2026-000123' }),
+      ApiResponse({
+        status: 200,
+        description: 'The notifications',
+        schema: {
+          type: 'object',
+          properties: { caseId: { type: 'string' }, items: { type: 'array', items: ref('Notification') } },
+        },
+      }),
+      ApiResponse({ status: 400, description: 'caseId missing' }),
+    ),
+
+  cancelNotification: () =>
+    applyDecorators(
+      ApiOperation({ summary: 'Cancel a notification that has not reached a provider' }),
+      idParam,
+      ApiBody({
+        required: false,
+        schema: { type: 'object', properties: { reason: { type: 'string', maxLength: 500 } } },
+        examples: { reason: { value: { reason: 'paid in full' } } },
+      }),
+      ApiResponse({ status: 200, description: 'Cancelled', schema: ref('Notification') }),
+      ApiResponse({ status: 400, description: 'Not a UUID' }),
+      ApiResponse({ status: 404, description: 'Unknown notification' }),
+      ApiResponse({ status: 409, description: 'Already with the provider (or final)' }),
+    ),
+
+  caseEvidence: () =>
+    applyDecorators(
+      ApiOperation({ summary: "A case's hash-chained evidence and its verification" }),
+      caseIdParam,
+      ApiResponse({
+        status: 200,
+        description: 'Chain and verification',
+        schema: {
+          type: 'object',
+          properties: {
+            caseId: { type: 'string' },
+            verification,
+            events: { type: 'array', items: evidenceEvent },
+          },
+        },
+      }),
+      ApiResponse({ status: 400, description: 'Invalid caseId' }),
+    ),
+
+  verifyEvidence: () =>
+    applyDecorators(
+      ApiOperation({ summary: "Recompute a case's chain; names the first broken seq" }),
+      ApiBody({
+        schema: { type: 'object', required: ['caseId'], properties: { caseId: { type: 'string' } } },
+        examples: { case: { value: { caseId: 'C-2026-000123' } } },
+      }),
+      ApiResponse({ status: 200, description: 'Verification', schema: verification }),
+      ApiResponse({ status: 400, description: 'Invalid caseId' }),
+    ),
+
+  placeHold: () =>
+    applyDecorators(
+      ApiOperation({
+        summary: 'Place (or update) a hold on a case: pending notices are cancelled, new ones refused',
+      }),
+      caseIdParam,
+      ApiBody({
+        schema: {
+          type: 'object',
+          required: ['kind'],
+          properties: {
+            kind: { type: 'string', example: 'repayment_plan' },
+            until: { type: 'string', format: 'date-time' },
+            reason: { type: 'string', maxLength: 500 },
+          },
+        },
+        examples: {
+          plan: { value: { kind: 'repayment_plan', until: '2027-03-01T00:00:00Z', reason: 'plan agreed' } },
+        },
+      }),
+      ApiResponse({ status: 200, description: 'The hold and the notices it cancelled', schema: holdResult }),
+      ApiResponse({ status: 400, description: 'Invalid kind, until or reason' }),
+    ),
+
+  releaseHold: () =>
+    applyDecorators(
+      ApiOperation({
+        summary: "Release a case's hold of one kind (all when absent); notices it cancelled resume",
+      }),
+      caseIdParam,
+      ApiQuery({ name: 'kind', required: false, example: 'repayment_plan' }),
+      ApiResponse({
+        status: 200,
+        description: 'Released holds',
+        schema: { type: 'object', properties: { released: { type: 'array', items: holdResult } } },
+      }),
+      ApiResponse({ status: 400, description: 'Invalid kind' }),
+      ApiResponse({ status: 404, description: 'No active hold' }),
+    ),
+
+  listHolds: () =>
+    applyDecorators(
+      ApiOperation({ summary: "A case's holds, released ones included" }),
+      caseIdParam,
+      ApiResponse({
+        status: 200,
+        description: 'Holds',
+        schema: {
+          type: 'object',
+          properties: { caseId: { type: 'string' }, holds: { type: 'array', items: holdSchema } },
+        },
+      }),
+      ApiResponse({ status: 400, description: 'Invalid caseId' }),
+    ),
+
+  optOut: () =>
+    applyDecorators(
+      ApiOperation({ summary: 'Record an opt-out, complaint or contact refusal for an address' }),
+      ApiBody({
+        schema: {
+          type: 'object',
+          required: ['address'],
+          properties: {
+            address: { type: 'string' },
+            channel: { type: 'string', example: 'sms', description: 'a channel or * (default)' },
+            reason: { type: 'string', enum: ['opt_out', 'complaint', 'contact_refused'] },
+          },
+        },
+        examples: { sms: { value: { address: '+8613800138000', channel: 'sms', reason: 'opt_out' } } },
+      }),
+      ApiResponse({
+        status: 201,
+        description: 'Recorded',
+        schema: {
+          type: 'object',
+          properties: {
+            address: { type: 'string' },
+            channel: { type: 'string' },
+            reason: { type: 'string' },
+          },
+        },
+      }),
+      ApiResponse({ status: 400, description: 'Invalid address, channel or reason' }),
+    ),
+
+  twilioStatus: () =>
+    applyDecorators(
+      ApiOperation({ summary: 'Twilio status callback (X-Twilio-Signature verified; no API key)' }),
+      ApiHeader({ name: 'X-Twilio-Signature', required: true }),
+      ApiQuery({
+        name: 'nid',
+        required: false,
+        description: 'Our notification id, echoed by the callback URL',
+      }),
+      ApiBody({
+        schema: { type: 'object', additionalProperties: { type: 'string' } },
+        examples: {
+          delivered: {
+            value: { MessageSid: 'SM0123456789abcdef0123456789abcdef', MessageStatus: 'delivered' },
+          },
+        },
+      }),
+      ApiResponse({ status: 204, description: 'Stored' }),
+      ApiResponse({ status: 403, description: 'Bad or missing signature' }),
+      ApiResponse({ status: 404, description: 'Twilio is not the configured SMS provider' }),
+    ),
+};

@@ -1,0 +1,131 @@
+import {
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Injectable,
+  type OnApplicationShutdown,
+  Res,
+} from '@nestjs/common';
+import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { Redis } from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { CLOCK, type Clock } from '#libs/core';
+import { Db } from '#libs/persistence';
+import { JobQueue } from '#libs/queue';
+import { Public } from '../auth/scopes.js';
+
+/** Set when SIGTERM arrives: readiness turns down so load balancers stop sending traffic. */
+@Injectable()
+export class ShutdownState {
+  draining = false;
+}
+
+const healthSchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ok', 'error', 'shutting_down'] },
+    info: { type: 'object', additionalProperties: true },
+    error: { type: 'object', additionalProperties: true },
+    details: { type: 'object', additionalProperties: true },
+  },
+};
+
+@ApiTags('operations')
+@Public()
+@Controller('health')
+export class HealthController implements OnApplicationShutdown {
+  private redis: Redis | null = null;
+
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly db: Db,
+    private readonly queue: JobQueue,
+    private readonly shutdown: ShutdownState,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  @Get('live')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Liveness: the process answers' })
+  @ApiResponse({
+    status: 200,
+    description: 'Alive',
+    schema: { type: 'object', properties: { status: { type: 'string', example: 'ok' } } },
+  })
+  live() {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @ApiOperation({ summary: 'Readiness: database, Redis (queue mode), queue lag; down while shutting down' })
+  @ApiResponse({ status: 200, description: 'Ready', schema: healthSchema })
+  @ApiResponse({ status: 503, description: 'Not ready (details per check)', schema: healthSchema })
+  async ready(@Res({ passthrough: true }) res: Response) {
+    if (this.shutdown.draining) {
+      res.status(503);
+      return { status: 'shutting_down', info: {}, error: {}, details: {} };
+    }
+    try {
+      return await this.health.check([() => this.database(), () => this.redisCheck(), () => this.queueLag()]);
+    } catch (err) {
+      res.status(503);
+      const body = (err as { getResponse?: () => unknown }).getResponse?.();
+      return body ?? { status: 'error' };
+    }
+  }
+
+  private async database() {
+    const s = this.indicators.check('database');
+    try {
+      await this.db.rows('SELECT 1 AS ok');
+      return s.up({ dialect: this.db.dialect });
+    } catch (err) {
+      return s.down({ message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private async redisCheck() {
+    const s = this.indicators.check('redis');
+    if (!this.config.queue.redisUrl) return s.up({ mode: 'in-process queue, no Redis' });
+    try {
+      this.redis ??= new Redis(this.config.queue.redisUrl, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        connectTimeout: 2000,
+      });
+      if (this.redis.status === 'wait') await this.redis.connect();
+      const pong = await this.redis.ping();
+      return pong === 'PONG' ? s.up() : s.down({ message: pong });
+    } catch (err) {
+      return s.down({ message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private async queueLag() {
+    const s = this.indicators.check('queue');
+    try {
+      const stats = await this.queue.stats('dispatch');
+      const now = this.clock.now().getTime();
+      const [r] = await this.db.rows<{ oldest: string | number | null }>(
+        "SELECT MIN(COALESCE(not_before, updated_at)) AS oldest FROM notifications WHERE status IN ('accepted', 'scheduled') AND (not_before IS NULL OR not_before <= ?)",
+        [now],
+      );
+      const lagMs = r?.oldest === null || r?.oldest === undefined ? 0 : Math.max(0, now - Number(r.oldest));
+      const max = this.config.observability.readyMaxQueueLagMs;
+      const data = { kind: this.queue.kind, ...stats, lagMs, maxLagMs: max };
+      return max > 0 && lagMs > max ? s.down(data) : s.up(data);
+    } catch (err) {
+      return s.down({ message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  onApplicationShutdown(): void {
+    this.redis?.disconnect();
+  }
+}

@@ -1,0 +1,384 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { AppError, CLOCK, type Clock, NotFoundError } from '#libs/core';
+import { Db, type SqlRunner } from '#libs/persistence';
+import { type CaseHead, CaseHeadTree, type CaseInclusionProof } from './merkle.js';
+import {
+  generateSigningKeyPair,
+  loadSigningKey,
+  type SignedCheckpoint,
+  signCheckpoint,
+  type SigningKey,
+} from './signing.js';
+import { parseTimeStampResponse, requestTimestamp } from './tsa.js';
+
+/**
+ * Signed checkpoints over all case-chain heads (docs/evidence.md): an RFC 6962 root, signed with
+ * the service's Ed25519 key, optionally time-stamped by an RFC 3161 TSA, stored in `checkpoints`
+ * with the tree's leaves as a per-case delta in `checkpoint_leaves`.
+ */
+
+/** The service has no signing key (queue mode without EVIDENCE_SIGNING_KEY[_FILE]). */
+export class EvidenceKeyMissingError extends AppError {
+  readonly code = 'internal';
+  readonly status = 503;
+  readonly title = 'Evidence signing key not configured';
+}
+
+export interface SigningKeyOptions {
+  /** PKCS#8 PEM given directly. */
+  pem?: string;
+  /** File holding the PKCS#8 PEM. */
+  file?: string;
+  /** Where to generate a key (mode 0600) when neither is given; without it there is no key. */
+  generatedFile?: string;
+}
+
+export type SigningKeySource = 'config' | 'file' | 'generated' | 'generated-earlier';
+
+/** Loads the configured key, or generates one into `generatedFile` on first use. */
+export function resolveSigningKey(
+  opts: SigningKeyOptions,
+): { key: SigningKey; source: SigningKeySource; path?: string } | undefined {
+  if (opts.pem) return { key: loadSigningKey(opts.pem.replace(/\\n/g, '\n')), source: 'config' };
+  if (opts.file) return { key: loadSigningKey(readFileSync(opts.file)), source: 'file', path: opts.file };
+  const file = opts.generatedFile;
+  if (!file) return undefined;
+  if (existsSync(file))
+    return { key: loadSigningKey(readFileSync(file)), source: 'generated-earlier', path: file };
+  mkdirSync(dirname(file), { recursive: true });
+  const pair = generateSigningKeyPair();
+  try {
+    writeFileSync(file, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // Another process generated it at the same moment: use that one.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      return { key: loadSigningKey(readFileSync(file)), source: 'generated-earlier', path: file };
+    }
+    throw err;
+  }
+  chmodSync(file, 0o600);
+  return { key: loadSigningKey(pair.privateKeyPem), source: 'generated', path: file };
+}
+
+/** The service's Ed25519 evidence key, loaded (or generated) once. */
+@Injectable()
+export class EvidenceSigningKeys {
+  private readonly log = new Logger('EvidenceKeys');
+  private loaded?: { key?: SigningKey };
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  /** The key, or undefined when none is configured. Logs its id the first time. */
+  tryGet(): SigningKey | undefined {
+    if (!this.loaded) {
+      const e = this.config.evidence;
+      const r = resolveSigningKey({
+        pem: e.signingKeyPem,
+        file: e.signingKeyFile,
+        generatedFile: e.generatedKeyFile,
+      });
+      this.loaded = { key: r?.key };
+      if (!r) {
+        this.log.warn(
+          'no evidence signing key (EVIDENCE_SIGNING_KEY or EVIDENCE_SIGNING_KEY_FILE): checkpoints and bundles are unavailable',
+        );
+      } else if (r.source === 'generated') {
+        this.log.warn(
+          `generated the evidence signing key ${r.key.keyId} into ${r.path} (mode 0600): back it up`,
+        );
+      } else {
+        this.log.log(`evidence signing key ${r.key.keyId} (${r.source}${r.path ? `: ${r.path}` : ''})`);
+      }
+    }
+    return this.loaded.key;
+  }
+
+  get(): SigningKey {
+    const key = this.tryGet();
+    if (!key) {
+      throw new EvidenceKeyMissingError(
+        'No evidence signing key is configured: set EVIDENCE_SIGNING_KEY or EVIDENCE_SIGNING_KEY_FILE',
+      );
+    }
+    return key;
+  }
+}
+
+export type CheckpointReason = 'scheduled' | 'on_demand' | 'bundle';
+
+export interface StoredCheckpoint {
+  id: number;
+  signed: SignedCheckpoint;
+  reason: CheckpointReason;
+  /** DER TimeStampResp over `signed.body`, when a TSA answered. */
+  tsaToken?: Buffer;
+  tsaGenTime?: string;
+  tsaError?: string;
+}
+
+/** JSON view of a stored checkpoint (API answers). */
+export function checkpointView(c: StoredCheckpoint) {
+  return {
+    id: c.id,
+    reason: c.reason,
+    checkpoint: c.signed.checkpoint,
+    body: c.signed.body,
+    signature: c.signed.signature,
+    timestamp: c.tsaToken
+      ? { genTime: c.tsaGenTime ?? null, token: c.tsaToken.toString('base64') }
+      : c.tsaError
+        ? { error: c.tsaError }
+        : null,
+  };
+}
+
+interface CheckpointRow {
+  id: number | string;
+  body: string;
+  signature: string;
+  reason: string;
+  tsa_token: Buffer | null;
+  tsa_gen_time: string | null;
+  tsa_error: string | null;
+}
+
+interface HeadRow {
+  case_id: string;
+  seq: number | string;
+  hash: string;
+}
+
+const COLUMNS = 'id, body, signature, reason, tsa_token, tsa_gen_time, tsa_error';
+/** Arbitrary constant for the checkpoint advisory lock (PostgreSQL). */
+const CHECKPOINT_LOCK = 7_340_212;
+
+function toStored(r: CheckpointRow): StoredCheckpoint {
+  const checkpoint = JSON.parse(r.body) as SignedCheckpoint['checkpoint'];
+  return {
+    id: Number(r.id),
+    signed: { checkpoint, body: r.body, signature: r.signature },
+    reason: r.reason as CheckpointReason,
+    tsaToken: r.tsa_token ? Buffer.from(r.tsa_token) : undefined,
+    tsaGenTime: r.tsa_gen_time ?? undefined,
+    tsaError: r.tsa_error ?? undefined,
+  };
+}
+
+@Injectable()
+export class CheckpointService {
+  private readonly log = new Logger('Checkpoints');
+  /** Creation is serialised in the process (and by an advisory lock across PostgreSQL processes). */
+  private tail: Promise<unknown> = Promise.resolve();
+  private cachedTree?: { id: number; tree: CaseHeadTree };
+
+  constructor(
+    private readonly db: Db,
+    private readonly keys: EvidenceSigningKeys,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Takes a checkpoint of every case head now, signs it, stores it and (with a TSA configured)
+   * time-stamps it. With `skipIfUnchanged`, returns null when no head moved since the last one.
+   */
+  async create(
+    reason: CheckpointReason = 'on_demand',
+    opts: { skipIfUnchanged?: boolean } = {},
+  ): Promise<StoredCheckpoint | null> {
+    const key = this.keys.get();
+    const run = this.tail.then(() => this.createLocked(key, reason, opts.skipIfUnchanged ?? false));
+    this.tail = run.catch(() => undefined);
+    const made = await run;
+    if (!made) return null;
+    this.cachedTree = { id: made.id, tree: made.tree };
+    const stored: StoredCheckpoint = { id: made.id, signed: made.signed, reason };
+    const tsaUrl = this.config.evidence.tsaUrl;
+    if (tsaUrl) {
+      const body = Buffer.from(made.signed.body, 'utf8');
+      try {
+        const token = await requestTimestamp(tsaUrl, body, { timeoutMs: this.config.evidence.tsaTimeoutMs });
+        stored.tsaToken = token;
+        stored.tsaGenTime = parseTimeStampResponse(token).genTime;
+        await this.db.exec('UPDATE checkpoints SET tsa_token = ?, tsa_gen_time = ? WHERE id = ?', [
+          token,
+          stored.tsaGenTime,
+          made.id,
+        ]);
+      } catch (err) {
+        stored.tsaError = (err instanceof Error ? err.message : String(err)).slice(0, 500);
+        this.log.warn(`checkpoint ${made.id}: time stamp from ${tsaUrl} failed: ${stored.tsaError}`);
+        await this.db.exec('UPDATE checkpoints SET tsa_error = ? WHERE id = ?', [stored.tsaError, made.id]);
+      }
+    }
+    this.log.log(
+      `checkpoint ${made.id} (${reason}): ${made.signed.checkpoint.treeSize} cases, root ${made.signed.checkpoint.rootHash}`,
+    );
+    return stored;
+  }
+
+  private async createLocked(
+    key: SigningKey,
+    reason: CheckpointReason,
+    skipIfUnchanged: boolean,
+  ): Promise<{ id: number; signed: SignedCheckpoint; tree: CaseHeadTree } | null> {
+    return this.db.transaction(async (tx) => {
+      if (this.db.dialect === 'postgres') await tx.rows('SELECT pg_advisory_xact_lock(?)', [CHECKPOINT_LOCK]);
+      const heads = (
+        await tx.rows<{ case_id: string; last_seq: number | string; last_hash: string }>(
+          'SELECT case_id, last_seq, last_hash FROM case_heads WHERE last_seq > 0',
+        )
+      ).map((r) => ({ caseId: r.case_id, seq: Number(r.last_seq), hash: r.last_hash }));
+      const [last] = await tx.rows<{ id: number | string }>('SELECT MAX(id) AS id FROM checkpoints');
+      const lastId = last?.id === null || last?.id === undefined ? 0 : Number(last.id);
+      const previous = lastId > 0 ? await this.leavesAt(tx, lastId) : new Map<string, CaseHead>();
+      const changed = heads.filter((h) => previous.get(h.caseId)?.hash !== h.hash);
+      if (skipIfUnchanged && lastId > 0 && changed.length === 0) return null;
+      const tree = new CaseHeadTree(heads);
+      const signed = signCheckpoint(key, {
+        treeSize: tree.treeSize,
+        rootHash: tree.rootHash,
+        createdAt: this.clock.now(),
+      });
+      const [row] = await tx.rows<{ id: number | string }>(
+        'INSERT INTO checkpoints (created_at, tree_size, root_hash, key_id, body, signature, reason) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id',
+        [
+          Date.parse(signed.checkpoint.createdAt),
+          tree.treeSize,
+          tree.rootHash,
+          key.keyId,
+          signed.body,
+          signed.signature,
+          reason,
+        ],
+      );
+      const id = Number(row.id);
+      for (let i = 0; i < changed.length; i += 500) {
+        const part = changed.slice(i, i + 500);
+        await tx.exec(
+          `INSERT INTO checkpoint_leaves (checkpoint_id, case_id, seq, hash) VALUES ${part.map(() => '(?, ?, ?, ?)').join(', ')}`,
+          part.flatMap((h) => [id, h.caseId, h.seq, h.hash]),
+        );
+      }
+      return { id, signed, tree };
+    });
+  }
+
+  /** The leaves of checkpoint `id`: per case, its latest leaf at or before `id`. */
+  private async leavesAt(runner: SqlRunner, id: number): Promise<Map<string, CaseHead>> {
+    const rows = await runner.rows<HeadRow>(
+      `SELECT l.case_id, l.seq, l.hash FROM checkpoint_leaves l
+       JOIN (SELECT case_id, MAX(checkpoint_id) AS cp FROM checkpoint_leaves WHERE checkpoint_id <= ? GROUP BY case_id) m
+         ON m.case_id = l.case_id AND m.cp = l.checkpoint_id`,
+      [id],
+    );
+    return new Map(rows.map((r) => [r.case_id, { caseId: r.case_id, seq: Number(r.seq), hash: r.hash }]));
+  }
+
+  async latest(): Promise<StoredCheckpoint | null> {
+    const [row] = await this.db.rows<CheckpointRow>(
+      `SELECT ${COLUMNS} FROM checkpoints ORDER BY id DESC LIMIT 1`,
+    );
+    return row ? toStored(row) : null;
+  }
+
+  async get(id: number): Promise<StoredCheckpoint | null> {
+    const [row] = await this.db.rows<CheckpointRow>(`SELECT ${COLUMNS} FROM checkpoints WHERE id = ?`, [id]);
+    return row ? toStored(row) : null;
+  }
+
+  /** The tree of a stored checkpoint, rebuilt from its leaves and checked against the signed root. */
+  async treeOf(c: StoredCheckpoint): Promise<CaseHeadTree> {
+    if (this.cachedTree?.id === c.id) return this.cachedTree.tree;
+    const tree = new CaseHeadTree((await this.leavesAt(this.db, c.id)).values());
+    if (tree.rootHash !== c.signed.checkpoint.rootHash || tree.treeSize !== c.signed.checkpoint.treeSize) {
+      throw new Error(`checkpoint ${c.id}: stored leaves do not rebuild the signed root`);
+    }
+    this.cachedTree = { id: c.id, tree };
+    return tree;
+  }
+
+  /**
+   * The inclusion proof of a case's head in a checkpoint (the latest by default), or null when
+   * there is no checkpoint or the case is not in it.
+   */
+  async proof(
+    caseId: string,
+    checkpointId?: number,
+  ): Promise<{ checkpoint: StoredCheckpoint; proof: CaseInclusionProof } | null> {
+    const c = checkpointId === undefined ? await this.latest() : await this.get(checkpointId);
+    if (!c) return null;
+    const tree = await this.treeOf(c);
+    try {
+      return { checkpoint: c, proof: tree.proofFor(caseId) };
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * A checkpoint that covers the case's current head: the latest one when its leaf for the case is
+   * the current head, otherwise a fresh checkpoint. 404 for a case without evidence.
+   */
+  async covering(caseId: string): Promise<{ checkpoint: StoredCheckpoint; proof: CaseInclusionProof }> {
+    const [head] = await this.db.rows<{ last_seq: number | string; last_hash: string }>(
+      'SELECT last_seq, last_hash FROM case_heads WHERE case_id = ? AND last_seq > 0',
+      [caseId],
+    );
+    if (!head)
+      throw new NotFoundError(`Case ${caseId} has no evidence`, [
+        { path: 'caseId', message: 'unknown case' },
+      ]);
+    const current = await this.proof(caseId);
+    if (current && current.proof.head.hash === head.last_hash) return current;
+    const fresh = await this.create('bundle');
+    const proved = fresh ? await this.proof(caseId, fresh.id) : null;
+    if (!proved) throw new Error(`fresh checkpoint does not contain case ${caseId}`);
+    return proved;
+  }
+}
+
+/** Takes a checkpoint every CHECKPOINT_INTERVAL_MS in the api process (0 = off). */
+@Injectable()
+export class CheckpointScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly log = new Logger('Checkpoints');
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+
+  constructor(
+    private readonly checkpoints: CheckpointService,
+    private readonly keys: EvidenceSigningKeys,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    // Load (or generate, standalone) the key at start so its id is logged once.
+    const key = this.keys.tryGet();
+    const every = this.config.evidence.checkpointIntervalMs;
+    if (!key || every <= 0) return;
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.checkpoints
+        .create('scheduled', { skipIfUnchanged: true })
+        .catch((err: unknown) => this.log.error(`scheduled checkpoint failed: ${String(err)}`))
+        .finally(() => {
+          this.running = undefined;
+        });
+    }, every);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+}

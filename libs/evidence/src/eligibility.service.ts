@@ -1,0 +1,112 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { CLOCK, type Clock } from '#libs/core';
+import { Db } from '#libs/persistence';
+import { EvidenceBundleService } from './bundle.service.js';
+import type { ChainedEvent, ChainVerification } from './chain.js';
+import { assessEligibility, type EligibilityReport, timelineOf, type TimelineRow } from './eligibility.js';
+import { EvidenceService } from './evidence.service.js';
+
+export interface CaseSummary {
+  caseId: string;
+  events: number;
+  lastHash: string;
+  /** ISO-8601 time of the last append. */
+  updatedAt: string;
+}
+
+export interface LedgerVerification {
+  ok: boolean;
+  /** Cases checked in this call. */
+  cases: number;
+  events: number;
+  /** Broken chains (at most `maxFailures`), each naming its first broken seq. */
+  failures: ChainVerification[];
+  /** Set when `limit` stopped the walk: pass it as `after` to continue. */
+  next: string | null;
+}
+
+/** Read side for the legal team: eligibility, timelines, case search, whole-ledger verification. */
+@Injectable()
+export class LegalEvidenceService {
+  constructor(
+    private readonly db: Db,
+    private readonly evidence: EvidenceService,
+    private readonly bundles: EvidenceBundleService,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async eligibility(caseId: string): Promise<EligibilityReport> {
+    const all: ChainedEvent[] = [];
+    for await (const ev of this.bundles.events(caseId)) all.push(ev);
+    return assessEligibility(caseId, all, this.config.legal, this.clock.now());
+  }
+
+  async timeline(caseId: string): Promise<TimelineRow[]> {
+    const all: ChainedEvent[] = [];
+    for await (const ev of this.bundles.events(caseId)) all.push(ev);
+    return timelineOf(all);
+  }
+
+  /** Cases whose id starts with `prefix` (case-sensitive), in id order. */
+  async findCases(prefix: string, limit = 20): Promise<CaseSummary[]> {
+    const escaped = prefix.replace(/[\\%_]/g, (c) => `\\${c}`);
+    const rows = await this.db.rows<{
+      case_id: string;
+      last_seq: number | string;
+      last_hash: string;
+      updated_at: number | string;
+    }>(
+      "SELECT case_id, last_seq, last_hash, updated_at FROM case_heads WHERE case_id LIKE ? ESCAPE '\\' AND last_seq > 0 ORDER BY case_id LIMIT ?",
+      [`${escaped}%`, limit],
+    );
+    return rows.map((r) => ({
+      caseId: r.case_id,
+      events: Number(r.last_seq),
+      lastHash: r.last_hash,
+      updatedAt: new Date(Number(r.updated_at)).toISOString(),
+    }));
+  }
+
+  /**
+   * Recomputes every case chain, walking the cases in id order `pageSize` at a time. With `limit`,
+   * stops after that many cases and returns the cursor for the next call.
+   */
+  async verifyAll(
+    opts: { after?: string; limit?: number; pageSize?: number; maxFailures?: number } = {},
+  ): Promise<LedgerVerification> {
+    const pageSize = opts.pageSize ?? 200;
+    const maxFailures = opts.maxFailures ?? 100;
+    const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+    let after = opts.after ?? '';
+    let cases = 0;
+    let events = 0;
+    let ok = true;
+    const failures: ChainVerification[] = [];
+    for (;;) {
+      const take = Math.min(pageSize, limit - cases);
+      if (take <= 0) break;
+      const page = await this.db.rows<{ case_id: string }>(
+        'SELECT case_id FROM case_heads WHERE case_id > ? ORDER BY case_id LIMIT ?',
+        [after, take],
+      );
+      for (const { case_id } of page) {
+        const v = await this.evidence.verifyCase(case_id);
+        cases += 1;
+        events += v.events;
+        if (!v.ok) {
+          ok = false;
+          if (failures.length < maxFailures) failures.push(v);
+        }
+      }
+      if (page.length < take) return { ok, cases, events, failures, next: null };
+      after = page[page.length - 1].case_id;
+    }
+    const [more] = await this.db.rows<{ case_id: string }>(
+      'SELECT case_id FROM case_heads WHERE case_id > ? ORDER BY case_id LIMIT 1',
+      [after],
+    );
+    return { ok, cases, events, failures, next: more ? after : null };
+  }
+}

@@ -1,0 +1,243 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import {
+  type EmailAttachment,
+  listUnsubscribeHeaders,
+  messageIdFor,
+  type OutboundMessage,
+  unsubscribeToken,
+  validatePostalAddress,
+} from '#libs/channels';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import type { Locale } from '#libs/core';
+import { type JsonValue } from '#libs/evidence';
+import { renderLetterPdf } from '#libs/letters';
+import type { NotificationRow } from './notification.repository.js';
+import { TemplateRegistry } from './template-registry.js';
+
+/** What dispatch sends and stores: the artifact whose SHA-256 goes into the evidence. */
+export interface RenderedArtifact {
+  mediaType: string;
+  content: Buffer;
+  sha256: string;
+  meta: Record<string, JsonValue>;
+  outbound: OutboundMessage;
+  /** Extra artifacts stored next to the main one (e.g. the PDF attached to an email). */
+  extra: { mediaType: string; content: Buffer; sha256: string }[];
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Calendar date of an instant in a zone, `YYYY-MM-DD`. */
+function localDate(ms: number, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(ms);
+}
+
+/**
+ * Renders a notification's pinned template version into the exact bytes that go out: the SMS
+ * text, the email (.eml, with the letter PDF attached when the template asks for it), or the
+ * letter PDF (deterministic: the same notification always gives the same bytes).
+ */
+@Injectable()
+export class ArtifactRenderer {
+  constructor(
+    private readonly templates: TemplateRegistry,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  statusCallbackUrl(n: NotificationRow): string {
+    const base = this.config.http.publicBaseUrl;
+    if (n.channel === 'sms') return `${base}/webhooks/twilio/status?nid=${n.id}`;
+    if (n.channel === 'email') return `${base}/webhooks/email/events`;
+    return `${base}/webhooks/post/events`;
+  }
+
+  async render(n: NotificationRow): Promise<RenderedArtifact> {
+    // `resolve` loads a version another process published since this one last refreshed.
+    const def = await this.templates.resolve(n.templateKey, n.locale as Locale, n.templateVersion);
+    const unsubscribeUrl =
+      n.channel === 'email'
+        ? `${this.config.http.publicBaseUrl}/unsubscribe?t=${unsubscribeToken(
+            this.config.email.unsubscribeSecret,
+            {
+              address: n.recipientAddress,
+              notificationId: n.id,
+              channel: 'email',
+            },
+            new Date(n.createdAt),
+          )}`
+        : undefined;
+    const issuedOn = localDate(n.createdAt, n.recipient.timeZone || 'Asia/Shanghai');
+    const out = this.templates.render(def, n.data, {
+      recipientName: n.recipient.name,
+      caseId: n.caseId,
+      notificationId: n.id,
+      unsubscribeUrl,
+      issuedOn,
+    });
+    const base = {
+      notificationId: n.id,
+      to: n.recipientAddress,
+      statusCallbackUrl: this.statusCallbackUrl(n),
+    };
+
+    if (n.channel === 'sms') {
+      if (!out.sms) throw new Error(`template ${def.key} has no SMS part`);
+      const content = Buffer.from(out.sms.text, 'utf8');
+      return {
+        mediaType: 'text/plain; charset=utf-8',
+        content,
+        sha256: sha256(content),
+        meta: {
+          encoding: out.sms.encoding,
+          segments: out.sms.segments,
+          characters: [...out.sms.text].length,
+        },
+        outbound: { ...base, channel: 'sms', sms: { body: out.sms.text } },
+        extra: [],
+      };
+    }
+
+    if (n.channel === 'letter') {
+      if (!out.letter) throw new Error(`template ${def.key} has no letter part`);
+      const address = n.recipient.address;
+      const checked = address ? validatePostalAddress(address, n.recipient.name) : null;
+      if (!address || !checked || !checked.ok)
+        throw new Error(`notification ${n.id} has no valid postal address`);
+      const pdf = await renderLetterPdf({
+        documentId: n.id,
+        caseId: n.caseId,
+        date: issuedOn,
+        locale: n.locale === 'en' ? 'en' : 'zh-CN',
+        recipient: { name: n.recipient.name, addressLines: checked.addressLines, postcode: address.postcode },
+        title: out.letter.title,
+        bodyMarkdown: out.letter.markdown,
+        attachments: out.letter.attachments.map((a) => ({ title: a.title, bodyMarkdown: a.markdown })),
+        bank: this.letterBank(),
+        verifyUrl: `${this.config.letter.verifyBaseUrl}/${n.id}`,
+        sealImagePath: this.config.letter.sealImagePath,
+      });
+      const pdfSha256 = sha256(pdf);
+      return {
+        mediaType: 'application/pdf',
+        content: pdf,
+        sha256: pdfSha256,
+        meta: {
+          documentId: n.id,
+          service: this.registered(def.stage) ? 'registered' : 'ordinary',
+          bytes: pdf.length,
+        },
+        outbound: {
+          ...base,
+          channel: 'letter',
+          letter: {
+            documentId: n.id,
+            pdf,
+            pdfSha256,
+            recipientName: n.recipient.name,
+            address,
+            service: this.registered(def.stage) ? 'registered' : 'ordinary',
+          },
+        },
+        extra: [],
+      };
+    }
+
+    if (!out.email) throw new Error(`template ${def.key} has no email part`);
+    const attachments: EmailAttachment[] = [];
+    const extra: RenderedArtifact['extra'] = [];
+    if (def.attachLetter) {
+      // An emailed copy of a letter: the letter template renders with the same data.
+      const letterDef = await this.templates.resolve(def.attachLetter, n.locale as Locale);
+      const letter = this.templates.render(letterDef, n.data, {
+        recipientName: n.recipient.name,
+        caseId: n.caseId,
+        notificationId: n.id,
+        issuedOn,
+      }).letter;
+      if (!letter) throw new Error(`template ${def.attachLetter} has no letter part`);
+      const checked = n.recipient.address
+        ? validatePostalAddress(n.recipient.address, n.recipient.name)
+        : null;
+      const pdf = await renderLetterPdf({
+        documentId: n.id,
+        caseId: n.caseId,
+        date: issuedOn,
+        locale: n.locale === 'en' ? 'en' : 'zh-CN',
+        recipient: {
+          name: n.recipient.name,
+          addressLines: checked?.ok ? checked.addressLines : [n.recipientAddress],
+          postcode: n.recipient.address?.postcode,
+        },
+        title: letter.title,
+        bodyMarkdown: letter.markdown,
+        attachments: letter.attachments.map((a) => ({ title: a.title, bodyMarkdown: a.markdown })),
+        bank: this.letterBank(),
+        verifyUrl: `${this.config.letter.verifyBaseUrl}/${n.id}`,
+        sealImagePath: this.config.letter.sealImagePath,
+      });
+      attachments.push({ filename: `${letter.title}.pdf`, contentType: 'application/pdf', content: pdf });
+      extra.push({ mediaType: 'application/pdf', content: pdf, sha256: sha256(pdf) });
+    }
+    const headers = unsubscribeUrl ? listUnsubscribeHeaders(unsubscribeUrl) : undefined;
+    const messageId = messageIdFor(n.id, this.config.email.messageIdDomain);
+    const eml = await new MailComposer({
+      from: this.config.email.from,
+      to: n.recipientAddress,
+      subject: out.email.subject,
+      text: out.email.text,
+      html: out.email.html,
+      messageId,
+      date: new Date(n.createdAt),
+      headers,
+      attachments: attachments.map((a) => ({
+        filename: a.filename,
+        contentType: a.contentType,
+        content: a.content,
+      })),
+    })
+      .compile()
+      .build();
+    return {
+      mediaType: 'message/rfc822',
+      content: eml,
+      sha256: sha256(eml),
+      meta: {
+        messageId,
+        subject: out.email.subject,
+        attachments: extra.map((x) => ({ mediaType: x.mediaType, sha256: x.sha256, size: x.content.length })),
+      },
+      outbound: {
+        ...base,
+        channel: 'email',
+        email: {
+          subject: out.email.subject,
+          html: out.email.html,
+          text: out.email.text,
+          attachments,
+          headers,
+        },
+      },
+      extra,
+    };
+  }
+
+  /** Registered mail when the stage policy says so for letters (late and legal stages by default). */
+  private registered(stage: string): boolean {
+    const entry = this.config.stagePolicy.stages
+      .find((s) => s.stage === stage)
+      ?.channels.find((c) => c.channel === 'letter');
+    return entry ? entry.registered : stage === 'late' || stage === 'legal';
+  }
+
+  private letterBank() {
+    const b = this.templates.bank;
+    return { name: b.name, addressLines: [b.address], phone: b.phone, website: b.website };
+  }
+}

@@ -1,0 +1,7 @@
+export * from './types.js';
+export * from './diff.js';
+export * from './input.js';
+export * from './preview.js';
+export * from './export.js';
+export * from './template-store.service.js';
+export * from './template-store.module.js';
