@@ -1,12 +1,9 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
-import { ChannelsModule } from '#libs/channels';
-import { type AppConfig, AppConfigModule } from '#libs/config';
+import type { AppConfig } from '#libs/config';
 import type { Clock } from '#libs/core';
-import { NotificationsModule } from '#libs/notifications';
-import { PersistenceModule } from '#libs/persistence';
-import { QueueModule } from '#libs/queue';
+import { pipelineImports } from '#libs/notifications';
 import { BatchController } from './http/batch.controller.js';
 import { CasesController } from './http/cases.controller.js';
 import { PrintRoomController } from './http/post.controller.js';
@@ -31,16 +28,7 @@ export class ApiModule {
   static forRoot(opts: { config?: AppConfig; clock?: Clock } = {}): DynamicModule {
     return {
       module: ApiModule,
-      imports: [
-        AppConfigModule.forRoot(opts),
-        PersistenceModule,
-        QueueModule,
-        ChannelsModule,
-        NotificationsModule,
-        ObservabilityModule,
-        TerminusModule,
-        AuthModule,
-      ],
+      imports: [...pipelineImports(opts), ObservabilityModule, TerminusModule, AuthModule],
       controllers: [
         PrintRoomController,
         BatchController,

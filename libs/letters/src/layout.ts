@@ -48,9 +48,16 @@ const ACCENT = '#9b1c1c';
 const TABLE_HEAD_BG = '#ececec';
 
 const BODY_SIZE = 10;
-const BODY_LEADING = 1.4;
+/**
+ * Body line height per locale, in multiples of the font size: CJK text needs more space between lines than Latin
+ * text (10 pt on 14 pt vs 10 pt on 13 pt).
+ */
+const BODY_LEADING: Readonly<Record<LetterInput['locale'], number>> = Object.freeze({
+  'zh-CN': 1.4,
+  en: 1.3,
+});
 /** Space after a paragraph or list, in body lines. */
-const PARAGRAPH_GAP = 0.3;
+const PARAGRAPH_GAP = 0.25;
 const TABLE_SIZE = 9;
 const TABLE_LEADING = 1.45;
 const CELL_PAD_X = 3;
@@ -299,6 +306,8 @@ class Flow {
   constructor(
     private readonly fonts: LetterFonts,
     private readonly runningHeader: (ops: DrawOp[]) => void,
+    /** Body line height in multiples of the font size. */
+    readonly leading: number,
   ) {}
 
   get page(): DrawOp[] {
@@ -364,10 +373,10 @@ function paragraph(flow: Flow, runs: InlineRun[], fonts: LetterFonts, indentFirs
   const size = BODY_SIZE;
   const indent = indentFirst ? fonts.widthEm('\u4e00', false) * size * 2 : 0;
   const lines = wrapRuns(runs, size, CONTENT_W, fonts, CONTENT_W - indent);
-  const lh = size * BODY_LEADING;
+  const lh = size * flow.leading;
   lines.forEach((line, i) => {
     flow.ensure(lh);
-    flow.drawLine(line, LEFT + (i === 0 ? indent : 0), flow.y, size, BODY_LEADING, BLACK);
+    flow.drawLine(line, LEFT + (i === 0 ? indent : 0), flow.y, size, flow.leading, BLACK);
     flow.y += lh;
   });
   flow.y += lh * PARAGRAPH_GAP;
@@ -375,20 +384,20 @@ function paragraph(flow: Flow, runs: InlineRun[], fonts: LetterFonts, indentFirs
 
 function heading(flow: Flow, level: 1 | 2, runs: InlineRun[], fonts: LetterFonts): void {
   const size = level === 1 ? 13 : 10.5;
-  const leading = level === 1 ? 1.5 : BODY_LEADING;
+  const leading = level === 1 ? 1.5 : flow.leading;
   const bold = runs.map((r) => ({ text: r.text, bold: true }));
   const lines = wrapRuns(bold, size, CONTENT_W, fonts);
   const lh = size * leading;
   flow.y += level === 1 ? 6 : 2;
   // Keep the heading with at least one body line.
-  flow.ensure(lh * lines.length + BODY_SIZE * BODY_LEADING);
+  flow.ensure(lh * lines.length + BODY_SIZE * flow.leading);
   flow.lines(lines, LEFT, size, leading);
-  flow.y += level === 1 ? 2 : 1;
+  flow.y += level === 1 ? 2 : 0.5;
 }
 
 function list(flow: Flow, block: Extract<MarkdownBlock, { kind: 'list' }>, fonts: LetterFonts): void {
   const size = BODY_SIZE;
-  const lh = size * BODY_LEADING;
+  const lh = size * flow.leading;
   const markerOf = (i: number): string => (block.ordered ? `${block.start + i}.` : '•');
   const widest = Math.max(...block.items.map((_, i) => lineWidthOf(markerOf(i), false, size, fonts)));
   const indentX = LEFT + size * 1.2;
@@ -400,12 +409,12 @@ function list(flow: Flow, block: Extract<MarkdownBlock, { kind: 'list' }>, fonts
       if (li === 0) {
         const marker = markerOf(i);
         const mw = lineWidthOf(marker, false, size, fonts);
-        const y = flow.baseline(flow.y, size, BODY_LEADING);
+        const y = flow.baseline(flow.y, size, flow.leading);
         // Right-align ordered markers so `9.` and `10.` line up on the dot.
         const mx = block.ordered ? indentX + widest - mw : indentX;
         flow.page.push({ op: 'text', x: mx, y, text: marker, bold: false, size, width: mw, color: BLACK });
       }
-      flow.drawLine(line, textX, flow.y, size, BODY_LEADING, BLACK);
+      flow.drawLine(line, textX, flow.y, size, flow.leading, BLACK);
       flow.y += lh;
     });
   });
@@ -511,7 +520,7 @@ function table(flow: Flow, block: Extract<MarkdownBlock, { kind: 'table' }>, fon
     }
     drawRow(cells, h, false);
   });
-  flow.y += BODY_SIZE * BODY_LEADING * 0.5;
+  flow.y += BODY_SIZE * flow.leading * 0.5;
 }
 
 function blocks(flow: Flow, list_: MarkdownBlock[], fonts: LetterFonts, indentParagraphs: boolean): void {
@@ -714,23 +723,32 @@ function titleBlock(flow: Flow, title: string, fonts: LetterFonts, label?: strin
   const size = 15;
   const lines = wrapRuns([{ text: title, bold: true }], size, CONTENT_W, fonts);
   flow.lines(lines, LEFT, size, 1.5, BLACK, 'center', CONTENT_W);
-  flow.y += 3 * MM;
+  flow.y += 2 * MM;
 }
 
 function signature(flow: Flow, input: LetterInput, fonts: LetterFonts, L: LetterLabels): void {
-  const height = (L.signedFor ? 24 : 19) * MM;
-  flow.y += 2 * MM;
-  flow.ensure(height);
   const colX = 115 * MM;
   const colW = RIGHT - colX;
+  const nameSize = 11;
+  const nameLh = nameSize * 1.5;
+  const noteSize = 9;
+  const noteGap = 2 * MM;
+  const names = wrapRuns([{ text: input.bank.name, bold: true }], nameSize, colW, fonts);
+  const noteW = lineWidthOf(L.sealNote, false, noteSize, fonts);
+  // The seal note goes after the bank name when it fits on the name's last line, else on a line of its own.
+  const noteInline = names[names.length - 1].width + noteGap + noteW <= colW;
+  // Baselines from the top of the block: [signed-for line,] bank name line(s), [seal note,] date; 2 mm below the date.
+  const firstBaseline = 5 * MM;
+  const nameTop = firstBaseline + (L.signedFor ? 5 * MM : 0);
+  const dateBaseline = nameTop + names.length * nameLh + (noteInline ? 0 : 6 * MM);
+  const height = dateBaseline + 2 * MM;
+  flow.y += 1.5 * MM;
+  flow.ensure(height);
+  const top = flow.y;
   const ops = flow.page;
-  let y = flow.y + 5 * MM;
-  if (L.signedFor) {
-    text(ops, fonts, L.signedFor, colX, y, 9, false, GREY);
-    y += 5 * MM;
-  }
-  const nameTop = y;
-  for (const line of wrapRuns([{ text: input.bank.name, bold: true }], 11, colW, fonts)) {
+  if (L.signedFor) text(ops, fonts, L.signedFor, colX, top + firstBaseline, noteSize, false, GREY);
+  let y = top + nameTop;
+  for (const line of names) {
     for (const seg of line.segments) {
       ops.push({
         op: 'text',
@@ -738,21 +756,31 @@ function signature(flow: Flow, input: LetterInput, fonts: LetterFonts, L: Letter
         y,
         text: seg.text,
         bold: true,
-        size: 11,
+        size: nameSize,
         width: seg.w,
         color: BLACK,
       });
     }
-    y += 11 * 1.5;
+    y += nameLh;
   }
-  text(ops, fonts, L.sealNote, colX, y, 9, false, GREY);
-  y += 6 * MM;
-  text(ops, fonts, L.formatDate(input.date), colX, y, BODY_SIZE, false, BLACK);
+  if (noteInline)
+    text(
+      ops,
+      fonts,
+      L.sealNote,
+      colX + names[names.length - 1].width + noteGap,
+      y - nameLh,
+      noteSize,
+      false,
+      GREY,
+    );
+  else text(ops, fonts, L.sealNote, colX, y, noteSize, false, GREY);
+  text(ops, fonts, L.formatDate(input.date), colX, top + dateBaseline, BODY_SIZE, false, BLACK);
   if (input.sealImagePath) {
-    // The seal covers the bank name and the date, as a stamped seal would, and ends at most 3 mm below the block
-    // (above the footer rule when the block closes the page).
+    // The seal covers the bank name and the date, as a stamped seal would; it is lifted when it would otherwise
+    // reach the footer rule.
     const seal = 36 * MM;
-    const cy = Math.min((nameTop + y) / 2 - 2 * MM, flow.y + height + 3 * MM - seal / 2);
+    const cy = Math.min(top + (nameTop + dateBaseline) / 2 - 2 * MM, FOOTER_RULE - 1 * MM - seal / 2);
     ops.push({
       op: 'image',
       path: input.sealImagePath,
@@ -809,7 +837,7 @@ export function layoutLetter(input: LetterInput, fonts: LetterFonts): LetterLayo
   validateLetterInput(input);
   const L = labelsFor(input.locale);
   const digest = bodyDigest(input);
-  const flow = new Flow(fonts, runningHeader(input, fonts));
+  const flow = new Flow(fonts, runningHeader(input, fonts), BODY_LEADING[input.locale]);
   const first: DrawOp[] = [];
   letterhead(first, input, fonts, L);
   const addr = addressBlock(first, input, fonts, L);

@@ -11,3 +11,4 @@ export * from './holds.service.js';
 export * from './opt-outs.service.js';
 export * from './artifact.renderer.js';
 export * from './escalation.service.js';
+export * from './pipeline.imports.js';
