@@ -1,19 +1,41 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import { EvidenceService, type JsonValue, verifyCaseInclusion } from '#libs/evidence';
-import { renderLetterPdf, sampleDemandLetter } from '#libs/letters';
+import { signEmailEvent } from '#libs/channels';
+import { OffsetClock } from '#libs/core';
+import { verifyCaseInclusion } from '#libs/evidence';
+import { PrintVendorEmulator } from './emulators/print-vendor.js';
+import { startSmtpServer, type TestSmtpServer } from './support/smtp.js';
 import { startTestTsa, type TestTsa } from './tsa/server.js';
 import { type InProcessApp, postJson, startInProcess } from './support/app.js';
-import { smsBody } from './support/fixtures.js';
+import { DAYTIME, smsBody } from './support/fixtures.js';
 import { ROOT, waitFor } from './support/infra.js';
 
 const run = promisify(execFile);
+const EMAIL_SECRET = 'legal-email-webhook-secret';
+const VENDOR_SECRET = 'legal-vendor-webhook-secret-01';
+const ADDRESS = {
+  country: 'CN',
+  province: '上海市',
+  city: '上海市',
+  district: '浦东新区',
+  street: '世纪大道 100 号',
+  postcode: '200120',
+};
+const LETTER_DATA = {
+  outstandingBalance: '23456.78',
+  principal: '23456.78',
+  interestAndFees: '0.00',
+  balanceAsOf: '2026-10-31',
+  cardLast4: '1234',
+  overdueSince: '2026-03-15',
+  repayBy: '2026-12-15',
+};
 const CLI = join(ROOT, 'dist', 'scripts', 'evidence-verify.js');
 
 /**
@@ -22,9 +44,9 @@ const CLI = join(ROOT, 'dist', 'scripts', 'evidence-verify.js');
  * CLI and with openssl / sha256sum alone; tampering with an event, an artifact byte or a manifest
  * entry names the first broken element; the checkpoint's token verifies with `openssl ts -verify`.
  *
- * The SMS goes through the pipeline (sandbox). E-mail and letter channels are being wired into the
- * pipeline separately: until then their events and artifacts are written here directly through
- * EvidenceService.append and the artifacts table, exactly as the pipeline records them.
+ * All three go through the pipeline: the SMS through the sandbox (its receipts never count as proof),
+ * the e-mail through a real SMTP server (delivered by a signed provider event), the registered letter
+ * through the print-vendor emulator (delivered with the signer's name by signed webhooks).
  */
 describe('evidence bundle for the legal team', () => {
   let api: InProcessApp;
@@ -33,8 +55,13 @@ describe('evidence bundle for the legal team', () => {
   const caseId = 'C-legal-0001';
   let zipPath: string;
   let smsId: string;
-  const email = { id: randomUUID(), content: Buffer.alloc(0), sha256: '' };
-  const letter = { id: randomUUID(), content: Buffer.alloc(0), sha256: '' };
+  type Direct = { id: string; content: Buffer; sha256: string };
+  const email: Direct = { id: '', content: Buffer.alloc(0), sha256: '' };
+  const letter: Direct = { id: '', content: Buffer.alloc(0), sha256: '' };
+  const clock = new OffsetClock(new Date(DAYTIME));
+  let smtp: TestSmtpServer;
+  let vendor: PrintVendorEmulator;
+  let letterProviderId = '';
 
   async function cli(zip: string, ...args: string[]): Promise<{ code: number; stdout: string }> {
     try {
@@ -46,81 +73,111 @@ describe('evidence bundle for the legal team', () => {
     }
   }
 
-  async function recordDirect(
-    channel: 'email' | 'letter',
-    n: { id: string; content: Buffer; sha256: string },
-    mediaType: string,
-    provider: string,
-    providerMessageId: string,
-  ): Promise<void> {
-    n.sha256 = createHash('sha256').update(n.content).digest('hex');
-    const events = api.app.get(EvidenceService);
-    const request = {
-      caseId,
-      channel,
-      templateKey: channel === 'email' ? 'early.email.reminder' : 'late.letter.demand',
-      locale: 'zh-CN',
-      recipient: { role: 'debtor', name: '张三' },
-      data: { principal: '23456.78', lastPaymentDate: '2026-03-15' },
-    } as unknown as JsonValue;
-    await api.db.transaction(async (tx) => {
-      await tx.exec(
-        'INSERT INTO artifacts (sha256, media_type, size, content, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
-        [n.sha256, mediaType, n.content.length, n.content, Date.now()],
-      );
-      await events.append(tx, caseId, [
-        { notificationId: n.id, type: 'notification.accepted', payload: { request } },
-        { notificationId: n.id, type: 'status.changed', payload: { from: null, to: 'accepted' } },
-        {
-          notificationId: n.id,
-          type: 'message.rendered',
-          payload: { sha256: n.sha256, mediaType, size: n.content.length },
-        },
-        { notificationId: n.id, type: 'provider.response', payload: { provider, providerMessageId } },
-        { notificationId: n.id, type: 'status.changed', payload: { from: 'sending', to: 'sent' } },
-        {
-          notificationId: n.id,
-          type: 'receipt.received',
-          payload: {
-            provider,
-            providerMessageId,
-            outcome: 'delivered',
-            providerStatus: 'delivered',
-            sandbox: false,
-          },
-        },
-        {
-          notificationId: n.id,
-          type: 'status.changed',
-          payload: { from: 'sent', to: 'delivered', cause: 'receipt', sandbox: false },
-        },
-      ]);
-    });
+  /** Waits for a notification to be delivered; returns its rendered artifact. */
+  async function deliveredArtifact(id: string): Promise<Direct> {
+    const v = await waitFor(
+      `${id} delivered`,
+      async () => {
+        const r = (await (await fetch(`${api.baseUrl}/v1/notifications/${id}`)).json()) as {
+          status: string;
+          events: { type: string; payload: Record<string, unknown> }[];
+        };
+        return r.status === 'delivered' ? r : undefined;
+      },
+      20_000,
+    );
+    const sha256 = v.events.find((e) => e.type === 'message.rendered')?.payload.sha256 as string;
+    const [row] = await api.db.rows<{ content: Buffer }>('SELECT content FROM artifacts WHERE sha256 = ?', [
+      sha256,
+    ]);
+    return { id, sha256, content: Buffer.from(row.content) };
   }
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'legal-e2e-'));
     tsa = await startTestTsa();
-    api = await startInProcess({ dialect: 'sqlite', env: { TSA_URL: tsa.url, CHECKPOINT_INTERVAL_MS: '0' } });
+    smtp = await startSmtpServer();
+    vendor = new PrintVendorEmulator({
+      apiKey: 'vendor-key',
+      webhookSecret: VENDOR_SECRET,
+      now: () => clock.now().getTime(),
+    });
+    const vendorUrl = await vendor.start();
+    api = await startInProcess({
+      dialect: 'sqlite',
+      clock,
+      env: {
+        TSA_URL: tsa.url,
+        CHECKPOINT_INTERVAL_MS: '0',
+        EMAIL_PROVIDER: 'smtp',
+        SMTP_HOST: smtp.host,
+        SMTP_PORT: String(smtp.port),
+        EMAIL_WEBHOOK_SECRET: EMAIL_SECRET,
+        LETTER_PROVIDER: 'print-vendor',
+        PRINT_VENDOR_URL: vendorUrl,
+        PRINT_VENDOR_API_KEY: 'vendor-key',
+        PRINT_VENDOR_WEBHOOK_SECRET: VENDOR_SECRET,
+        // Three stages on one case within minutes: the stage gap would defer the later ones.
+        COMPLIANCE_OVERRIDES: JSON.stringify({ stageGap: null }),
+      },
+    });
 
     const res = await postJson(api.baseUrl, '/v1/notifications', smsBody(caseId, '+8613800138011'));
     expect(res.status).toBe(202);
     smsId = res.body.id as string;
-    await waitFor('sms delivered', async () => {
-      const v = (await (await fetch(`${api.baseUrl}/v1/notifications/${smsId}`)).json()) as {
-        status: string;
-      };
-      return v.status === 'delivered';
-    });
+    await deliveredArtifact(smsId);
 
-    email.content = Buffer.from(
-      'From: notices@bank.example\r\nTo: zhang@example.com\r\nSubject: =?UTF-8?B?5L+h55So5Y2h6YC+5pyf5o+Q6YaS?=\r\n' +
-        'Message-ID: <e2e-legal@notices.bank.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n您的信用卡已逾期，请尽快还款。\r\n',
-      'utf8',
-    );
-    await recordDirect('email', email, 'message/rfc822', 'smtp', '<e2e-legal@notices.bank.example>');
-    letter.content = await renderLetterPdf(sampleDemandLetter({ caseId }));
-    await recordDirect('letter', letter, 'application/pdf', 'print-vendor', 'RR123456789CN');
+    const recipient = {
+      role: 'debtor',
+      name: '张三',
+      email: 'zhang@example.com',
+      address: ADDRESS,
+      timeZone: 'Asia/Shanghai',
+    };
+    const mail = await postJson(api.baseUrl, '/v1/notifications', {
+      caseId,
+      channel: 'email',
+      templateKey: 'late.email.demand_copy',
+      recipient,
+      data: { ...LETTER_DATA, dpd: 128 },
+    });
+    expect(mail.status).toBe(202);
+    await waitFor('email sent', async () => smtp.messages.length > 0);
+    const ts = String(Math.floor(clock.now().getTime() / 1000));
+    const body = JSON.stringify([
+      {
+        id: 'ev-legal-1',
+        type: 'delivered',
+        timestamp: clock.now().toISOString(),
+        messageId: `<${mail.body.id as string}@notices.bank.example>`,
+      },
+    ]);
+    const hook = await fetch(`${api.baseUrl}/webhooks/email/events`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-email-timestamp': ts,
+        'x-email-signature': signEmailEvent(EMAIL_SECRET, ts, body),
+      },
+      body,
+    });
+    expect(hook.status).toBe(200);
+    Object.assign(email, await deliveredArtifact(mail.body.id as string));
+
+    const post = await postJson(api.baseUrl, '/v1/notifications', {
+      caseId,
+      channel: 'letter',
+      templateKey: 'legal.letter.pre_litigation',
+      recipient,
+      data: { ...LETTER_DATA, dpd: 248, lastPaymentDate: '2026-03-15' },
+    });
+    expect(post.status).toBe(202);
+    Object.assign(letter, await deliveredArtifact(post.body.id as string));
+    letterProviderId = (
+      (await (await fetch(`${api.baseUrl}/v1/notifications/${letter.id}`)).json()) as {
+        providerMessageId: string;
+      }
+    ).providerMessageId;
 
     const zip = await fetch(`${api.baseUrl}/v1/cases/${caseId}/evidence.zip`);
     expect(zip.status).toBe(200);
@@ -135,6 +192,8 @@ describe('evidence bundle for the legal team', () => {
   afterAll(async () => {
     await api?.close();
     await tsa?.close();
+    await smtp?.close();
+    await vendor?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -171,7 +230,7 @@ describe('evidence bundle for the legal team', () => {
     // The certificate is a Chinese PDF with the timeline (pdftotext from poppler-utils).
     const { stdout } = await run('pdftotext', ['-layout', join(b, 'certificate.pdf'), '-']);
     expect(stdout).toContain('送达证明');
-    expect(stdout).toContain('RR123456789CN');
+    expect(stdout).toContain(letterProviderId);
     expect(stdout).toContain('信函');
     expect(stdout).toContain('沙箱，不作证');
     expect(stdout).toContain(caseId);
@@ -185,7 +244,7 @@ describe('evidence bundle for the legal team', () => {
       cwd: ROOT,
     });
     expect(JSON.parse(stdout)).toMatchObject({ ok: true, caseId });
-  });
+  }, 60_000);
 
   it('verifies with the README commands: openssl and sha256sum alone', async () => {
     const script = [
@@ -249,7 +308,7 @@ describe('evidence bundle for the legal team', () => {
     const r3 = await cli(man, '--json');
     expect(r3.code).toBe(1);
     expect(JSON.parse(r3.stdout).firstError.element).toBe(`manifest.json#artifacts/${email.id}.eml`);
-  });
+  }, 60_000);
 
   it('checkpoints: on demand (admin), inclusion proof, public key, generated key file 0600', async () => {
     const created = await postJson(api.baseUrl, '/v1/evidence/checkpoints', {});

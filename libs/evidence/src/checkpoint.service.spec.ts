@@ -9,7 +9,12 @@ import { type AppConfig, loadConfig } from '#libs/config';
 import { ManualClock } from '#libs/core';
 import { createDataSource, Db, runMigrations } from '#libs/persistence';
 import { startTestTsa, type TestTsa } from '../../../test/tsa/server.js';
-import { CheckpointService, EvidenceSigningKeys, resolveSigningKey } from './checkpoint.service.js';
+import {
+  CheckpointScheduler,
+  CheckpointService,
+  EvidenceSigningKeys,
+  resolveSigningKey,
+} from './checkpoint.service.js';
 import { EvidenceService } from './evidence.service.js';
 import { CaseHeadTree, verifyCaseInclusion } from './merkle.js';
 import { verifySignedCheckpoint } from './signing.js';
@@ -166,6 +171,31 @@ describe('checkpoints, keys and retention on SQLite', () => {
     expect(retentionCutoff(new Date('2028-02-29T00:00:00Z'), 3).toISOString()).toBe(
       '2023-02-28T00:00:00.000Z',
     );
+  });
+
+  it('the scheduler takes a checkpoint every interval when a head moved, none when idle', async () => {
+    const fast = { ...config, evidence: { ...config.evidence, checkpointIntervalMs: 40, tsaUrl: undefined } };
+    const svc = new CheckpointService(db, keys, clock, fast);
+    const scheduler = new CheckpointScheduler(svc, keys, fast);
+    const count = async () =>
+      Number(
+        (await db.rows<{ n: number }>("SELECT COUNT(*) AS n FROM checkpoints WHERE reason = 'scheduled'"))[0]
+          .n,
+      );
+    await append('S-1', 1);
+    const before = await count();
+    scheduler.onApplicationBootstrap();
+    try {
+      const deadline = Date.now() + 5_000;
+      while ((await count()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(await count()).toBe(before + 1);
+      await new Promise((r) => setTimeout(r, 200)); // several idle intervals
+      expect(await count()).toBe(before + 1);
+      const latest = await svc.latest();
+      expect((await svc.proof('S-1', latest!.id))?.proof.head.seq).toBe(1);
+    } finally {
+      await scheduler.onApplicationShutdown();
+    }
   });
 
   it('the key file can be given instead', async () => {
