@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -30,7 +30,9 @@ async function machine(): Promise<string[]> {
   try {
     const client = new pg.Client({ connectionString: PG_ADMIN_URL });
     await client.connect();
-    pgVersion = (await client.query<{ v: string }>('SHOW server_version AS v')).rows[0]?.v ?? pgVersion;
+    pgVersion =
+      (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ??
+      pgVersion;
     await client.end();
   } catch (err) {
     pgVersion = `unreachable (${String(err)})`;
@@ -66,6 +68,7 @@ async function main(): Promise<void> {
     (process.env.BENCH_ONLY ?? ORDER.join(',')).split(',').map((s) => s.trim().toUpperCase()),
   );
   const started = new Date();
+  const loadBefore = loadavg()[0] ?? 0;
   const fresh = new Map<string, string[]>();
   const failures: string[] = [];
   const step = async (key: string, fn: () => Promise<string[]>): Promise<void> => {
@@ -107,6 +110,8 @@ async function main(): Promise<void> {
     'their earlier figures. Every figure of one run is measured side by side on this machine:',
     '',
     ...(await machine()),
+    `- 1-minute load average at the start of the run ${loadBefore.toFixed(2)}, at the end ${(loadavg()[0] ?? 0).toFixed(2)}`,
+    '  (the machine is shared: anything above ~0.3 at the start means other work ran alongside the benchmarks)',
     '',
     'Targets (2 cores): B2 >= 2,000 notices/s end to end and >= 0.10 of raw BullMQ; B3 p99 <= 15 ms at 500 req/s with',
     'zero errors; B4 <= 30 s and <= 600 MB RSS; B5 <= 10 s. Findings and causes: see "Analysis" below.',

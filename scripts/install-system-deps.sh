@@ -2,21 +2,24 @@
 # Installs the Debian packages that the letter tests and benchmarks need, only when missing:
 #   chromium       headless browser for bench/letters (HTML -> PDF comparison) and browser tests
 #   poppler-utils  pdftotext / pdffonts / pdfinfo used by libs/letters tests
+#   fonts-noto-cjk Chinese glyphs for Chromium (browser test screenshots such as test-output/editor.png)
 # Idempotent; safe to run as root with CI=true and no stdin. `apt-get update` is skipped when
 # everything is already present.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
+# package -> a file it installs (checked to exist).
 declare -A wanted=(
   [chromium]=/usr/bin/chromium
   [poppler-utils]=/usr/bin/pdftotext
+  [fonts-noto-cjk]=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 )
 
 missing=()
 for pkg in "${!wanted[@]}"; do
   bin="${wanted[$pkg]}"
-  if [[ -x "$bin" ]] && dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+  if [[ -e "$bin" ]] && dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     continue
   fi
   missing+=("$pkg")
@@ -44,7 +47,7 @@ echo "install-system-deps: installing ${missing[*]}"
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 
 for pkg in "${missing[@]}"; do
-  if [[ ! -x "${wanted[$pkg]}" ]]; then
+  if [[ ! -e "${wanted[$pkg]}" ]]; then
     echo "install-system-deps: ${pkg} installed but ${wanted[$pkg]} is missing" >&2
     exit 1
   fi

@@ -31,7 +31,8 @@ const SCOPES = [
   'admin',
 ] as const;
 type Scope = (typeof SCOPES)[number];
-type Need = Scope[] | 'public';
+/** 'any-key': any valid key, whatever its scopes (still 401 without one). */
+type Need = Scope[] | 'public' | 'any-key';
 
 const TEMPLATE_READ: Scope[] = ['templates:edit', 'templates:approve'];
 
@@ -54,6 +55,8 @@ const RULES: [RegExp, Need][] = [
   [/^POST \/v1\/templates\/preview/, TEMPLATE_READ],
   [/^GET \/v1\/templates/, TEMPLATE_READ],
   [/^(POST|PUT|PATCH|DELETE) \/v1\/templates/, ['templates:edit']],
+  [/^GET \/v1\/auth\/whoami$/, 'any-key'],
+  [/^POST \/v1\/post\/print-room\//, ['admin']],
   [/^\w+ \/v1\/admin\//, ['admin']],
   [/^GET \/metrics$/, ['admin']],
 ];
@@ -164,6 +167,7 @@ describe('authorization matrix (REST + gRPC) and the OpenAPI document', () => {
   function allowed(c: Cred, need: Need): boolean {
     if (need === 'public') return true;
     if (c.scopes === 'invalid') return false;
+    if (need === 'any-key') return true;
     return c.scopes.includes('admin') || need.some((s) => (c.scopes as Scope[]).includes(s));
   }
 

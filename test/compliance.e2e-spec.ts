@@ -97,7 +97,7 @@ describe('case holds, audience', () => {
     }
     const put = await fetch(`${api.baseUrl}/v1/cases/${caseId}/hold`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json', 'x-user': 'ops.li' },
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ kind: 'dispute', reason: 'cardholder disputes a charge' }),
     });
     expect(put.status).toBe(200);

@@ -14,11 +14,12 @@ const MARKER = '（新版本）';
 
 describe('pinned template versions across a publish (queue mode)', () => {
   let stack: Stack;
+  /** API keys by name (created through the admin API): the key's name is the acting user. */
+  const keys: Record<string, string> = {};
 
   const call = async (method: string, path: string, body?: unknown, user?: string, key?: string) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${API_KEY}` };
+    const headers: Record<string, string> = { authorization: `Bearer ${user ? keys[user] : API_KEY}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (user) headers['x-user'] = user;
     if (key) headers['idempotency-key'] = key;
     const res = await fetch(`${stack.baseUrl}${path}`, {
       method,
@@ -48,19 +49,23 @@ describe('pinned template versions across a publish (queue mode)', () => {
       'POST',
       '/v1/templates/drafts',
       { key: 'early.sms.reminder', locale: 'zh-CN' },
-      'alice',
+      'editor.zhang',
     );
     expect(d.status).toBe(201);
     const id = d.body.id as string;
     const before = (d.body.definition as { parts: { sms: string } }).parts.sms;
     const sms = before.replace(/如已还款请忽略[^。]*。/, `如已还款请忽略${marker}。`);
     expect(sms).not.toBe(before);
-    expect((await call('PUT', `/v1/templates/drafts/${id}`, { parts: { sms } }, 'alice')).status).toBe(200);
-    expect((await call('POST', `/v1/templates/drafts/${id}/submit`, {}, 'alice')).status).toBe(200);
-    expect((await call('POST', `/v1/templates/drafts/${id}/approve`, {}, 'alice')).status).toBe(403);
-    expect((await call('POST', `/v1/templates/drafts/${id}/approve`, {}, 'bob')).status).toBe(200);
-    const p = await call('POST', `/v1/templates/drafts/${id}/publish`, {}, 'bob');
+    expect((await call('PUT', `/v1/templates/drafts/${id}`, { parts: { sms } }, 'editor.zhang')).status).toBe(
+      200,
+    );
+    expect((await call('POST', `/v1/templates/drafts/${id}/submit`, {}, 'editor.zhang')).status).toBe(200);
+    // Four eyes: the author's key (even one with both scopes) cannot approve; another key can.
+    expect((await call('POST', `/v1/templates/drafts/${id}/approve`, {}, 'editor.zhang')).status).toBe(403);
+    expect((await call('POST', `/v1/templates/drafts/${id}/approve`, {}, 'compliance.li')).status).toBe(200);
+    const p = await call('POST', `/v1/templates/drafts/${id}/publish`, {}, 'compliance.li');
     expect(p.status).toBe(200);
+    expect(p.body).toMatchObject({ authors: ['editor.zhang'], approvedBy: 'compliance.li' });
     return p.body as { version: number; contentSha256: string };
   };
 
@@ -86,6 +91,14 @@ describe('pinned template versions across a publish (queue mode)', () => {
         CLOCK_START: '2026-11-25T04:00:00.000Z',
       },
     });
+    for (const [name, scopes] of [
+      ['editor.zhang', ['templates:edit', 'templates:approve']],
+      ['compliance.li', ['templates:approve']],
+    ] as const) {
+      const res = await call('POST', '/v1/admin/api-keys', { name, scopes });
+      expect(res.status).toBe(201);
+      keys[name] = res.body.key as string;
+    }
   }, 60_000);
 
   afterAll(async () => {

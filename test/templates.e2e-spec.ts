@@ -11,11 +11,21 @@ const TEST_API_KEY = 'test-admin-key-0123456789abcdef0123456789';
 
 type Json = Record<string, unknown>;
 
+/** Keys created per test through the admin API; each key's name is the acting user. */
+type Who = 'admin' | 'zhang' | 'wang' | 'li' | 'chen';
+
 function templateClient(baseUrl: string) {
-  const call = async (method: string, path: string, body?: unknown, user?: string) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${TEST_API_KEY}` };
+  const keys: Record<Who, string> = { admin: TEST_API_KEY, zhang: '', wang: '', li: '', chen: '' };
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    who: Who | null = 'admin',
+    extra = {},
+  ) => {
+    const headers: Record<string, string> = { ...extra };
+    if (who) headers.authorization = `Bearer ${keys[who]}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (user) headers['x-user'] = user;
     const res = await fetch(`${baseUrl}${path}`, {
       method,
       headers,
@@ -27,9 +37,17 @@ function templateClient(baseUrl: string) {
     return { status: res.status, type, body: json, raw };
   };
   return {
-    get: (path: string) => call('GET', path),
-    post: (path: string, body: unknown, user?: string) => call('POST', path, body, user),
-    put: (path: string, body: unknown, user?: string) => call('PUT', path, body, user),
+    call,
+    /** Creates the key `name` with `scopes` (as the admin) and uses it for `who` from now on. */
+    async key(who: Who, name: string, scopes: string[]) {
+      const res = await call('POST', '/v1/admin/api-keys', { name, scopes });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ name, scopes });
+      keys[who] = res.body.key as string;
+    },
+    get: (path: string, who: Who = 'admin') => call('GET', path, undefined, who),
+    post: (path: string, body: unknown, who: Who = 'admin') => call('POST', path, body, who),
+    put: (path: string, body: unknown, who: Who = 'admin') => call('PUT', path, body, who),
   };
 }
 
@@ -57,8 +75,14 @@ describe.each(['sqlite', 'postgres'] as const)('template store and workflow (%s)
     api = await startInProcess({
       dialect,
       env: { API_KEYS_BOOTSTRAP: TEST_API_KEY, GRPC_PORT: '0', SMS_PROVIDER: 'sandbox' },
+      // Every call here names its key; a call without one must reach the service without one.
+      autoAuth: false,
     });
     t = templateClient(api.baseUrl);
+    await t.key('zhang', 'editor.zhang', ['templates:edit']);
+    await t.key('wang', 'editor.wang', ['templates:edit']);
+    await t.key('li', 'compliance.li', ['templates:approve']);
+    await t.key('chen', 'lead.chen', ['templates:edit', 'templates:approve']);
   }, 60_000);
 
   afterAll(async () => {
@@ -90,22 +114,77 @@ describe.each(['sqlite', 'postgres'] as const)('template store and workflow (%s)
     }
   });
 
-  it('refuses a write without X-User with 401 problem+json', async () => {
-    const res = await t.post('/v1/templates/drafts', { key: 'early.sms.reminder', locale: 'en' });
+  it('refuses a write without an API key with 401 problem+json, and ignores X-User', async () => {
+    const res = await t.call(
+      'POST',
+      '/v1/templates/drafts',
+      { key: 'early.sms.reminder', locale: 'en' },
+      null,
+      {
+        'x-user': 'editor.zhang',
+      },
+    );
     expect(res.status).toBe(401);
     expect(res.type).toContain('application/problem+json');
-    expect(res.body.errors).toEqual([{ path: 'X-User', message: 'required' }]);
+    expect(res.body).toMatchObject({ status: 401, code: 'unauthenticated' });
+    expect((await t.get('/v1/templates/drafts?open=true')).body.items).toEqual([]);
+
+    // The key's name is the acting user, whatever X-User claims.
+    const who = await t.get('/v1/auth/whoami', 'zhang');
+    expect(who.body).toEqual({ name: 'editor.zhang', scopes: ['templates:edit'] });
+    const spoof = await t.call(
+      'POST',
+      '/v1/templates/drafts',
+      { key: 'early.sms.reminder', locale: 'en' },
+      'zhang',
+      { 'x-user': 'compliance.li' },
+    );
+    expect(spoof.status).toBe(201);
+    expect(spoof.body).toMatchObject({ authors: ['editor.zhang'], createdBy: 'editor.zhang' });
+    const id = spoof.body.id as string;
+    expect((await t.post(`/v1/templates/drafts/${id}/submit`, {}, 'zhang')).status).toBe(200);
+    // An editor-only key may not approve at all (scope), whatever X-User says.
+    const noScope = await t.call('POST', `/v1/templates/drafts/${id}/approve`, {}, 'zhang', {
+      'x-user': 'compliance.li',
+    });
+    expect(noScope.status).toBe(403);
+    expect(noScope.body.requiredScopes).toEqual(['templates:approve']);
+    expect((await t.post(`/v1/templates/drafts/${id}/withdraw`, {}, 'zhang')).body.status).toBe('withdrawn');
+  });
+
+  it('four eyes means two keys: a key with both scopes cannot approve its own draft', async () => {
+    const created = await t.post('/v1/templates/drafts', { key: 'reminder.sms.due', locale: 'en' }, 'chen');
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    expect(created.body.authors).toEqual(['lead.chen']);
+    expect((await t.post(`/v1/templates/drafts/${id}/submit`, {}, 'chen')).status).toBe(200);
+    const self = await t.post(`/v1/templates/drafts/${id}/approve`, {}, 'chen');
+    expect(self.status).toBe(403);
+    expect(self.type).toContain('application/problem+json');
+    expect(self.body).toMatchObject({ code: 'forbidden', authors: ['lead.chen'] });
+    expect(String(self.body.detail)).toContain('four-eyes');
+    const d = await t.get(`/v1/templates/drafts/${id}`);
+    expect(d.body.status).toBe('in_review');
+    const approved = await t.post(`/v1/templates/drafts/${id}/approve`, {}, 'li');
+    expect(approved.status).toBe(200);
+    expect(approved.body).toMatchObject({ status: 'approved', approvedBy: 'compliance.li' });
+    expect((await t.post(`/v1/templates/drafts/${id}/withdraw`, {}, 'chen')).body.status).toBe('withdrawn');
   });
 
   it('runs draft -> review -> approved -> published with four eyes, versions, diff and audit', async () => {
     const created = await t.post(
       '/v1/templates/drafts',
       { key: 'early.sms.reminder', locale: 'zh-CN' },
-      'alice',
+      'zhang',
     );
     expect(created.status).toBe(201);
     const id = created.body.id as string;
-    expect(created.body).toMatchObject({ status: 'draft', baseVersion: 1, authors: ['alice'], revision: 1 });
+    expect(created.body).toMatchObject({
+      status: 'draft',
+      baseVersion: 1,
+      authors: ['editor.zhang'],
+      revision: 1,
+    });
     const def = created.body.definition as { parts: { sms: string } };
     const sms = def.parts.sms.replace('如已还款请忽略。', '如已还款请忽略本短信。');
     expect(sms).not.toBe(def.parts.sms);
@@ -113,40 +192,42 @@ describe.each(['sqlite', 'postgres'] as const)('template store and workflow (%s)
     const again = await t.post(
       '/v1/templates/drafts',
       { key: 'early.sms.reminder', locale: 'zh-CN' },
-      'carol',
+      'wang',
     );
     expect(again.status).toBe(409);
     expect(again.body.draftId).toBe(id);
 
-    const upd = await t.put(`/v1/templates/drafts/${id}`, { revision: 1, parts: { sms } }, 'alice');
+    const upd = await t.put(`/v1/templates/drafts/${id}`, { revision: 1, parts: { sms } }, 'zhang');
     expect(upd.status).toBe(200);
     expect(upd.body.revision).toBe(2);
-    const stale = await t.put(`/v1/templates/drafts/${id}`, { revision: 1, parts: { sms } }, 'alice');
+    const stale = await t.put(`/v1/templates/drafts/${id}`, { revision: 1, parts: { sms } }, 'zhang');
     expect(stale.status).toBe(409);
 
     const preview = await t.post('/v1/templates/preview', { draftId: id });
     expect((preview.body.sms as { text: string }).text).toContain('如已还款请忽略本短信。');
 
-    expect((await t.post(`/v1/templates/drafts/${id}/approve`, {}, 'bob')).status).toBe(409); // not submitted
-    const submitted = await t.post(`/v1/templates/drafts/${id}/submit`, {}, 'alice');
+    expect((await t.post(`/v1/templates/drafts/${id}/approve`, {}, 'li')).status).toBe(409); // not submitted
+    const submitted = await t.post(`/v1/templates/drafts/${id}/submit`, {}, 'zhang');
     expect(submitted.status).toBe(200);
     expect(submitted.body.status).toBe('in_review');
-    expect((await t.put(`/v1/templates/drafts/${id}`, { parts: { sms } }, 'alice')).status).toBe(409);
+    expect((await t.put(`/v1/templates/drafts/${id}`, { parts: { sms } }, 'zhang')).status).toBe(409);
 
-    const self = await t.post(`/v1/templates/drafts/${id}/approve`, {}, 'alice');
+    // The author's key has no templates:approve scope (a key with both: see the four-eyes test).
+    const self = await t.post(`/v1/templates/drafts/${id}/approve`, {}, 'zhang');
     expect(self.status).toBe(403);
     expect(self.type).toContain('application/problem+json');
-    const approved = await t.post(`/v1/templates/drafts/${id}/approve`, {}, 'bob');
+    expect(self.body.requiredScopes).toEqual(['templates:approve']);
+    const approved = await t.post(`/v1/templates/drafts/${id}/approve`, {}, 'li');
     expect(approved.status).toBe(200);
-    expect(approved.body).toMatchObject({ status: 'approved', approvedBy: 'bob' });
+    expect(approved.body).toMatchObject({ status: 'approved', approvedBy: 'compliance.li' });
 
-    const published = await t.post(`/v1/templates/drafts/${id}/publish`, {}, 'bob');
+    const published = await t.post(`/v1/templates/drafts/${id}/publish`, {}, 'li');
     expect(published.status).toBe(200);
     expect(published.body).toMatchObject({
       version: 2,
       source: 'draft',
-      approvedBy: 'bob',
-      authors: ['alice'],
+      approvedBy: 'compliance.li',
+      authors: ['editor.zhang'],
     });
 
     const versions = await t.get('/v1/templates/early.sms.reminder/zh-CN/versions');
@@ -170,18 +251,18 @@ describe.each(['sqlite', 'postgres'] as const)('template store and workflow (%s)
     ).reverse();
     expect(entries.map((e) => `${e.action}:${e.actor}`)).toEqual([
       'pack.seeded:system',
-      'draft.created:alice',
-      'draft.updated:alice',
-      'draft.submitted:alice',
-      'draft.approved:bob',
-      'version.published:bob',
+      'draft.created:editor.zhang',
+      'draft.updated:editor.zhang',
+      'draft.submitted:editor.zhang',
+      'draft.approved:compliance.li',
+      'version.published:compliance.li',
     ]);
     const pub = entries[entries.length - 1];
     expect(JSON.stringify(pub.diff)).toContain('忽略本短信');
     expect(Number.isNaN(Date.parse(pub.at))).toBe(false);
 
     // Rollback: v1's content published again as v3.
-    const rb = await t.post('/v1/templates/early.sms.reminder/zh-CN/rollback', { version: 1 }, 'bob');
+    const rb = await t.post('/v1/templates/early.sms.reminder/zh-CN/rollback', { version: 1 }, 'li');
     expect(rb.status).toBe(200);
     expect(rb.body).toMatchObject({ version: 3, source: 'rollback', basedOnVersion: 1 });
     expect(rb.body.contentSha256).not.toBe(published.body.contentSha256);
@@ -198,18 +279,18 @@ describe.each(['sqlite', 'postgres'] as const)('template store and workflow (%s)
   });
 
   it('refuses a submit with lint errors with 422 listing every finding with rule id and location', async () => {
-    const created = await t.post('/v1/templates/drafts', { key: 'mid.sms.notice', locale: 'en' }, 'alice');
+    const created = await t.post('/v1/templates/drafts', { key: 'mid.sms.notice', locale: 'en' }, 'zhang');
     const id = created.body.id as string;
     const sms =
       'Pay {{cny outstandingBalance}} now or we will tell your employer. Ref {{accountRef}} {{#if}}';
-    expect((await t.put(`/v1/templates/drafts/${id}`, { parts: { sms } }, 'alice')).status).toBe(200);
-    const broken = await t.post(`/v1/templates/drafts/${id}/submit`, {}, 'alice');
+    expect((await t.put(`/v1/templates/drafts/${id}`, { parts: { sms } }, 'zhang')).status).toBe(200);
+    const broken = await t.post(`/v1/templates/drafts/${id}/submit`, {}, 'zhang');
     expect(broken.status).toBe(422);
     expect((broken.body.errors as { path: string }[])[0].path).toMatch(/^sms/);
 
     const sms2 = 'Pay {{cny outstandingBalance}} now or we will tell your employer. Ref {{accountRef}}';
-    await t.put(`/v1/templates/drafts/${id}`, { parts: { sms: sms2 } }, 'alice');
-    const res = await t.post(`/v1/templates/drafts/${id}/submit`, {}, 'alice');
+    await t.put(`/v1/templates/drafts/${id}`, { parts: { sms: sms2 } }, 'zhang');
+    const res = await t.post(`/v1/templates/drafts/${id}/submit`, {}, 'zhang');
     expect(res.status).toBe(422);
     expect(res.type).toContain('application/problem+json');
     const findings = res.body.findings as { ruleId: string; location: { part: string; line?: number } }[];
@@ -223,7 +304,7 @@ describe.each(['sqlite', 'postgres'] as const)('template store and workflow (%s)
     expect(errors.find((e) => e.message.startsWith('variable-not-in-schema'))?.path).toMatch(/^sms:1:\d+$/);
     const d = await t.get(`/v1/templates/drafts/${id}`);
     expect(d.body.status).toBe('draft');
-    expect((await t.post(`/v1/templates/drafts/${id}/withdraw`, {}, 'alice')).body.status).toBe('withdrawn');
+    expect((await t.post(`/v1/templates/drafts/${id}/withdraw`, {}, 'zhang')).body.status).toBe('withdrawn');
   });
 
   it('previews SMS with encoding and segments, email HTML and text, and the letter as PDF', async () => {

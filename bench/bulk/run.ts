@@ -76,7 +76,11 @@ function streamBatch(
           if (!line) continue;
           count++;
           try {
-            const r = JSON.parse(line) as { error?: unknown; status?: string };
+            const r = JSON.parse(line) as { error?: unknown; status?: string; summary?: unknown };
+            if (r.summary !== undefined) {
+              count--;
+              continue;
+            }
             if (r.error !== undefined || r.status === undefined) {
               errors++;
               firstError ??= line.slice(0, 300);
@@ -173,7 +177,8 @@ export async function benchBulk(): Promise<{ section: string[] }> {
     };
   }
   console.log(`B4: ${r.seconds.toFixed(1)} s, peak RSS ${r.peakRssMb.toFixed(0)} MB, errors ${r.errors}`);
-  const okTime = r.seconds <= 30 * (n / 100_000);
+  const budget = 30 * (n / 100_000); // the 30 s target is for 100,000
+  const okTime = r.seconds <= budget;
   const okRss = r.peakRssMb <= 600;
   return {
     section: [
@@ -192,7 +197,7 @@ export async function benchBulk(): Promise<{ section: string[] }> {
       `| api RSS before | ${r.baselineRssMb.toFixed(0)} MB |`,
       `| **api peak RSS (VmHWM)** | **${r.peakRssMb.toFixed(0)} MB** |`,
       '',
-      `- target <= 30 s: ${okTime ? 'met' : `MISSED (${(r.seconds / 30).toFixed(1)}x)`}; target <= 600 MB: ${okRss ? 'met' : `MISSED (${(r.peakRssMb / 600).toFixed(1)}x)`}`,
+      `- target <= 30 s per 100,000 (${budget.toFixed(1)} s here): ${okTime ? 'met' : `MISSED (${(r.seconds / budget).toFixed(1)}x)`}; target <= 600 MB: ${okRss ? 'met' : `MISSED (${(r.peakRssMb / 600).toFixed(1)}x)`}`,
       ...(r.firstError ? [`- first error line: \`${r.firstError.replace(/`/g, "'")}\``] : []),
       '',
     ],

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
@@ -86,6 +86,17 @@ export async function rawBullMq(jobs: number, concurrency: number): Promise<RawQ
   }
 }
 
+/** CPU seconds (user + system) a process has used so far; 0 when it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100)
+  } catch {
+    return 0;
+  }
+}
+
 export interface PipelineResult {
   n: number;
   acceptSeconds: number;
@@ -96,6 +107,8 @@ export interface PipelineResult {
   creates: number;
   callbacks: number;
   errors: number;
+  /** CPU milliseconds per notice in the measured window, per component. */
+  cpuMsPerNotice: Record<string, number>;
   profile?: string[];
 }
 
@@ -169,6 +182,18 @@ export async function pipelineRun(opts: {
     errors = 0;
     const commits0 = await stack.commits();
     const pids = [stack.api, ...stack.workers].map((p) => p.child.pid as number);
+    const pgPids = await stack.backendPids();
+    const groups: Record<string, number[]> = {
+      api: [pids[0] as number],
+      workers: pids.slice(1),
+      'twilio emulator': [emulator.child.pid as number],
+      'PostgreSQL backends': pgPids,
+    };
+    const cpu = () =>
+      Object.fromEntries(
+        Object.entries(groups).map(([k, ps]) => [k, ps.reduce((a, p) => a + cpuSeconds(p), 0)]),
+      );
+    const cpu0 = cpu();
     const profiles = () => (opts.profile ? readdirSync(profDir).length : 0);
     if (opts.profile) await signalAll(pids, profiles, 0);
     const t0 = performance.now();
@@ -176,6 +201,10 @@ export async function pipelineRun(opts: {
     const tAccepted = performance.now();
     await waitFor('all delivered', async () => (await delivered()) >= warm + opts.n - errors, 1_800_000, 50);
     const tDone = performance.now();
+    const cpu1 = cpu();
+    const cpuMsPerNotice = Object.fromEntries(
+      Object.keys(groups).map((k) => [k, (((cpu1[k] ?? 0) - (cpu0[k] ?? 0)) * 1000) / opts.n]),
+    );
     if (opts.profile) await signalAll(pids, profiles, pids.length);
     await sleep(600);
     const commits = (await stack.commits()) - commits0;
@@ -191,6 +220,7 @@ export async function pipelineRun(opts: {
       creates: st.createCount - warm,
       callbacks: st.callbacksPosted,
       errors,
+      cpuMsPerNotice,
     };
     if (counts.delivered !== warm + opts.n) console.error(`B2 final counts ${JSON.stringify(counts)}`);
     if (opts.profile) {
@@ -225,6 +255,8 @@ export async function benchPipeline(): Promise<{ section: string[]; summary: Rec
   console.log(`B2: raw ${raw.perSecond.toFixed(0)} jobs/s; pipeline ${n} notices`);
   const p = await pipelineRun({ n, concurrency, workers: 2, workerConcurrency, callbackStatuses, profile });
   const ratio = p.e2ePerSecond / raw.perSecond;
+  const cpuTotal = Object.values(p.cpuMsPerNotice).reduce((a, b) => a + b, 0);
+  const projected = cpuTotal > 0 ? 2000 / cpuTotal : 0; // notices/s two idle cores could carry
   console.log(`B2: ${p.e2ePerSecond.toFixed(0)} notices/s end to end, ratio ${ratio.toFixed(3)}`);
   const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
   const section = [
@@ -245,6 +277,9 @@ export async function benchPipeline(): Promise<{ section: string[]; summary: Rec
     `| PostgreSQL commits per notice | ${p.commitsPerNotice.toFixed(1)} |`,
     `| provider creates / callbacks posted | ${p.creates} / ${p.callbacks} |`,
     `| accept errors | ${p.errors} |`,
+    ...Object.entries(p.cpuMsPerNotice).map(([k, v]) => `| CPU ms per notice: ${k} | ${v.toFixed(2)} |`),
+    `| CPU ms per notice, total (Redis not counted) | ${cpuTotal.toFixed(2)} |`,
+    `| projected ceiling on 2 idle cores (2000 ms / total) | ${projected.toFixed(0)} notices/s |`,
     '',
     `- target >= 2,000 notices/s end to end: ${met(p.e2ePerSecond >= 2000)}${p.e2ePerSecond < 2000 ? ` (${((100 * p.e2ePerSecond) / 2000).toFixed(0)}% of it, short by ${(2000 - p.e2ePerSecond).toFixed(0)}/s)` : ''}`,
     `- target ratio >= 0.10 (aim 0.25): ${met(ratio >= 0.1)}`,

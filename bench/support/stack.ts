@@ -143,6 +143,8 @@ export interface BenchStack {
   counts(): Promise<Record<string, number>>;
   /** PostgreSQL only: committed transactions of the bench database so far. */
   commits(): Promise<number>;
+  /** PostgreSQL only: process ids of the server backends connected to the bench database. */
+  backendPids(): Promise<number[]>;
   stop(): Promise<void>;
 }
 
@@ -240,6 +242,14 @@ export async function startBenchStack(opts: {
         'SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()',
       );
       return Number(r.rows[0]?.n ?? 0);
+    },
+    async backendPids() {
+      if (!db) return [];
+      const c = await pgClient();
+      const r = await c.query<{ pid: number }>(
+        'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      return r.rows.map((x) => Number(x.pid));
     },
     async stop() {
       await Promise.all(workers.map((w) => w.kill('SIGTERM')));

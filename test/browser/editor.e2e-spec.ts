@@ -6,8 +6,9 @@ import { type InProcessApp, startInProcess } from '../support/app.js';
 import { OUTPUT } from '../support/infra.js';
 
 /**
- * Acceptance (6): the /editor page in Debian's Chromium. Alice edits a template and sees the live
- * preview change, saves and submits; she may not approve her own draft; Bob approves and publishes.
+ * Acceptance (6): the /editor page in Debian's Chromium. The editor signs in with her API key
+ * (editor.zhang, templates:edit), edits a template and sees the live preview change, saves and
+ * submits; her key may not approve. The approver's key (compliance.li) approves and publishes.
  */
 const API_KEY = 'test-admin-key-0123456789abcdef0123456789';
 const CHROMIUM_ARGS = [
@@ -24,9 +25,22 @@ const MARKER = '（浏览器测试）';
 describe('template editor page', () => {
   let api: InProcessApp;
   let browser: Browser;
+  const keys: Record<string, string> = {};
 
   beforeAll(async () => {
     api = await startInProcess({ dialect: 'sqlite', env: { API_KEYS_BOOTSTRAP: API_KEY, GRPC_PORT: '0' } });
+    for (const [name, scopes] of [
+      ['editor.zhang', ['templates:edit']],
+      ['compliance.li', ['templates:approve']],
+    ] as const) {
+      const res = await fetch(`${api.baseUrl}/v1/admin/api-keys`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+        body: JSON.stringify({ name, scopes }),
+      });
+      expect(res.status).toBe(201);
+      keys[name] = ((await res.json()) as { key: string }).key;
+    }
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
       args: CHROMIUM_ARGS,
@@ -46,10 +60,19 @@ describe('template editor page', () => {
     await page.goto(`${api.baseUrl}/editor`);
     await expect(page.title()).resolves.toContain('Template editor');
 
-    const user = page.getByLabel('Your user name (X-User)');
-    await user.fill('alice');
-    await page.getByLabel('API key (optional)').fill(API_KEY);
-    await page.getByLabel('API key (optional)').press('Tab'); // change event: the list loads with the key
+    // No key yet: the page asks for one and lists nothing.
+    await page.waitForFunction(() => document.querySelector('#messages')?.textContent?.includes('API key'));
+    await expect(page.locator('#template-list tbody tr').count()).resolves.toBe(0);
+    const apiKey = page.getByLabel('API key', { exact: true });
+    await expect(apiKey.getAttribute('type')).resolves.toBe('password');
+    await apiKey.fill(keys['editor.zhang']);
+    await apiKey.press('Tab'); // change event: whoami, then the list loads with the key
+    await page.waitForFunction(
+      () => document.querySelector('#whoami')?.textContent === 'Signed in as editor.zhang (templates:edit)',
+    );
+    await expect(page.evaluate(() => window.sessionStorage.getItem('cns.editor.apikey'))).resolves.toBe(
+      keys['editor.zhang'],
+    );
     await page.getByRole('button', { name: 'early.sms.reminder (zh-CN)' }).click();
     const preview = page.locator('#preview-sms');
     await expect(preview.textContent()).resolves.toBeTruthy();
@@ -82,11 +105,22 @@ describe('template editor page', () => {
       document.querySelector('#draft-status')?.textContent?.startsWith('Draft in review'),
     );
 
-    // Four eyes: Alice cannot approve her own draft (the button is there, the service says no).
+    // The editor's key may not approve (the button is there, the service says no).
     await page.getByRole('button', { name: 'Approve' }).click();
-    await page.waitForFunction(() => document.querySelector('#messages')?.textContent?.includes('four-eyes'));
+    await page.waitForFunction(() =>
+      document.querySelector('#messages')?.textContent?.includes('lacks the scope templates:approve'),
+    );
 
-    await user.fill('bob');
+    // Switch to the approver's key: the page shows who is signed in and reloads the draft.
+    await apiKey.fill(keys['compliance.li']);
+    await apiKey.press('Tab');
+    await page.waitForFunction(
+      () =>
+        document.querySelector('#whoami')?.textContent === 'Signed in as compliance.li (templates:approve)',
+    );
+    await page.waitForFunction(() =>
+      document.querySelector('#draft-status')?.textContent?.includes('by editor.zhang'),
+    );
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.waitForFunction(() =>
       document.querySelector('#draft-status')?.textContent?.startsWith('Draft approved'),
@@ -96,8 +130,11 @@ describe('template editor page', () => {
       () => document.querySelector('#messages')?.textContent === 'Published version 2.',
     );
 
-    // History shows v2 and its diff with the edit.
-    await expect(page.locator('#versions tbody tr').first().textContent()).resolves.toContain('v2');
+    // History shows v2 (published and approved by the approver's key) and its diff with the edit.
+    const newest = page.locator('#versions tbody tr').first();
+    await expect(newest.textContent()).resolves.toContain('v2');
+    await expect(newest.locator('td').nth(2).textContent()).resolves.toBe('compliance.li');
+    await expect(newest.locator('td').nth(3).textContent()).resolves.toBe('compliance.li');
     await page.waitForFunction((m) => document.querySelector('#diff')?.textContent?.includes(m), MARKER);
     await expect(page.locator('#draft-status').textContent()).resolves.toContain(
       'No open draft · published v2',
@@ -115,7 +152,11 @@ describe('template editor page', () => {
       authors: string[];
       definition: { parts: { sms: string } };
     };
-    expect(v2).toMatchObject({ publishedBy: 'bob', approvedBy: 'bob', authors: ['alice'] });
+    expect(v2).toMatchObject({
+      publishedBy: 'compliance.li',
+      approvedBy: 'compliance.li',
+      authors: ['editor.zhang'],
+    });
     expect(v2.definition.parts.sms).toContain(MARKER);
     expect(problems).toEqual([]);
     await page.close();

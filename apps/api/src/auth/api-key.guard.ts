@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import { ForbiddenError } from '#libs/core';
 import { ApiKeysService, keyFromAuthorization } from './api-keys.service.js';
 import { setGrpcCaller } from './principal.js';
-import { allows, PUBLIC_KEY, type Scope, SCOPES_KEY } from './scopes.js';
+import { allows, ANY_KEY, PUBLIC_KEY, type Scope, SCOPES_KEY } from './scopes.js';
 
 interface GrpcMetadata {
   get(key: string): (string | Buffer)[];
@@ -12,7 +12,8 @@ interface GrpcMetadata {
 
 /**
  * Global guard for REST and gRPC: every handler needs an API key with one of its `@Scopes`
- * (admin when it has none), except `@Public` ones. Sets `req.apiKey` (REST) or the gRPC caller.
+ * (admin when it has none), except `@Public` ones (no key) and `@AnyKey` ones (any valid key).
+ * Sets `req.apiKey` (REST) or the gRPC caller.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
@@ -24,6 +25,7 @@ export class ApiKeyGuard implements CanActivate {
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const targets = [ctx.getHandler(), ctx.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
+    const anyKey = this.reflector.getAllAndOverride<boolean>(ANY_KEY, targets) === true;
     const required = this.reflector.getAllAndOverride<Scope[]>(SCOPES_KEY, targets) ?? ['admin'];
     let header: string | undefined;
     let req: Request | undefined;
@@ -38,7 +40,7 @@ export class ApiKeyGuard implements CanActivate {
     }
     const key = await this.keys.authenticate(keyFromAuthorization(header));
     const principal = { id: key.id, name: key.name, scopes: key.scopes };
-    if (!allows(key.scopes, required)) {
+    if (!anyKey && !allows(key.scopes, required)) {
       throw new ForbiddenError(`This API key lacks the scope ${required.join(' or ')}`, [], {
         requiredScopes: required,
       });

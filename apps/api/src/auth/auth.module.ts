@@ -3,10 +3,11 @@ import { APP_GUARD } from '@nestjs/core';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { ApiKeysController } from './api-keys.controller.js';
 import { ApiKeysService } from './api-keys.service.js';
+import { WhoamiController } from './whoami.controller.js';
 
-/** API keys, scopes (global guard) and the admin API. */
+/** API keys, scopes (global guard), the admin API and `GET /v1/auth/whoami`. */
 @Module({
-  controllers: [ApiKeysController],
+  controllers: [ApiKeysController, WhoamiController],
   providers: [ApiKeysService, { provide: APP_GUARD, useClass: ApiKeyGuard }],
   exports: [ApiKeysService],
 })

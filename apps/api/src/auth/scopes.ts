@@ -18,6 +18,8 @@ export function isScope(s: unknown): s is Scope {
 
 export const SCOPES_KEY = 'cns:scopes';
 export const PUBLIC_KEY = 'cns:public';
+/** Metadata of `@AnyKey`: any valid (unrevoked) API key may call the route, whatever its scopes. */
+export const ANY_KEY = 'cns:any-key';
 /** Name of the security scheme in the OpenAPI document. */
 export const BEARER_SCHEME = 'apiKey';
 
@@ -46,4 +48,19 @@ export function Scopes(...scopes: Scope[]): MethodDecorator & ClassDecorator {
 /** A route anyone may call (health, provider webhooks). */
 export function Public(): MethodDecorator & ClassDecorator {
   return applyDecorators(SetMetadata(PUBLIC_KEY, true), ApiExtension('x-public', true));
+}
+
+/**
+ * A route any authenticated API key may call, whatever its scopes (e.g. `GET /v1/auth/whoami`).
+ * Still 401 without a valid key. Documented as `x-required-scopes: []` plus `x-any-key: true`.
+ */
+export function AnyKey(): MethodDecorator & ClassDecorator {
+  return applyDecorators(
+    SetMetadata(ANY_KEY, true),
+    ApiBearerAuth(BEARER_SCHEME),
+    ApiExtension('x-required-scopes', []),
+    ApiExtension('x-any-key', true),
+    ApiResponse({ status: 401, description: 'No API key, or an unknown or revoked one' }),
+    ApiResponse({ status: 429, description: 'Rate limit of the API key exceeded (see Retry-After)' }),
+  );
 }

@@ -29,26 +29,19 @@ import {
 } from '#libs/templates';
 import { Scopes } from '../auth/scopes.js';
 
-const USER_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
-
 /**
- * The user acting on templates. For now the `X-User` header (until API keys with scopes replace
- * it: change only this function). Writes without one get 401.
+ * The user acting on templates: the name of the authenticated API key (set by the global
+ * ApiKeyGuard). Nothing the caller sends (no `X-User` header) can claim another identity, so the
+ * four-eyes rule means two different keys. Without an authenticated key: 401.
  */
 export function actingUser(req: Request): string {
-  const raw = req.headers['x-user'];
-  const user = Array.isArray(raw) ? raw[0] : raw;
-  if (!user) {
-    throw new UnauthenticatedError('Template changes need the acting user in the X-User header', [
-      { path: 'X-User', message: 'required' },
+  const name = req.apiKey?.name;
+  if (!name) {
+    throw new UnauthenticatedError('Template changes need an API key (Authorization: Bearer <key>)', [
+      { path: 'Authorization', message: 'required' },
     ]);
   }
-  if (!USER_RE.test(user)) {
-    throw new ValidationError('X-User must be 1-64 letters, digits, dot, dash, underscore or @', [
-      { path: 'X-User', message: 'invalid' },
-    ]);
-  }
-  return user;
+  return name;
 }
 
 function locale(raw: string): Locale {

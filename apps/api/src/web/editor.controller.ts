@@ -38,7 +38,10 @@ const CSP =
   "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; " +
   "img-src 'self' data: blob:; frame-src 'self' blob: data:; object-src 'self' blob:; base-uri 'none'; form-action 'none'";
 
-/** The template editor page (plain HTML + one vanilla JS file); its API calls carry X-User. */
+/**
+ * The template editor page (plain HTML + one vanilla JS file); its API calls carry the API key
+ * given on the page, whose name is the acting user.
+ */
 @Public()
 @Controller('editor')
 export class EditorController {

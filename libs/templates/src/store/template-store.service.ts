@@ -776,7 +776,7 @@ export class TemplateStore {
     if (d.authors.includes(actor)) {
       throw new ForbiddenError(
         `${actor} wrote or changed this draft and cannot approve it: a second person must (four-eyes rule)`,
-        [{ path: 'X-User', message: 'the approver must not be an author of the draft' }],
+        [{ path: 'Authorization', message: 'the approver must not be an author of the draft' }],
         { authors: d.authors },
       );
     }

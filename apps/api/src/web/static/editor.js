@@ -1,6 +1,7 @@
 // Template editor: plain browser JavaScript, no framework, no build step.
-// Talks to /v1/templates with the X-User header (and a Bearer API key when one is given).
-/* global document, window, localStorage, sessionStorage, fetch, setTimeout, clearTimeout, URL, Blob, structuredClone */
+// Talks to /v1/templates with the API key given on the page (Authorization: Bearer); the service
+// takes the acting user from the key's name (see /v1/auth/whoami), never from the page.
+/* global document, window, sessionStorage, fetch, setTimeout, clearTimeout, URL, Blob, structuredClone */
 (() => {
   'use strict';
 
@@ -35,8 +36,6 @@
   function headers(json) {
     const h = {};
     if (json) h['content-type'] = 'application/json';
-    const user = $('#user').value.trim();
-    if (user) h['x-user'] = user;
     const key = $('#apikey').value.trim();
     if (key) h.authorization = `Bearer ${key}`;
     return h;
@@ -452,17 +451,44 @@
 
   // ------------------------------------------------------------------ start
 
-  const user = $('#user');
-  user.value = localStorage.getItem('cns.editor.user') || '';
-  user.addEventListener('change', () => localStorage.setItem('cns.editor.user', user.value.trim()));
+  const KEY_STORE = 'cns.editor.apikey';
+
+  /** Shows whose key is in use (its name is the acting user for every change). */
+  async function signIn() {
+    const who = $('#whoami');
+    if (!$('#apikey').value.trim()) {
+      who.textContent = 'Not signed in';
+      return;
+    }
+    try {
+      const me = await api('GET', '/v1/auth/whoami');
+      who.textContent = `Signed in as ${me.name} (${me.scopes.join(', ')})`;
+    } catch (err) {
+      who.textContent = 'Not signed in';
+      throw err;
+    }
+    say('', true);
+    await loadList();
+  }
+
   const key = $('#apikey');
-  key.value = sessionStorage.getItem('cns.editor.apikey') || '';
+  key.value = sessionStorage.getItem(KEY_STORE) || '';
   key.addEventListener('change', () => {
-    sessionStorage.setItem('cns.editor.apikey', key.value.trim());
-    run(null, loadList);
+    sessionStorage.setItem(KEY_STORE, key.value.trim());
+    run(null, async () => {
+      await signIn();
+      if (state.key) await select(state.key, state.locale);
+    });
+  });
+  $('#btn-forget').addEventListener('click', () => {
+    sessionStorage.removeItem(KEY_STORE);
+    key.value = '';
+    $('#whoami').textContent = 'Not signed in';
+    key.focus();
   });
   for (const id of ['#f-description', '#f-schema', '#f-example']) {
     $(id).addEventListener('input', () => schedulePreview());
   }
-  run(null, loadList);
+  if (key.value) run(null, signIn);
+  else say('Enter your API key to start.', true);
 })();
