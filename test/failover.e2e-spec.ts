@@ -17,8 +17,7 @@ describe('SMS provider failover with a circuit breaker', () => {
     primary = new TwilioEmulator({
       accountSid: ACCOUNT_SID,
       authToken: AUTH_TOKEN,
-      rejectCreate: () =>
-        primaryDown ? { status: 503, code: 20503, message: 'Service unavailable' } : undefined,
+      rejectCreate: () => ({ status: 503, code: 20503, message: 'Service unavailable' }),
     });
     secondary = new TwilioEmulator({ accountSid: SECOND_SID, authToken: SECOND_TOKEN });
     const [p, s] = await Promise.all([primary.start(), secondary.start()]);
