@@ -114,6 +114,8 @@ export async function startStack(opts: {
     SWEEP_INTERVAL_MS: '1000',
     STUCK_AFTER_MS: '3000',
     SENDING_GRACE_MS: '3000',
+    // Provider calls end (answer or timeout) before the sweeper may reconcile them.
+    TWILIO_TIMEOUT_MS: '2000',
     WORKER_CONCURRENCY: '16',
     ...TEST_AUTH_ENV,
     ...opts.env,

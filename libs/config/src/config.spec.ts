@@ -48,4 +48,19 @@ describe('loadConfig', () => {
     });
     expect(c.sms).toMatchObject({ provider: 'twilio', messagingServiceSid: 'MG' + '0'.repeat(32) });
   });
+
+  it('refuses a reconciliation grace shorter than a provider timeout', () => {
+    const twilio = {
+      SMS_PROVIDER: 'twilio',
+      TWILIO_ACCOUNT_SID: 'AC' + '0'.repeat(32),
+      TWILIO_AUTH_TOKEN: 'x'.repeat(32),
+      TWILIO_FROM: '+15005550006',
+    };
+    expect(() => loadConfig({ ...twilio, SENDING_GRACE_MS: '5000', TWILIO_TIMEOUT_MS: '10000' })).toThrow(
+      /SENDING_GRACE_MS/,
+    );
+    expect(
+      loadConfig({ ...twilio, SENDING_GRACE_MS: '5000', TWILIO_TIMEOUT_MS: '2000' }).pipeline.sendingGraceMs,
+    ).toBe(5000);
+  });
 });

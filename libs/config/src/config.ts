@@ -27,7 +27,7 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_]*$/)
     .optional(),
-  DATABASE_POOL_SIZE: int(10, 1),
+  DATABASE_POOL_SIZE: int(20, 1),
   SQLITE_PATH: z.string().default('./data/notices.db'),
 
   REDIS_URL: z
@@ -313,6 +313,20 @@ export function parseStagePolicy(raw: string | undefined): { policy?: StagePolic
 /** Cross-field rules, checked on the raw environment so they are reported with the rest. */
 function crossFieldProblems(env: Record<string, string | undefined>): string[] {
   const problems: string[] = [...parseStagePolicy(env.STAGE_POLICY).problems];
+  // A worker's provider call must end (answer or timeout) before the sweeper may reconcile its
+  // row, or a slow but live call could be resent.
+  const grace = Number(env.SENDING_GRACE_MS ?? 60_000);
+  for (const [key, def, used] of [
+    ['TWILIO_TIMEOUT_MS', 10_000, env.SMS_PROVIDER === 'twilio'],
+    ['SMTP_TIMEOUT_MS', 30_000, env.EMAIL_PROVIDER === 'smtp'],
+    ['PRINT_VENDOR_TIMEOUT_MS', 15_000, env.LETTER_PROVIDER === 'print-vendor'],
+  ] as const) {
+    if (!used) continue;
+    const t = Number(env[key] ?? def);
+    if (Number.isFinite(grace) && Number.isFinite(t) && grace <= t) {
+      problems.push(`SENDING_GRACE_MS: must be longer than ${key} (${t} ms)`);
+    }
+  }
   if (env.EVIDENCE_SIGNING_KEY && env.EVIDENCE_SIGNING_KEY_FILE) {
     problems.push(
       'EVIDENCE_SIGNING_KEY_FILE: set EVIDENCE_SIGNING_KEY or EVIDENCE_SIGNING_KEY_FILE, not both',

@@ -3,13 +3,21 @@ import metadata from 'libphonenumber-js/max/metadata';
 import { z } from 'zod';
 import { CHANNELS, LOCALES, RECIPIENT_ROLES, type Recipient, STAGES, ValidationError } from '#libs/core';
 
+const knownZones = new Map<string, boolean>();
+
+/** IANA zone check; building an Intl formatter is costly, so answers are cached per zone. */
 function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
+  let ok = knownZones.get(tz);
+  if (ok === undefined) {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: tz });
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    if (knownZones.size < 1000) knownZones.set(tz, ok);
   }
+  return ok;
 }
 
 const PostalAddressSchema = z.strictObject({

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import {
+  canonicalEvent,
   canonicalJson,
   chainEvents,
   type ChainedEvent,
@@ -47,6 +48,22 @@ describe('hash chain', () => {
     );
     expect(e.hash).toBe(expected);
     expect(eventHash(GENESIS_HASH, e)).toBe(expected);
+  });
+
+  it('builds the canonical event without re-serialising the payload, equal to JCS of the whole', () => {
+    const body = {
+      seq: 42,
+      caseId: 'C-"quoted"\\-é-\u2028',
+      notificationId: null,
+      type: 'receipt.received',
+      occurredAt: at,
+      recordedAt: at,
+      payload: { z: [1, 2.5, 'x'], a: { é: null, b: 'line\nbreak' } },
+    };
+    expect(canonicalEvent(body, canonicalJson(body.payload))).toBe(canonicalJson(body));
+    expect(canonicalEvent({ ...body, notificationId: 'n-1' }, canonicalJson(body.payload))).toBe(
+      canonicalJson({ ...body, notificationId: 'n-1' }),
+    );
   });
 
   it('links seq and prevHash and continues from a head', () => {

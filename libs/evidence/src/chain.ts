@@ -49,30 +49,40 @@ export function sha256Hex(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export function eventHash(prevHash: string, body: ChainedEventBody): string {
-  const canonical = canonicalJson({
-    seq: body.seq,
-    caseId: body.caseId,
-    notificationId: body.notificationId,
-    type: body.type,
-    occurredAt: body.occurredAt,
-    recordedAt: body.recordedAt,
-    payload: body.payload,
-  });
-  return createHash('sha256').update(prevHash, 'utf8').update(canonical, 'utf8').digest('hex');
+export function eventHash(prevHash: string, body: ChainedEventBody, payloadCanonical?: string): string {
+  return createHash('sha256')
+    .update(prevHash, 'utf8')
+    .update(canonicalEvent(body, payloadCanonical ?? canonicalJson(body.payload)), 'utf8')
+    .digest('hex');
+}
+
+/**
+ * RFC 8785 form of an event, built from its already-canonical payload: the members in JCS order
+ * (caseId, notificationId, occurredAt, payload, recordedAt, seq, type), strings serialised as
+ * JSON.stringify does (which is what JCS prescribes), `seq` an integer. Equal to
+ * `canonicalJson(event)` (a unit test holds them together) without re-serialising the payload.
+ */
+export function canonicalEvent(body: Omit<ChainedEventBody, 'payload'>, payloadCanonical: string): string {
+  if (!Number.isSafeInteger(body.seq)) throw new TypeError('seq must be an integer');
+  return (
+    `{"caseId":${JSON.stringify(body.caseId)},"notificationId":${body.notificationId === null ? 'null' : JSON.stringify(body.notificationId)}` +
+    `,"occurredAt":${JSON.stringify(body.occurredAt)},"payload":${payloadCanonical},"recordedAt":${JSON.stringify(body.recordedAt)}` +
+    `,"seq":${body.seq},"type":${JSON.stringify(body.type)}}`
+  );
 }
 
 /** Links a run of new events onto a chain head; returns the chained events and the new head. */
 export function chainEvents(
   head: { seq: number; hash: string },
   bodies: Omit<ChainedEventBody, 'seq'>[],
+  payloadCanonicals?: string[],
 ): { events: ChainedEvent[]; head: { seq: number; hash: string } } {
   let seq = head.seq;
   let prev = head.hash;
-  const events = bodies.map((b) => {
+  const events = bodies.map((b, i) => {
     seq += 1;
     const body: ChainedEventBody = { ...b, seq };
-    const hash = eventHash(prev, body);
+    const hash = eventHash(prev, body, payloadCanonicals?.[i]);
     const ev: ChainedEvent = { ...body, prevHash: prev, hash };
     prev = hash;
     return ev;

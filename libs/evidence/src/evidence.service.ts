@@ -76,48 +76,51 @@ export class EvidenceService {
     const now = this.clock.now();
     const recordedAt = now.toISOString();
     const at = now.getTime();
-    for (let i = 0; i < cases.length; i += 500) {
-      const part = cases.slice(i, i + 500);
-      await tx.exec(
-        `INSERT INTO case_heads (case_id, last_seq, last_hash, updated_at) VALUES ${part.map(() => '(?, 0, ?, ?)').join(', ')} ON CONFLICT (case_id) DO NOTHING`,
-        part.flatMap((c) => [c, GENESIS_HASH, at]),
-      );
-    }
-    const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    // One statement creates missing heads and returns (and, on PostgreSQL, row-locks) every head:
+    // ON CONFLICT DO UPDATE takes the row lock; rows are touched in case-id order (no deadlocks).
     const heads = new Map<string, { seq: number; hash: string }>();
     for (let i = 0; i < cases.length; i += 500) {
       const part = cases.slice(i, i + 500);
       const rows = await tx.rows<{ case_id: string; last_seq: number; last_hash: string }>(
-        `SELECT case_id, last_seq, last_hash FROM case_heads WHERE case_id IN (${part.map(() => '?').join(', ')}) ORDER BY case_id${lock}`,
-        part,
+        `INSERT INTO case_heads (case_id, last_seq, last_hash, updated_at) VALUES ${part.map(() => '(?, 0, ?, ?)').join(', ')}
+         ON CONFLICT (case_id) DO UPDATE SET updated_at = case_heads.updated_at
+         RETURNING case_id, last_seq, last_hash`,
+        part.flatMap((c) => [c, GENESIS_HASH, at]),
       );
       for (const r of rows) heads.set(r.case_id, { seq: Number(r.last_seq), hash: r.last_hash });
     }
     const all: ChainedEvent[] = [];
+    const allTexts: string[] = [];
     const newHeads: [string, { seq: number; hash: string }][] = [];
     for (const caseId of cases) {
       const head = heads.get(caseId);
       if (!head) throw new Error(`case head ${caseId} missing after upsert`);
+      const items = byCase.get(caseId) ?? [];
+      // Canonicalise each payload once: what is hashed is exactly what is stored.
+      const texts = items.map((i) => canonicalJson(i.payload));
       const { events, head: next } = chainEvents(
         head,
-        (byCase.get(caseId) ?? []).map((i) => ({
+        items.map((i) => ({
           caseId,
           notificationId: i.notificationId,
           type: i.type,
           occurredAt: (i.occurredAt ?? now).toISOString(),
           recordedAt,
-          // Canonicalise once: what is stored is exactly what was hashed.
-          payload: JSON.parse(canonicalJson(i.payload)) as JsonValue,
+          payload: i.payload,
         })),
+        texts,
       );
       result.set(caseId, events);
-      all.push(...events);
+      for (let k = 0; k < events.length; k++) {
+        all.push(events[k]);
+        allTexts.push(texts[k]);
+      }
       newHeads.push([caseId, next]);
     }
     for (let i = 0; i < all.length; i += 500) {
       const part = all.slice(i, i + 500);
       const values: unknown[] = [];
-      for (const e of part) {
+      part.forEach((e, k) => {
         values.push(
           e.caseId,
           e.seq,
@@ -125,11 +128,11 @@ export class EvidenceService {
           e.type,
           e.occurredAt,
           e.recordedAt,
-          canonicalJson(e.payload),
+          allTexts[i + k],
           e.prevHash,
           e.hash,
         );
-      }
+      });
       await tx.exec(
         `INSERT INTO evidence_events (case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash) VALUES ${part
           .map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)')

@@ -29,14 +29,16 @@ export interface RenderedArtifact {
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** Calendar date of an instant in a zone, `YYYY-MM-DD`. */
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** Calendar date of an instant in a zone, `YYYY-MM-DD` (one cached formatter per zone). */
 function localDate(ms: number, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-CA', {
-    timeZone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  }).format(ms);
+  let f = dateFormats.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    dateFormats.set(timeZone, f);
+  }
+  return f.format(ms);
 }
 
 /**

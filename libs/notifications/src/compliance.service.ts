@@ -75,10 +75,11 @@ export class ComplianceService {
   /** Serialises send-time checks for one address across workers (row lock; SQLite is serial anyway). */
   async lockRecipient(tx: SqlRunner, address: string, channel: Channel): Promise<void> {
     const key = `${channel}:${address}`;
-    await tx.exec('INSERT INTO recipient_locks (address) VALUES (?) ON CONFLICT (address) DO NOTHING', [key]);
-    if (this.db.dialect === 'postgres') {
-      await tx.rows('SELECT address FROM recipient_locks WHERE address = ? FOR UPDATE', [key]);
-    }
+    // One statement: inserts the lock row or, when it exists, takes its row lock (ON CONFLICT DO UPDATE).
+    await tx.exec(
+      'INSERT INTO recipient_locks (address) VALUES (?) ON CONFLICT (address) DO UPDATE SET address = excluded.address',
+      [key],
+    );
   }
 
   async evaluate(runner: SqlRunner, s: GateSubject, phase: GatePhase, now: Date): Promise<GateDecision> {

@@ -141,12 +141,16 @@ export class TwilioSmsProvider implements SmsProvider {
 
   async findSent(message: OutboundSms, since: Date): Promise<SendResult | null> {
     try {
+      // No DateSent filter: a message still `queued` at Twilio has no send date yet and would be
+      // missed, and a resend would then duplicate it. Newest first; created since the claim.
       const list = (await this.client.messages.list({
         to: message.to,
-        dateSentAfter: new Date(since.getTime() - 60_000),
-        limit: 200,
+        limit: 100,
       })) as unknown as TwilioMessageLike[];
-      const match = list.find((m) => m.body === message.sms?.body);
+      const from = since.getTime() - 15 * 60_000;
+      const match = list.find(
+        (m) => m.body === message.sms?.body && (m.dateCreated === null || m.dateCreated.getTime() >= from),
+      );
       if (!match) return null;
       return {
         providerMessageId: match.sid,
