@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { signEmailEvent } from '#libs/channels';
 import { DEFAULT_STAGE_POLICY } from '#libs/config';
 import { OffsetClock } from '#libs/core';
+import { Sweeper } from '#libs/notifications';
 import { type InProcessApp, postJson, startInProcess } from './support/app.js';
 import { DAYTIME } from './support/fixtures.js';
 import { waitFor } from './support/infra.js';
@@ -343,5 +344,47 @@ describe('escalation chain SMS -> email -> registered letter (sandbox providers)
       (e) => e.type === 'receipt.received' && e.payload.outcome === 'delivered' && e.payload.signer,
     );
     expect(signer).toBeDefined();
+  }, 30_000);
+  it('the sweeper starts an escalation whose trigger was lost (crash after the failing commit)', async () => {
+    const res = await postJson(api.baseUrl, '/v1/notifications', {
+      caseId: 'C-chain-2',
+      channel: 'sms',
+      templateKey: 'mid.sms.notice',
+      recipient: {
+        role: 'debtor',
+        name: '张三',
+        phone: '+8613800131111',
+        email: 'zhang.san@example.com',
+        timeZone: 'Asia/Shanghai',
+      },
+      data: {
+        outstandingBalance: '23456.78',
+        overdueAmount: '3000.00',
+        dueDate: '2026-09-01',
+        cardLast4: '1234',
+        dpd: 60,
+      },
+    });
+    const id = res.body.id as string;
+    await waitFor('delivered', async () => {
+      const [r] = await api.db.rows<{ status: string }>('SELECT status FROM notifications WHERE id = ?', [
+        id,
+      ]);
+      return r.status === 'delivered';
+    });
+    // As if the carrier had reported a failure and the process died before escalating.
+    await api.db.exec(
+      "UPDATE notifications SET status = 'undelivered', updated_at = updated_at - 600000 WHERE id = ?",
+      [id],
+    );
+    const report = await api.app.get(Sweeper).sweep();
+    expect(report.escalated).toBe(1);
+    const [child] = await api.db.rows<{ channel: string }>(
+      'SELECT channel FROM notifications WHERE parent_id = ?',
+      [id],
+    );
+    expect(child.channel).toBe('email');
+    // A second sweep does nothing more.
+    expect((await api.app.get(Sweeper).sweep()).escalated).toBe(0);
   }, 30_000);
 });

@@ -6,6 +6,7 @@ import { EvidenceService } from '#libs/evidence';
 import { Db } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
 import { DispatchProcessor } from './dispatch.processor.js';
+import { EscalationService } from './escalation.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { ReceiptsService } from './receipts.service.js';
 
@@ -14,6 +15,7 @@ export interface SweepReport {
   reconciled: number;
   resent: number;
   polled: number;
+  escalated: number;
 }
 
 /**
@@ -35,6 +37,7 @@ export class Sweeper {
     private readonly dispatch: DispatchProcessor,
     private readonly receipts: ReceiptsService,
     private readonly evidence: EvidenceService,
+    private readonly escalation: EscalationService,
     private readonly queue: JobQueue,
     private readonly channels: ChannelRegistry,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -50,7 +53,7 @@ export class Sweeper {
   }
 
   private async pass(startup: boolean): Promise<SweepReport> {
-    const report: SweepReport = { requeued: 0, reconciled: 0, resent: 0, polled: 0 };
+    const report: SweepReport = { requeued: 0, reconciled: 0, resent: 0, polled: 0, escalated: 0 };
     const p = this.config.pipeline;
     const now = this.clock.now().getTime();
     const bucket = Math.floor(now / p.stuckAfterMs);
@@ -92,7 +95,21 @@ export class Sweeper {
         this.log.warn(`poll ${n.id} failed: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    if (report.requeued + report.reconciled + report.resent + report.polled > 0) {
+    // Failures whose escalation never ran (the process died between the failing commit and the
+    // trigger). The child's Idempotency-Key makes a repeat harmless.
+    const orphans = await this.db.rows<{ id: string }>(
+      `SELECT n.id FROM notifications n
+       WHERE n.status IN ('undelivered', 'failed') AND n.updated_at < ? AND n.updated_at > ?
+         AND NOT EXISTS (SELECT 1 FROM notifications c WHERE c.parent_id = n.id)
+         AND NOT EXISTS (SELECT 1 FROM evidence_events e WHERE e.notification_id = n.id
+                         AND e.type IN ('escalation.started', 'escalation.ended'))
+       ORDER BY n.updated_at LIMIT 100`,
+      [now - p.stuckAfterMs, now - 7 * 86_400_000],
+    );
+    for (const o of orphans) {
+      if (await this.escalation.afterFailure(o.id)) report.escalated += 1;
+    }
+    if (report.requeued + report.reconciled + report.resent + report.polled + report.escalated > 0) {
       this.log.log(`sweep: ${JSON.stringify(report)}`);
     }
     return report;
