@@ -10,6 +10,10 @@ const common = {
 };
 
 export default {
+  // Suites run one at a time in a worker process that is replaced once it holds more than this
+  // after a suite: in-process apps leave heap behind, and a few suites force garbage collection
+  // to measure live memory, which gets slow on a large heap.
+  workerIdleMemoryLimit: '700MB',
   projects: [
     {
       ...common,

@@ -10,5 +10,6 @@ export default {
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
   displayName: 'faults',
+  workerIdleMemoryLimit: '700MB',
   testMatch: ['<rootDir>/test/faults/**/*.fault-spec.ts'],
 };
