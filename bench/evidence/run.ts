@@ -11,8 +11,10 @@ import {
   type ChainedEvent,
   chainEvents,
   type ChainedEventBody,
+  type EventRow,
   GENESIS_HASH,
   type JsonValue,
+  toEvent,
   verifyChain,
 } from '#libs/evidence';
 import { envInt } from '../support/stack.js';
@@ -136,31 +138,8 @@ export async function benchEvidence(): Promise<{ section: string[]; verifyMs: nu
     const sel = db.prepare(
       'SELECT case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_events WHERE case_id = ? ORDER BY seq',
     );
-    type Row = {
-      case_id: string;
-      seq: number;
-      notification_id: string | null;
-      type: string;
-      occurred_at: string;
-      recorded_at: string;
-      payload: string;
-      prev_hash: string;
-      hash: string;
-    };
     function* rows(): Generator<ChainedEvent> {
-      for (const r of sel.iterate(CASE) as IterableIterator<Row>) {
-        yield {
-          seq: r.seq,
-          caseId: r.case_id,
-          notificationId: r.notification_id,
-          type: r.type,
-          occurredAt: r.occurred_at,
-          recordedAt: r.recorded_at,
-          payload: JSON.parse(r.payload) as JsonValue,
-          prevHash: r.prev_hash,
-          hash: r.hash,
-        };
-      }
+      for (const r of sel.iterate(CASE) as IterableIterator<EventRow>) yield toEvent(r);
     }
     t = performance.now();
     const v2 = verifyChain(CASE, rows());

@@ -1,3 +1,4 @@
+import { type EventRow, toEvent } from './evidence.service.js';
 import type { Writable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
@@ -16,32 +17,6 @@ import type { CaseInclusionProof } from './merkle.js';
  * The bundle covers the case's chain up to the head in a checkpoint (a fresh one when the latest
  * does not cover the case's current head), so the inclusion proof is for the bundle's last event.
  */
-
-interface EventRow {
-  case_id: string;
-  seq: number | string;
-  notification_id: string | null;
-  type: string;
-  occurred_at: string;
-  recorded_at: string;
-  payload: string;
-  prev_hash: string;
-  hash: string;
-}
-
-function toEvent(r: EventRow): ChainedEvent {
-  return {
-    seq: Number(r.seq),
-    caseId: r.case_id,
-    notificationId: r.notification_id,
-    type: r.type,
-    occurredAt: r.occurred_at,
-    recordedAt: r.recorded_at,
-    payload: JSON.parse(r.payload) as JsonValue,
-    prevHash: r.prev_hash,
-    hash: r.hash,
-  };
-}
 
 /** A file the case's events reference: name inside `artifacts/`, declared hash and type. */
 export interface ArtifactRef {

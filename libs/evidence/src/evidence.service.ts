@@ -20,9 +20,10 @@ export interface NewEvidence {
   occurredAt?: Date;
 }
 
-interface EventRow {
+/** A row of `evidence_events` as the drivers return it. */
+export interface EventRow {
   case_id: string;
-  seq: number;
+  seq: number | string;
   notification_id: string | null;
   type: string;
   occurred_at: string;
@@ -32,7 +33,7 @@ interface EventRow {
   hash: string;
 }
 
-function toEvent(r: EventRow): ChainedEvent {
+export function toEvent(r: EventRow): ChainedEvent {
   return {
     seq: Number(r.seq),
     caseId: r.case_id,
