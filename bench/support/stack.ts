@@ -4,62 +4,27 @@
  * private PostgreSQL database and Redis key prefix on the machine's servers (or SQLite).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import {
   createPgDatabase,
   createRedisPrefix,
   freePort,
+  OUTPUT,
+  ROOT,
   type ServiceProcess,
+  spawnApp,
   type TempDatabase,
   type TempRedis,
   uniqueName,
   waitHttpOk,
 } from '../../test/support/infra.js';
 
-/** The repository root (the directory with package.json), from src or from dist. */
-function findRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json')) || d.endsWith('/dist')) {
-    const up = dirname(d);
-    if (up === d) throw new Error('repository root not found');
-    d = up;
-  }
-  return d;
-}
-
-export const ROOT = findRoot();
-export const OUTPUT = join(ROOT, 'test-output');
-
-/** Runs a built app (`dist/apps/<app>/src/main.js`), output to test-output/<name>.log. */
-export function spawnApp(app: 'api' | 'worker', name: string, env: Record<string, string>): ServiceProcess {
-  mkdirSync(OUTPUT, { recursive: true });
-  const logFile = join(OUTPUT, `${name}.log`);
-  const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', app, 'src', 'main.js')], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'warn', TZ: 'UTC', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    name,
-    child,
-    logFile,
-    exited,
-    async kill(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
-}
+export { OUTPUT, ROOT, spawnApp };
 
 export const ACCOUNT_SID = 'AC' + 'b2'.repeat(16);
 export const AUTH_TOKEN = 'bench-auth-token-0123456789abcdef';
