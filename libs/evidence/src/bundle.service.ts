@@ -7,7 +7,8 @@ import { renderLetterPdf } from '#libs/letters';
 import { Db } from '#libs/persistence';
 import type { ChainedEvent, JsonValue } from './chain.js';
 import { type BundleArtifact, type EvidenceBundleResult, writeEvidenceBundle } from './bundle.js';
-import { CheckpointService, EvidenceSigningKeys, type StoredCheckpoint } from './checkpoint.service.js';
+import { CheckpointService, type StoredCheckpoint } from './checkpoint.service.js';
+import { EvidenceSigningKeys } from './signer.js';
 import { TimelineBuilder, type TimelineRow } from './eligibility.js';
 import type { CaseInclusionProof } from './merkle.js';
 

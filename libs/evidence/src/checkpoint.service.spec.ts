@@ -9,12 +9,8 @@ import { type AppConfig, loadConfig } from '#libs/config';
 import { ManualClock } from '#libs/core';
 import { createDataSource, Db, runMigrations } from '#libs/persistence';
 import { startTestTsa, type TestTsa } from '../../../test/tsa/server.js';
-import {
-  CheckpointScheduler,
-  CheckpointService,
-  EvidenceSigningKeys,
-  resolveSigningKey,
-} from './checkpoint.service.js';
+import { CheckpointScheduler, CheckpointService } from './checkpoint.service.js';
+import { EvidenceSigningKeys, resolveSigningKey } from './signer.js';
 import { EvidenceService } from './evidence.service.js';
 import { CaseHeadTree, verifyCaseInclusion } from './merkle.js';
 import { verifySignedCheckpoint } from './signing.js';

@@ -1,5 +1,3 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import {
   Inject,
   Injectable,
@@ -8,16 +6,11 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import { AppError, CLOCK, type Clock, NotFoundError } from '#libs/core';
+import { CLOCK, type Clock, NotFoundError } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
 import { type CaseHead, CaseHeadTree, type CaseInclusionProof } from './merkle.js';
-import {
-  generateSigningKeyPair,
-  loadSigningKey,
-  type SignedCheckpoint,
-  signCheckpoint,
-  type SigningKey,
-} from './signing.js';
+import { EvidenceSigningKeys } from './signer.js';
+import { type SignedCheckpoint, signCheckpoint, type SigningKey } from './signing.js';
 import { parseTimeStampResponse, requestTimestamp } from './tsa.js';
 
 /**
@@ -25,93 +18,6 @@ import { parseTimeStampResponse, requestTimestamp } from './tsa.js';
  * the service's Ed25519 key, optionally time-stamped by an RFC 3161 TSA, stored in `checkpoints`
  * with the tree's leaves as a per-case delta in `checkpoint_leaves`.
  */
-
-/** The service has no signing key (queue mode without EVIDENCE_SIGNING_KEY[_FILE]). */
-export class EvidenceKeyMissingError extends AppError {
-  readonly code = 'internal';
-  readonly status = 503;
-  readonly title = 'Evidence signing key not configured';
-}
-
-export interface SigningKeyOptions {
-  /** PKCS#8 PEM given directly. */
-  pem?: string;
-  /** File holding the PKCS#8 PEM. */
-  file?: string;
-  /** Where to generate a key (mode 0600) when neither is given; without it there is no key. */
-  generatedFile?: string;
-}
-
-export type SigningKeySource = 'config' | 'file' | 'generated' | 'generated-earlier';
-
-/** Loads the configured key, or generates one into `generatedFile` on first use. */
-export function resolveSigningKey(
-  opts: SigningKeyOptions,
-): { key: SigningKey; source: SigningKeySource; path?: string } | undefined {
-  if (opts.pem) return { key: loadSigningKey(opts.pem.replace(/\\n/g, '\n')), source: 'config' };
-  if (opts.file) return { key: loadSigningKey(readFileSync(opts.file)), source: 'file', path: opts.file };
-  const file = opts.generatedFile;
-  if (!file) return undefined;
-  if (existsSync(file))
-    return { key: loadSigningKey(readFileSync(file)), source: 'generated-earlier', path: file };
-  mkdirSync(dirname(file), { recursive: true });
-  const pair = generateSigningKeyPair();
-  try {
-    writeFileSync(file, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    // Another process generated it at the same moment: use that one.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      return { key: loadSigningKey(readFileSync(file)), source: 'generated-earlier', path: file };
-    }
-    throw err;
-  }
-  chmodSync(file, 0o600);
-  return { key: loadSigningKey(pair.privateKeyPem), source: 'generated', path: file };
-}
-
-/** The service's Ed25519 evidence key, loaded (or generated) once. */
-@Injectable()
-export class EvidenceSigningKeys {
-  private readonly log = new Logger('EvidenceKeys');
-  private loaded?: { key?: SigningKey };
-
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
-
-  /** The key, or undefined when none is configured. Logs its id the first time. */
-  tryGet(): SigningKey | undefined {
-    if (!this.loaded) {
-      const e = this.config.evidence;
-      const r = resolveSigningKey({
-        pem: e.signingKeyPem,
-        file: e.signingKeyFile,
-        generatedFile: e.generatedKeyFile,
-      });
-      this.loaded = { key: r?.key };
-      if (!r) {
-        this.log.warn(
-          'no evidence signing key (EVIDENCE_SIGNING_KEY or EVIDENCE_SIGNING_KEY_FILE): checkpoints and bundles are unavailable',
-        );
-      } else if (r.source === 'generated') {
-        this.log.warn(
-          `generated the evidence signing key ${r.key.keyId} into ${r.path} (mode 0600): back it up`,
-        );
-      } else {
-        this.log.log(`evidence signing key ${r.key.keyId} (${r.source}${r.path ? `: ${r.path}` : ''})`);
-      }
-    }
-    return this.loaded.key;
-  }
-
-  get(): SigningKey {
-    const key = this.tryGet();
-    if (!key) {
-      throw new EvidenceKeyMissingError(
-        'No evidence signing key is configured: set EVIDENCE_SIGNING_KEY or EVIDENCE_SIGNING_KEY_FILE',
-      );
-    }
-    return key;
-  }
-}
 
 export type CheckpointReason = 'scheduled' | 'on_demand' | 'bundle';
 

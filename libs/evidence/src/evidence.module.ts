@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { EvidenceBundleService } from './bundle.service.js';
-import { CheckpointService, EvidenceSigningKeys } from './checkpoint.service.js';
+import { CheckpointService } from './checkpoint.service.js';
+import { EvidenceSigningKeys } from './signer.js';
 import { LegalEvidenceService } from './eligibility.service.js';
 import { EvidenceService } from './evidence.service.js';
 import { RetentionService } from './retention.js';
