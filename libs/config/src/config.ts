@@ -168,6 +168,20 @@ const EnvSchema = z.object({
   BANK_PHONE: z.string().default('400-000-0000'),
   BANK_COMPLAINT_CHANNEL: z.string().default('客服热线 400-000-0000 转 9 / complaints@bank.example'),
   BANK_WEBSITE: z.string().optional(),
+  /** English address and complaint channel, used by English templates (default: an English rendering of the defaults). */
+  BANK_ADDRESS_EN: z.string().default('100 Shili Road, Pudong New Area, Shanghai'),
+  BANK_COMPLAINT_CHANNEL_EN: z.string().default('hotline 400-000-0000 (option 9) / complaints@bank.example'),
+  /** Neutral sender name on messages to contacts and guarantors: no 信用卡/card/debt wording. */
+  THIRD_PARTY_SENDER_NAME: z.string().min(1).default('示例银行'),
+  THIRD_PARTY_SENDER_NAME_EN: z.string().min(1).default('Example Bank'),
+
+  /** Template safety (docs/templates.md): render pool size and time limit, loop and output budget. */
+  TEMPLATE_RENDER_THREADS: int(2, 1),
+  TEMPLATE_RENDER_TIMEOUT_MS: int(2_000, 50),
+  TEMPLATE_MAX_ITERATIONS: int(10_000, 1),
+  TEMPLATE_MAX_OUTPUT_CHARS: int(2_000_000, 1_000),
+  /** Lint: an SMS over this many segments is an error (over 2 is a warning). */
+  TEMPLATE_SMS_MAX_SEGMENTS: int(3, 1),
 });
 
 const STAGE_NAMES = ['reminder', 'early', 'mid', 'late', 'legal'] as const;
@@ -445,6 +459,19 @@ export interface AppConfig {
     phone: string;
     complaintChannel: string;
     website?: string;
+    addressEn: string;
+    complaintChannelEn: string;
+    /** Sender name on third-party (contact, guarantor) messages, per locale. */
+    thirdPartyName: string;
+    thirdPartyNameEn: string;
+  };
+  /** Template safety: render pool and limits, SMS segment budget. */
+  templateSafety: {
+    renderThreads: number;
+    renderTimeoutMs: number;
+    maxIterations: number;
+    maxOutputChars: number;
+    smsMaxSegments: number;
   };
 }
 
@@ -598,6 +625,17 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       phone: e.BANK_PHONE,
       complaintChannel: e.BANK_COMPLAINT_CHANNEL,
       website: e.BANK_WEBSITE,
+      addressEn: e.BANK_ADDRESS_EN,
+      complaintChannelEn: e.BANK_COMPLAINT_CHANNEL_EN,
+      thirdPartyName: e.THIRD_PARTY_SENDER_NAME,
+      thirdPartyNameEn: e.THIRD_PARTY_SENDER_NAME_EN,
+    },
+    templateSafety: {
+      renderThreads: e.TEMPLATE_RENDER_THREADS,
+      renderTimeoutMs: e.TEMPLATE_RENDER_TIMEOUT_MS,
+      maxIterations: e.TEMPLATE_MAX_ITERATIONS,
+      maxOutputChars: e.TEMPLATE_MAX_OUTPUT_CHARS,
+      smsMaxSegments: e.TEMPLATE_SMS_MAX_SEGMENTS,
     },
   };
 }

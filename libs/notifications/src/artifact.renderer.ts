@@ -76,7 +76,7 @@ export class ArtifactRenderer {
           )}`
         : undefined;
     const issuedOn = localDate(n.createdAt, n.recipient.timeZone || 'Asia/Shanghai');
-    const out = this.templates.render(def, n.data, {
+    const out = await this.templates.render(def, n.data, {
       recipientName: n.recipient.name,
       caseId: n.caseId,
       notificationId: n.id,
@@ -157,12 +157,14 @@ export class ArtifactRenderer {
     if (def.attachLetter) {
       // An emailed copy of a letter: the letter template renders with the same data.
       const letterDef = await this.templates.resolve(def.attachLetter, n.locale as Locale);
-      const letter = this.templates.render(letterDef, n.data, {
-        recipientName: n.recipient.name,
-        caseId: n.caseId,
-        notificationId: n.id,
-        issuedOn,
-      }).letter;
+      const letter = (
+        await this.templates.render(letterDef, n.data, {
+          recipientName: n.recipient.name,
+          caseId: n.caseId,
+          notificationId: n.id,
+          issuedOn,
+        })
+      ).letter;
       if (!letter) throw new Error(`template ${def.attachLetter} has no letter part`);
       const checked = n.recipient.address
         ? validatePostalAddress(n.recipient.address, n.recipient.name)

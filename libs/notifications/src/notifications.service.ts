@@ -137,7 +137,7 @@ export class NotificationsService {
     const address = channelAddress(input);
     const id = randomUUID();
     // Trial render: throws TemplateDataError listing every problem; nothing is stored.
-    this.templates.render(def, input.data, {
+    await this.templates.render(def, input.data, {
       recipientName: input.recipient.name,
       caseId: input.caseId,
       notificationId: id,

@@ -7,9 +7,12 @@ import {
   loadTemplatePack,
   type RenderContext,
   type RenderedMessage,
-  renderTemplate,
+  senderFor,
+  type SenderIdentities,
+  sendersFromConfig,
   type TemplateDefinition,
   templateContentDigest,
+  TemplateRenderPool,
   TemplateStore,
 } from '#libs/templates';
 
@@ -31,11 +34,15 @@ export class TemplateRegistry implements OnModuleInit, OnModuleDestroy {
   private readonly digests = new WeakMap<TemplateDefinition, string>();
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
+  /** The bank as it signs Chinese debtor messages (letterheads). */
   readonly bank: BankIdentity;
+  /** Who signs each message: per audience (neutral for third parties) and locale. */
+  readonly senders: SenderIdentities;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly store: TemplateStore,
+    private readonly pool: TemplateRenderPool,
   ) {
     this.bank = {
       name: config.bank.name,
@@ -44,6 +51,7 @@ export class TemplateRegistry implements OnModuleInit, OnModuleDestroy {
       complaintChannel: config.bank.complaintChannel,
       website: config.bank.website,
     };
+    this.senders = sendersFromConfig(config.bank);
   }
 
   async onModuleInit(): Promise<void> {
@@ -161,7 +169,16 @@ export class TemplateRegistry implements OnModuleInit, OnModuleDestroy {
     return d;
   }
 
-  render(def: TemplateDefinition, data: unknown, ctx: Omit<RenderContext, 'bank'>): RenderedMessage {
-    return renderTemplate(def, data, { ...ctx, bank: this.bank });
+  /** The sender the template signs with (neutral name for contacts and guarantors, English name in English). */
+  senderFor(def: TemplateDefinition): BankIdentity {
+    return senderFor(this.senders, def.audience, def.locale);
+  }
+
+  /**
+   * Renders on the worker-thread pool (never on this event loop): a template over its loop or
+   * output budget, or over the time limit, fails with a 422 error instead of blocking the process.
+   */
+  render(def: TemplateDefinition, data: unknown, ctx: Omit<RenderContext, 'bank'>): Promise<RenderedMessage> {
+    return this.pool.render(def, data, { ...ctx, bank: this.senderFor(def) });
   }
 }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import Handlebars from 'handlebars';
 import { TemplateDataError, type Channel, type Locale, type ProblemField } from '#libs/core';
 import { analyzeTemplate } from './ast.js';
+import { DEFAULT_RENDER_LIMITS, RenderBudget, type RenderLimits, TemplateBudgetError } from './budget.js';
 import { ALLOWED_HELPERS, TEMPLATE_HELPERS, TemplateHelperError } from './helpers.js';
 import { validateData } from './schema.js';
 import { smsSegments } from './sms.js';
@@ -42,6 +43,29 @@ interface InternalEnv {
 const env = Handlebars.create();
 env.unregisterHelper('log');
 for (const [name, fn] of Object.entries(TEMPLATE_HELPERS)) env.registerHelper(name, fn);
+
+/** The budget of the render in progress (rendering is synchronous: at most one at a time). */
+let activeBudget: RenderBudget | undefined;
+
+// `{{#each}}` (and `{{#list}}` over an array, which Handlebars hands to `each`) counts every
+// iteration and the characters it produces against the render's budget.
+const builtinEach = env.helpers.each as (
+  this: unknown,
+  context: unknown,
+  options: Handlebars.HelperOptions,
+) => string;
+env.registerHelper('each', function (this: unknown, context: unknown, options: Handlebars.HelperOptions) {
+  const budget = activeBudget;
+  if (!budget) return builtinEach.call(this, context, options);
+  const fn = options.fn;
+  const counted = ((item: unknown, runtime?: Handlebars.RuntimeOptions) => {
+    budget.iteration();
+    const out = fn(item, runtime);
+    budget.output(out.length);
+    return out;
+  }) as Handlebars.TemplateDelegate;
+  return builtinEach.call(this, context, { ...options, fn: counted });
+});
 
 const knownHelpers: Record<string, boolean> = { log: false };
 for (const name of ALLOWED_HELPERS) knownHelpers[name] = true;
@@ -354,7 +378,12 @@ function runPart(part: CompiledPart, data: unknown, frame: Record<string, unknow
  * Throws `TemplateDataError` listing every problem (schema violations and variables the template needs
  * but the data lacks) and `TemplateDefinitionError` when the template itself is broken.
  */
-export function renderTemplate(def: TemplateDefinition, data: unknown, ctx: RenderContext): RenderedMessage {
+export function renderTemplate(
+  def: TemplateDefinition,
+  data: unknown,
+  ctx: RenderContext,
+  limits: RenderLimits = DEFAULT_RENDER_LIMITS,
+): RenderedMessage {
   const bundle = bundleFor(def);
   let fields: ProblemField[];
   try {
@@ -384,12 +413,22 @@ export function renderTemplate(def: TemplateDefinition, data: unknown, ctx: Rend
   const frame = contextFrame(def, ctx);
   const out = new Map<string, string>();
   const problems: ProblemField[] = [];
-  for (const part of bundle.parts.values()) {
-    try {
-      out.set(part.name, runPart(part, data, frame));
-    } catch (err) {
-      problems.push(runtimeProblem(part.name, err));
+  const budget = new RenderBudget(limits, `${def.key} (${def.locale})`);
+  const outer = activeBudget;
+  activeBudget = budget;
+  try {
+    for (const part of bundle.parts.values()) {
+      try {
+        const text = runPart(part, data, frame);
+        budget.output(text.length);
+        out.set(part.name, text);
+      } catch (err) {
+        if (err instanceof TemplateBudgetError) throw err;
+        problems.push(runtimeProblem(part.name, err));
+      }
     }
+  } finally {
+    activeBudget = outer;
   }
   if (problems.length > 0) {
     throw new TemplateDataError(

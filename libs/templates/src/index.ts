@@ -22,11 +22,21 @@ export {
   templateCacheStats,
   clearTemplateCaches,
 } from './engine.js';
-export { validateData, compileSchema, TemplateSchemaError } from './schema.js';
+export { validateData, compileSchema, TemplateSchemaError, safeRegExp } from './schema.js';
+export {
+  DEFAULT_RENDER_LIMITS,
+  TemplateBudgetError,
+  TemplateRenderTimeoutError,
+  type RenderLimits,
+} from './budget.js';
+export { TemplateRenderPool, renderWorkerFile, type RenderPoolOptions } from './render-pool.js';
+export type { WireLintOptions } from './render-wire.js';
 export { loadTemplatePack, loadPackPartials } from './pack.js';
 export {
   lintTemplate,
   sampleContext,
+  senderFor,
+  DEFAULT_SENDERS,
   schemaDeclares,
   type LintRuleId,
   DEFAULT_FORBIDDEN_PHRASES,

@@ -16,9 +16,12 @@ import {
   TemplateDefinitionError,
 } from './engine.js';
 import { ALLOWED_HELPERS, DEBT_HELPERS } from './helpers.js';
-import { compileSchema, validateData } from './schema.js';
+import { compileSchema, safeRegExp, validateData } from './schema.js';
 import { smsSegments } from './sms.js';
 import type {
+  Audience,
+  BankIdentity,
+  SenderIdentities,
   DemandLetterElement,
   ForbiddenPhrase,
   LintFinding,
@@ -47,7 +50,11 @@ export const LINT_RULES = {
   'demand-letter-missing-element':
     'A demand letter lacks an element required by art. 69 (placeholders/partials).',
   'missing-opt-out': 'An SMS or email has no opt-out line.',
-  'sms-segment-limit': 'The rendered example SMS exceeds the configured segment limit.',
+  'sms-segment-limit':
+    'The rendered example SMS exceeds the configured segment maximum (TEMPLATE_SMS_MAX_SEGMENTS).',
+  'sms-segment-budget': 'The rendered example SMS needs more than 2 segments (each one is billed).',
+  'locale-mixed-script':
+    'An English template renders Chinese text (e.g. the Chinese bank name): English messages use BANK_NAME_EN.',
   'sms-encoding':
     'An English SMS needs UCS-2 (a non GSM-7 character), which cuts a segment to 70 characters.',
   'example-render-failed': 'The example data does not render.',
@@ -192,6 +199,9 @@ const DEBT_WORDS: readonly string[] = [
   '透支',
   '账单',
   '信用卡',
+  '信用',
+  '卡中心',
+  '贷款',
   '金额',
   '本金',
   '利息',
@@ -206,6 +216,8 @@ const DEBT_WORDS: readonly string[] = [
   'repay',
   'collection',
   'credit card',
+  'credit',
+  'card',
   'amount',
   'past due',
   'loan',
@@ -245,7 +257,7 @@ const SAMPLE_CONTEXT: Record<Locale, RenderContext> = {
   },
   en: {
     bank: {
-      name: 'Example Bank Card Centre',
+      name: 'Example Bank Credit Card Center',
       address: '100 Example Road, Pudong, Shanghai',
       phone: '400-800-0000',
       complaintChannel: 'the complaints line 400-800-0000 (option 9) or the Complaints page of our website',
@@ -263,6 +275,22 @@ const SAMPLE_CONTEXT: Record<Locale, RenderContext> = {
 export function sampleContext(locale: Locale): RenderContext {
   return structuredClone(SAMPLE_CONTEXT[locale]);
 }
+
+/** The senders lint assumes when not told the configured ones (the config defaults). */
+export const DEFAULT_SENDERS: SenderIdentities = Object.freeze({
+  debtor: { 'zh-CN': SAMPLE_CONTEXT['zh-CN'].bank, en: SAMPLE_CONTEXT.en.bank },
+  thirdParty: {
+    'zh-CN': { ...SAMPLE_CONTEXT['zh-CN'].bank, name: '示例银行' },
+    en: { ...SAMPLE_CONTEXT.en.bank, name: 'Example Bank' },
+  },
+});
+
+/** The sender a template signs with: neutral for third parties, in the template's language. */
+export function senderFor(senders: SenderIdentities, audience: Audience, locale: Locale): BankIdentity {
+  return (audience === 'third_party' ? senders.thirdParty : senders.debtor)[locale];
+}
+
+const HAN_RE = /[\p{Script=Han}\u3000-\u303f\uff00-\uffef]/u;
 
 function isDemandLetterDefault(def: TemplateDefinition): boolean {
   return (
@@ -310,7 +338,13 @@ export function schemaDeclares(root: JsonSchema, segments: string[]): boolean {
     if (props && Object.hasOwn(props, seg)) return visit(props[seg], i + 1, depth + 1);
     const patterns = s.patternProperties as Record<string, unknown> | undefined;
     for (const [pattern, sub] of Object.entries(patterns ?? {})) {
-      if (new RegExp(pattern, 'u').test(seg) && visit(sub, i + 1, depth + 1)) return true;
+      let matches = false;
+      try {
+        matches = safeRegExp(pattern).test(seg);
+      } catch {
+        matches = false; // an invalid pattern is reported by schema-invalid
+      }
+      if (matches && visit(sub, i + 1, depth + 1)) return true;
     }
     if (typeof s.additionalProperties === 'object' && s.additionalProperties !== null) {
       return visit(s.additionalProperties, i + 1, depth + 1);
@@ -562,22 +596,36 @@ export function lintTemplate(def: TemplateDefinition, opts: LintOptions = {}): L
     }
   }
 
-  // -- render the example
+  // -- render the example, signed as the service would sign it
   if (schemaOk && compileOk && findings.every((f) => f.ruleId !== 'missing-part')) {
     const ctx = opts.sampleContext ?? sampleContext(def.locale);
+    if (!opts.sampleContext)
+      ctx.bank = { ...senderFor(opts.senders ?? DEFAULT_SENDERS, def.audience, def.locale) };
     try {
       const msg = renderTemplate(
         { ...def, partials: { ...(opts.partials ?? {}), ...(def.partials ?? {}) } },
         def.exampleData,
         ctx,
+        opts.renderLimits,
       );
+      const rendered: { part: string; text: string }[] = [];
       if (msg.sms) {
-        const limit = opts.maxSmsSegments ?? 2;
-        if (msg.sms.segments > limit) {
+        rendered.push({ part: 'sms', text: msg.sms.text });
+        const max = opts.maxSmsSegments ?? 3;
+        const warn = Math.min(opts.warnSmsSegments ?? 2, max);
+        const per = `${msg.sms.encoding === 'GSM-7' ? '160/153' : '70/67'} characters per segment`;
+        if (msg.sms.segments > max) {
           add(
             'sms-segment-limit',
             'error',
-            `example SMS needs ${msg.sms.segments} ${msg.sms.encoding} segments (limit ${limit}; ${msg.sms.encoding === 'GSM-7' ? '160/153' : '70/67'} characters per segment)`,
+            `example SMS needs ${msg.sms.segments} ${msg.sms.encoding} segments (maximum ${max}; ${per})`,
+            { part: 'sms' },
+          );
+        } else if (msg.sms.segments > warn) {
+          add(
+            'sms-segment-budget',
+            'warning',
+            `example SMS needs ${msg.sms.segments} ${msg.sms.encoding} segments (budget ${warn}; ${per})`,
             { part: 'sms' },
           );
         }
@@ -585,10 +633,49 @@ export function lintTemplate(def: TemplateDefinition, opts: LintOptions = {}): L
           add('missing-opt-out', 'error', 'SMS has no opt-out line', { part: 'sms' });
       }
       if (msg.email) {
+        rendered.push(
+          { part: 'subject', text: msg.email.subject },
+          { part: 'html', text: msg.email.html },
+          { part: 'text', text: msg.email.text },
+        );
         if (!OPT_OUT_RE.test(msg.email.text))
           add('missing-opt-out', 'error', 'email text has no opt-out line', { part: 'text' });
         if (!OPT_OUT_RE.test(msg.email.html))
           add('missing-opt-out', 'error', 'email HTML has no opt-out line', { part: 'html' });
+      }
+      if (msg.letter) {
+        rendered.push({ part: 'letter', text: `${msg.letter.title}\n${msg.letter.markdown}` });
+        msg.letter.attachments.forEach((a, i) =>
+          rendered.push({ part: `attachments[${i}].letter`, text: `${a.title}\n${a.markdown}` }),
+        );
+      }
+      for (const r of rendered) {
+        // What the reader sees, sender name and partials included (the static check above sees only the sources).
+        if (thirdParty) {
+          for (const w of debtWords) {
+            w.re.lastIndex = 0;
+            const m = w.re.exec(r.text);
+            if (m) {
+              add(
+                'third-party-debt-wording',
+                'error',
+                `rendered third-party message says "${m[0]}" (check the sender name THIRD_PARTY_SENDER_NAME${def.locale === 'en' ? '_EN' : ''} and the partials)`,
+                { part: r.part },
+              );
+            }
+          }
+        }
+        if (def.locale === 'en') {
+          const m = HAN_RE.exec(r.text);
+          if (m) {
+            add(
+              'locale-mixed-script',
+              r.part === 'sms' ? 'error' : 'warning',
+              `English ${r.part} renders Chinese text ("${r.text.slice(Math.max(0, m.index - 8), m.index + 8).replace(/\s+/g, ' ')}"): use English wording and BANK_NAME_EN${r.part === 'sms' ? '; it also makes the SMS UCS-2 (70 characters per segment)' : ''}`,
+              { part: r.part },
+            );
+          }
+        }
       }
     } catch (err) {
       if (err instanceof TemplateDataError) {

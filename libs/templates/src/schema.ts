@@ -1,8 +1,10 @@
 /** JSON Schema validation of template data: ajv with allErrors, formats, compiled validators cached by schema hash. */
 import { createHash } from 'node:crypto';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { RegExpEngine, RegExpLike } from 'ajv/dist/types/index.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import formatsModule from 'ajv-formats';
+import RE2 from 're2';
 import type { ProblemField } from '#libs/core';
 
 type FormatsPlugin = (ajv: Ajv) => Ajv;
@@ -27,7 +29,29 @@ function makeAjv<T extends Ajv>(instance: T): T {
   return instance;
 }
 
-const ajvOptions = { allErrors: true, strict: true, strictRequired: false, logger: false } as const;
+/**
+ * Schema `pattern` / `patternProperties` run on RE2 (linear time in the input) instead of the
+ * backtracking JavaScript engine: `^(a+)+$` against 31 characters took seconds with `RegExp`.
+ * RE2 refuses what it cannot run in linear time (back-references, look-around), so such a schema
+ * does not compile: lint reports `schema-invalid` and a submit is refused.
+ */
+export const linearRegExp: RegExpEngine = Object.assign(
+  (pattern: string, flags: string): RegExpLike => new RE2(pattern, flags),
+  { code: 'require("re2")' },
+);
+
+/** A linear-time regular expression (RE2) for patterns that come from template authors. */
+export function safeRegExp(pattern: string): RegExpLike {
+  return linearRegExp(pattern, 'u');
+}
+
+const ajvOptions = {
+  allErrors: true,
+  strict: true,
+  strictRequired: false,
+  logger: false,
+  code: { regExp: linearRegExp },
+} as const;
 let ajv07: Ajv | undefined;
 let ajv2020: Ajv | undefined;
 

@@ -115,8 +115,17 @@ export interface LintOptions {
   forbiddenPhrases?: ForbiddenPhrase[];
   /** Added to the (default or given) forbidden phrase list. */
   extraForbiddenPhrases?: ForbiddenPhrase[];
-  /** Maximum SMS segments for the rendered example (default 2). */
+  /** Maximum SMS segments for the rendered example: over it is an error (default 3, config TEMPLATE_SMS_MAX_SEGMENTS). */
   maxSmsSegments?: number;
+  /** Over this many segments the rendered example SMS gets a warning (default 2). */
+  warnSmsSegments?: number;
+  /**
+   * The senders the service signs with (from config). Lint renders the example with the one the
+   * template's audience and locale get, so segment counts and wording checks see the real name.
+   */
+  senders?: SenderIdentities;
+  /** Loop and output limits for the example render (default `DEFAULT_RENDER_LIMITS`). */
+  renderLimits?: { maxIterations: number; maxOutputChars: number };
   /** Replaces the default art. 69 element list for demand letters. */
   demandLetterElements?: DemandLetterElement[];
   /** Decides which templates are demand letters (default: debtor letters of stage late or legal). */
@@ -125,4 +134,13 @@ export interface LintOptions {
   sampleContext?: RenderContext;
   /** Partials available besides `def.partials` (default: the engine's registry). */
   partials?: Record<string, string>;
+}
+
+/**
+ * Who signs a message, per audience and locale. Third parties (a contact, a guarantor) get a neutral
+ * sender name: `【…信用卡中心】` alone tells a relative the message is about a credit-card debt.
+ */
+export interface SenderIdentities {
+  debtor: Record<Locale, BankIdentity>;
+  thirdParty: Record<Locale, BankIdentity>;
 }

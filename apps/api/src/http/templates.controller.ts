@@ -19,7 +19,7 @@ import {
   type DraftStatus,
   parseWith,
   partialClosure,
-  previewTemplate,
+  TemplateRenderPool,
   sampleContext,
   TEMPLATE_KEY_RE,
   type TemplateDefinition,
@@ -106,6 +106,7 @@ export class TemplatesController {
   constructor(
     private readonly store: TemplateStore,
     private readonly registry: TemplateRegistry,
+    private readonly pool: TemplateRenderPool,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
@@ -228,7 +229,8 @@ export class TemplatesController {
   @HttpCode(200)
   async preview(@Body() body: unknown): Promise<TemplatePreview> {
     const { def, data, recipientName } = await this.previewInput(body);
-    return previewTemplate(def, data, this.context(def, recipientName), this.store.lint(def));
+    // Lint and render run on the render pool: an editor's template never blocks this process.
+    return this.pool.preview(def, data, this.context(def, recipientName), this.store.wireLintOptions());
   }
 
   /** The letter preview as a PDF (libs/letters), same body as `preview`. */
@@ -237,7 +239,7 @@ export class TemplatesController {
   async previewPdf(@Body() body: unknown, @Res() res: Response): Promise<void> {
     const { def, data, recipientName } = await this.previewInput(body);
     const ctx = this.context(def, recipientName);
-    const p = previewTemplate(def, data, ctx);
+    const p = await this.pool.preview(def, data, ctx);
     if (!p.letter) {
       throw new ValidationError(`Template ${def.key} is a ${def.channel} template, not a letter`, [
         { path: 'key', message: 'not a letter template' },
@@ -283,7 +285,7 @@ export class TemplatesController {
     const sample = sampleContext(def.locale);
     return {
       ...sample,
-      bank: this.registry.bank,
+      bank: this.registry.senderFor(def),
       recipientName: recipientName ?? sample.recipientName,
       caseId: 'PREVIEW-0001',
       issuedOn: this.clock.now().toISOString().slice(0, 10),
@@ -370,10 +372,13 @@ export class TemplatesController {
     };
   }
 
-  /** Rollback: publishes an older version's content again, as a new version. */
+  /**
+   * Rollback: opens a draft with an older version's content and submits it for review (202). A
+   * second person approves it and it is published like any change (four-eyes, as for a publish).
+   */
   @Scopes('templates:approve')
   @Post(':key/:locale/rollback')
-  @HttpCode(200)
+  @HttpCode(202)
   async rollback(
     @Req() req: Request,
     @Param('key') k: string,
@@ -381,8 +386,6 @@ export class TemplatesController {
     @Body() body: { version?: unknown } | undefined,
   ) {
     const user = actingUser(req);
-    const rec = await this.store.rollback(user, key(k), locale(l), positiveInt(body?.version, 'version'));
-    this.registry.add(rec.definition);
-    return rec;
+    return this.store.rollback(user, key(k), locale(l), positiveInt(body?.version, 'version'));
   }
 }

@@ -1,4 +1,5 @@
 import { AppError, TemplateDataError } from '#libs/core';
+import type { RenderLimits } from '../budget.js';
 import { renderTemplate, TemplateDefinitionError } from '../engine.js';
 import { smsSegments } from '../sms.js';
 import type { LintFinding, RenderContext, RenderedMessage, TemplateDefinition } from '../types.js';
@@ -32,11 +33,17 @@ export function previewTemplate(
   data: unknown,
   ctx: RenderContext,
   findings: LintFinding[] = [],
+  limits?: RenderLimits,
 ): TemplatePreview {
   let out: RenderedMessage;
   try {
-    out = renderTemplate(def, data, ctx);
+    out = renderTemplate(def, data, ctx, limits);
   } catch (err) {
+    if (err instanceof AppError && err.status === 422 && !(err instanceof TemplateDataError)) {
+      // Over the rendering budget: the same error, with the findings for the editor.
+      (err.extra as Record<string, unknown>).findings = findings;
+      throw err;
+    }
     if (err instanceof TemplateDataError) {
       throw new TemplateDataError(err.message, err.fields, { ...err.extra, findings });
     }

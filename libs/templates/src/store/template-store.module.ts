@@ -1,6 +1,64 @@
 import { Module } from '@nestjs/common';
-import { TemplateStore } from './template-store.service.js';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { TemplateRenderPool } from '../render-pool.js';
+import type { SenderIdentities } from '../types.js';
+import {
+  TEMPLATE_STORE_OPTIONS,
+  TemplateStore,
+  type TemplateStoreOptions,
+} from './template-store.service.js';
 
-/** The template store (needs the global `Db` and `CLOCK` providers). */
-@Module({ providers: [TemplateStore], exports: [TemplateStore] })
+/** The senders of every message, per audience and locale, from the configuration. */
+export function sendersFromConfig(bank: AppConfig['bank']): SenderIdentities {
+  const zh = {
+    name: bank.name,
+    address: bank.address,
+    phone: bank.phone,
+    complaintChannel: bank.complaintChannel,
+    ...(bank.website ? { website: bank.website } : {}),
+  };
+  const en = { ...zh, name: bank.nameEn, address: bank.addressEn, complaintChannel: bank.complaintChannelEn };
+  return {
+    debtor: { 'zh-CN': zh, en },
+    thirdParty: { 'zh-CN': { ...zh, name: bank.thirdPartyName }, en: { ...en, name: bank.thirdPartyNameEn } },
+  };
+}
+
+/**
+ * The template store and the render pool every render, preview and lint runs on (needs the
+ * global `Db`, `CLOCK` and `APP_CONFIG` providers).
+ */
+@Module({
+  providers: [
+    TemplateStore,
+    {
+      provide: TemplateRenderPool,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) =>
+        new TemplateRenderPool({
+          threads: config.templateSafety.renderThreads,
+          timeoutMs: config.templateSafety.renderTimeoutMs,
+          limits: {
+            maxIterations: config.templateSafety.maxIterations,
+            maxOutputChars: config.templateSafety.maxOutputChars,
+          },
+        }),
+    },
+    {
+      provide: TEMPLATE_STORE_OPTIONS,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig): TemplateStoreOptions => ({
+        lint: {
+          maxSmsSegments: config.templateSafety.smsMaxSegments,
+          senders: sendersFromConfig(config.bank),
+          renderLimits: {
+            maxIterations: config.templateSafety.maxIterations,
+            maxOutputChars: config.templateSafety.maxOutputChars,
+          },
+        },
+      }),
+    },
+  ],
+  exports: [TemplateStore, TemplateRenderPool, TEMPLATE_STORE_OPTIONS],
+})
 export class TemplateStoreModule {}

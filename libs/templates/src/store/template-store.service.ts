@@ -14,6 +14,8 @@ import {
 } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
 import { lintTemplate } from '../lint.js';
+import { TemplateRenderPool } from '../render-pool.js';
+import type { WireLintOptions } from '../render-wire.js';
 import type { LintFinding, LintOptions, TemplateDefinition } from '../types.js';
 import { diffDefinitions, type FieldDiff } from './diff.js';
 import {
@@ -234,6 +236,7 @@ export class TemplateStore {
     private readonly db: Db,
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() @Inject(TEMPLATE_STORE_OPTIONS) options?: TemplateStoreOptions,
+    @Optional() private readonly pool?: TemplateRenderPool,
   ) {
     this.lintOptions = options?.lint ?? {};
   }
@@ -254,9 +257,20 @@ export class TemplateStore {
     }
   }
 
-  /** Lint as at submit: the definition must carry every partial it uses. */
-  lint(def: TemplateDefinition): LintFinding[] {
-    return lintTemplate(def, { ...this.lintOptions, partials: {} });
+  /**
+   * Lint as at submit: the definition must carry every partial it uses. Runs on the render pool
+   * (lint renders the example data, which is as untrusted as the template) when there is one.
+   */
+  async lint(def: TemplateDefinition): Promise<LintFinding[]> {
+    const opts = { ...this.lintOptions, partials: {} };
+    if (this.pool && opts.isDemandLetter === undefined) return this.pool.lint(def, opts);
+    return lintTemplate(def, opts);
+  }
+
+  /** The lint options without functions (what a preview worker gets). */
+  wireLintOptions(): WireLintOptions {
+    const { isDemandLetter: _fn, ...rest } = this.lintOptions;
+    return { ...rest, partials: {} };
   }
 
   // ---------------------------------------------------------------- seeding
@@ -743,7 +757,7 @@ export class TemplateStore {
   async submit(actor: string, id: string): Promise<TemplateDraftRecord> {
     const d = await this.draft(id);
     if (d.status !== 'draft') throw new ConflictError(`Draft ${id} is ${d.status}, not draft`);
-    const findings = this.lint(d.definition);
+    const findings = await this.lint(d.definition);
     const errors = findings.filter((f) => f.severity === 'error');
     if (errors.length) {
       throw new TemplateLintError(
@@ -883,45 +897,34 @@ export class TemplateStore {
     throw new Error('published version not found after insert');
   }
 
-  /** Rollback: publishes the content of an older version again, as a new version. */
+  /**
+   * Rollback: an older version's content goes through the same four-eyes workflow as any change.
+   * Opens a draft with that content (on top of the latest version) and submits it for review
+   * (lint runs); a second person approves it and it is published as the next version. One key
+   * with `templates:approve` can no longer bring back old wording alone.
+   */
   async rollback(
     actor: string,
     key: string,
     locale: Locale,
     toVersion: number,
-  ): Promise<TemplateVersionRecord> {
+  ): Promise<TemplateDraftRecord> {
     const target = await this.requireVersion(key, locale, toVersion);
-    const rec = await this.db
-      .transaction(async (tx) => {
-        const latest = await this.latest(key, locale, tx);
-        if (!latest) throw new NotFoundError(`No published version of '${key}' (${locale})`);
-        if (latest.version === toVersion) {
-          throw new ConflictError(`Version ${toVersion} is already the current version`);
-        }
-        const def: TemplateDefinition = { ...target.definition, version: latest.version + 1 };
-        await this.insertVersion(tx, def, {
-          source: 'rollback',
-          draftId: null,
-          basedOnVersion: toVersion,
-          authors: target.authors,
-          approvedBy: target.approvedBy,
-          publishedBy: actor,
-        });
-        await this.audit(tx, actor, 'version.rolled_back', key, locale, {
-          version: def.version,
-          diff: diffDefinitions(latest.definition, def),
-          detail: { republishedVersion: toVersion, previousVersion: latest.version },
-        });
-        return (await this.version(key, locale, def.version, tx)) ?? this.fail();
-      })
-      .catch((err: unknown) => {
-        if (this.db.isUniqueViolation(err)) {
-          throw new ConflictError(`Another version of '${key}' (${locale}) was published at the same time`);
-        }
-        throw err;
-      });
-    this.emit(rec);
-    return rec;
+    const latest = await this.latest(key, locale);
+    if (!latest) throw new NotFoundError(`No published version of '${key}' (${locale})`);
+    if (latest.version === toVersion) {
+      throw new ConflictError(`Version ${toVersion} is already the current version`, [
+        { path: 'version', message: 'is the current version' },
+      ]);
+    }
+    const draft = await this.createDraft(actor, { key, locale, fromVersion: target.version });
+    try {
+      return await this.submit(actor, draft.id);
+    } catch (err) {
+      // A rollback that cannot be submitted (lint errors under today's rules) leaves no draft behind.
+      await this.withdraw(actor, draft.id).catch(() => undefined);
+      throw err;
+    }
   }
 }
 
