@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from '@jest/globals';
-import { DEFAULT_FORBIDDEN_PHRASES, LINT_RULES, lintTemplate } from './lint.js';
+import { DEFAULT_FORBIDDEN_PHRASES, DEFAULT_SENDERS, LINT_RULES, lintTemplate } from './lint.js';
 import { loadTemplatePack } from './pack.js';
 import type { LintFinding, TemplateDefinition } from './types.js';
 
@@ -238,13 +238,13 @@ describe('lintTemplate rules', () => {
       {
         ruleId: 'sms-segment-limit',
         severity: 'error',
-        message: 'example SMS needs 2 UCS-2 segments (limit 1; 70/67 characters per segment)',
+        message: 'example SMS needs 2 UCS-2 segments (maximum 1; 70/67 characters per segment)',
         location: { part: 'sms' },
       },
     ]);
-    const long = smsDef(`${'a'.repeat(320)} Reply STOP to opt out.`, { locale: 'en' });
+    const long = smsDef(`${'a'.repeat(480)} Reply STOP to opt out.`, { locale: 'en' });
     expect(lintTemplate(long).find((x) => x.ruleId === 'sms-segment-limit')?.message).toContain(
-      '3 GSM-7 segments',
+      '4 GSM-7 segments (maximum 3',
     );
   });
 
@@ -296,5 +296,91 @@ describe('lintTemplate rules', () => {
     expect(f.map((x) => [x.ruleId, x.message])).toEqual([
       ['example-render-failed', 'data.amountDue is required by the template (sms)'],
     ]);
+  });
+});
+
+describe('segment budgets, senders and locales (issue 13)', () => {
+  /** The senders as a bank that kept 信用卡中心 in every name would configure them. */
+  const cardCentreEverywhere = {
+    debtor: DEFAULT_SENDERS.debtor,
+    thirdParty: {
+      'zh-CN': { ...DEFAULT_SENDERS.thirdParty['zh-CN'], name: '示例银行信用卡中心' },
+      en: { ...DEFAULT_SENDERS.thirdParty.en, name: 'Example Bank Credit Card Center' },
+    },
+  };
+
+  it('refuses a third-party SMS whose sender name reveals the card debt, in both locales', () => {
+    for (const locale of ['zh-CN', 'en'] as const) {
+      const def = get('early.sms.third_party', locale);
+      expect(lintTemplate(def)).toEqual([]);
+      const f = lintTemplate(def, { senders: cardCentreEverywhere });
+      const wording = f.filter((x) => x.ruleId === 'third-party-debt-wording');
+      expect(wording.length).toBeGreaterThan(0);
+      expect(wording[0]).toMatchObject({ severity: 'error', location: { part: 'sms' } });
+      expect(wording[0].message).toContain(
+        locale === 'en' ? 'THIRD_PARTY_SENDER_NAME_EN' : 'THIRD_PARTY_SENDER_NAME',
+      );
+    }
+  });
+
+  it('refuses card words typed into a third-party template, zh and en', () => {
+    const zh = get('early.sms.third_party', 'zh-CN');
+    zh.parts.sms = '{{@bank.name}}：请转告{{customerName}}致电卡中心。回复TD退订';
+    expect(ids(lintTemplate(zh))).toContain('third-party-debt-wording');
+    const en = get('early.sms.third_party', 'en');
+    en.parts.sms =
+      '{{@bank.name}}: please ask {{customerName}} to call the card team. Reply STOP to opt out.';
+    expect(lintTemplate(en).map((x) => x.message)).toContain('third-party text mentions "card"');
+  });
+
+  it('warns over 2 segments and refuses over the configured maximum', () => {
+    const three = smsDef(`${'a'.repeat(400)} Reply STOP to opt out.`, { locale: 'en' });
+    expect(lintTemplate(three).filter((x) => x.ruleId.startsWith('sms-segment'))).toEqual([
+      {
+        ruleId: 'sms-segment-budget',
+        severity: 'warning',
+        message: 'example SMS needs 3 GSM-7 segments (budget 2; 160/153 characters per segment)',
+        location: { part: 'sms' },
+      },
+    ]);
+    expect(
+      lintTemplate(three, { maxSmsSegments: 2 }).filter((x) => x.ruleId.startsWith('sms-segment')),
+    ).toMatchObject([{ ruleId: 'sms-segment-limit', severity: 'error' }]);
+  });
+
+  it('refuses an English SMS that renders the Chinese bank name (UCS-2, 4-5 segments)', () => {
+    const def = get('early.sms.reminder', 'en');
+    const chineseName = {
+      ...DEFAULT_SENDERS,
+      debtor: { ...DEFAULT_SENDERS.debtor, en: { ...DEFAULT_SENDERS.debtor.en, name: '示例银行信用卡中心' } },
+    };
+    const f = lintTemplate(def, { senders: chineseName });
+    expect(f.find((x) => x.ruleId === 'locale-mixed-script')).toMatchObject({
+      severity: 'error',
+      location: { part: 'sms' },
+    });
+    expect(f.find((x) => x.ruleId === 'locale-mixed-script')?.message).toContain('BANK_NAME_EN');
+    const seg = f.find((x) => x.ruleId === 'sms-segment-limit');
+    expect(seg?.message).toMatch(/needs [45] UCS-2 segments/);
+    // With the English name the same template is GSM-7 in at most 2 segments.
+    expect(lintTemplate(def)).toEqual([]);
+  });
+
+  it('refuses a schema pattern RE2 cannot run in linear time', () => {
+    const def = smsDef('{{amountDue}} 回复TD退订', {
+      schema: { type: 'object', properties: { amountDue: { type: 'string', pattern: '^(a)\\1$' } } },
+    });
+    const f = lintTemplate(def);
+    expect(f.find((x) => x.ruleId === 'schema-invalid')?.message).toMatch(/invalid JSON Schema/);
+  });
+
+  it('reports a loop over the rendering budget instead of running it', () => {
+    const def = smsDef('{{#each items}}{{#each ../items}}{{x}}{{/each}}{{/each}} 回复TD退订', {
+      exampleData: { amountDue: '1.00', items: Array.from({ length: 200 }, () => ({ x: 'a' })) },
+    });
+    const started = Date.now();
+    const f = lintTemplate(def, { renderLimits: { maxIterations: 1000, maxOutputChars: 1_000_000 } });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(f.find((x) => x.ruleId === 'example-render-failed')?.message).toContain('loops more than 1000 times');
   });
 });
