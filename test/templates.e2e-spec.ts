@@ -261,11 +261,22 @@ describe.each(['sqlite', 'postgres'] as const)('template store and workflow (%s)
     expect(JSON.stringify(pub.diff)).toContain('忽略本短信');
     expect(Number.isNaN(Date.parse(pub.at))).toBe(false);
 
-    // Rollback: v1's content published again as v3.
+    // Rollback: v1's content goes through the four-eyes workflow like any change (issue 13):
+    // the request opens a draft in review; its requester cannot approve it; a second person does.
     const rb = await t.post('/v1/templates/early.sms.reminder/zh-CN/rollback', { version: 1 }, 'li');
-    expect(rb.status).toBe(200);
-    expect(rb.body).toMatchObject({ version: 3, source: 'rollback', basedOnVersion: 1 });
-    expect(rb.body.contentSha256).not.toBe(published.body.contentSha256);
+    expect(rb.status).toBe(202);
+    expect(rb.body).toMatchObject({ status: 'in_review', baseVersion: 2, authors: ['compliance.li'] });
+    const current = await t.get('/v1/templates/early.sms.reminder/zh-CN');
+    expect(current.body).toMatchObject({ latest: { version: 2 }, openDraft: { id: rb.body.id } });
+    const rbId = rb.body.id as string;
+    const byRequester = await t.post(`/v1/templates/drafts/${rbId}/approve`, {}, 'li');
+    expect(byRequester.status).toBe(403);
+    expect((await t.post(`/v1/templates/drafts/${rbId}/publish`, {}, 'li')).status).toBe(409);
+    expect((await t.post(`/v1/templates/drafts/${rbId}/approve`, {}, 'chen')).status).toBe(200);
+    const rbPub = await t.post(`/v1/templates/drafts/${rbId}/publish`, {}, 'chen');
+    expect(rbPub.status).toBe(200);
+    expect(rbPub.body).toMatchObject({ version: 3, basedOnVersion: 2, approvedBy: 'lead.chen' });
+    expect(rbPub.body.contentSha256).not.toBe(published.body.contentSha256);
     const v3 = await t.get('/v1/templates/early.sms.reminder/zh-CN/versions/3');
     expect((v3.body.definition as { parts: { sms: string } }).parts.sms).toBe(def.parts.sms);
 

@@ -77,6 +77,7 @@ export class ArtifactRenderer {
         : undefined;
     const issuedOn = localDate(n.createdAt, n.recipient.timeZone || 'Asia/Shanghai');
     const out = await this.templates.render(def, n.data, {
+      recipientRole: n.recipient.role,
       recipientName: n.recipient.name,
       caseId: n.caseId,
       notificationId: n.id,

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import type { Locale } from '#libs/core';
+import type { Locale, RecipientRole } from '#libs/core';
 import { LOCALES, UnknownTemplateError } from '#libs/core';
 import {
   type BankIdentity,
@@ -169,16 +169,25 @@ export class TemplateRegistry implements OnModuleInit, OnModuleDestroy {
     return d;
   }
 
-  /** The sender the template signs with (neutral name for contacts and guarantors, English name in English). */
-  senderFor(def: TemplateDefinition): BankIdentity {
-    return senderFor(this.senders, def.audience, def.locale);
+  /**
+   * The sender the message signs with: the neutral name for third-party templates and for any
+   * recipient who is not the debtor (contact, guarantor); the English name in English.
+   */
+  senderFor(def: TemplateDefinition, recipientRole?: RecipientRole): BankIdentity {
+    const audience = recipientRole !== undefined && recipientRole !== 'debtor' ? 'third_party' : def.audience;
+    return senderFor(this.senders, audience, def.locale);
   }
 
   /**
    * Renders on the worker-thread pool (never on this event loop): a template over its loop or
    * output budget, or over the time limit, fails with a 422 error instead of blocking the process.
    */
-  render(def: TemplateDefinition, data: unknown, ctx: Omit<RenderContext, 'bank'>): Promise<RenderedMessage> {
-    return this.pool.render(def, data, { ...ctx, bank: this.senderFor(def) });
+  render(
+    def: TemplateDefinition,
+    data: unknown,
+    ctx: Omit<RenderContext, 'bank'> & { recipientRole?: RecipientRole },
+  ): Promise<RenderedMessage> {
+    const { recipientRole, ...rest } = ctx;
+    return this.pool.render(def, data, { ...rest, bank: this.senderFor(def, recipientRole) });
   }
 }
