@@ -123,7 +123,6 @@ describe('template safety (standalone, built API)', () => {
       }
     }
     const worst = p99(samples);
-    // eslint-disable-next-line no-console
     console.log(`/health/live during the attacks: ${samples.length} samples, p99 ${worst.toFixed(1)} ms`);
     expect(worst).toBeLessThan(50);
   }, 120_000);

@@ -381,6 +381,8 @@ describe('segment budgets, senders and locales (issue 13)', () => {
     const started = Date.now();
     const f = lintTemplate(def, { renderLimits: { maxIterations: 1000, maxOutputChars: 1_000_000 } });
     expect(Date.now() - started).toBeLessThan(1000);
-    expect(f.find((x) => x.ruleId === 'example-render-failed')?.message).toContain('loops more than 1000 times');
+    expect(f.find((x) => x.ruleId === 'example-render-failed')?.message).toContain(
+      'loops more than 1000 times',
+    );
   });
 });

@@ -338,7 +338,7 @@ export function schemaDeclares(root: JsonSchema, segments: string[]): boolean {
     if (props && Object.hasOwn(props, seg)) return visit(props[seg], i + 1, depth + 1);
     const patterns = s.patternProperties as Record<string, unknown> | undefined;
     for (const [pattern, sub] of Object.entries(patterns ?? {})) {
-      let matches = false;
+      let matches: boolean;
       try {
         matches = safeRegExp(pattern).test(seg);
       } catch {
