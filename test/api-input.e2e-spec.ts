@@ -61,7 +61,7 @@ describe('bad input on POST /v1/notifications', () => {
       422,
       ['data.amountDue', 'data.dueDate', 'data.cardLast4', 'data.dpd'],
     ],
-    ['unknown field', { ...good, chanel: 'sms' }, 400, ['(body)']],
+    ['unknown field', { ...good, chanel: 'sms' }, 400, ['chanel']],
     [
       'bad time zone',
       { ...good, recipient: { ...good.recipient, timeZone: 'Mars/Base' } },

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { raw } from 'express';
+import { scanError, scanJson } from '#libs/contracts';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger as Pino } from 'pino';
 import { type AppConfig, loadConfigFromEnv } from '#libs/config';
@@ -40,10 +41,17 @@ export async function startApi(
     ['/webhooks/email', '/webhooks/post', '/v1/post/print-room/tracking'],
     raw({ type: () => true, limit: config.http.maxBodyBytes }),
   );
-  app.useBodyParser('json', {
+  const jsonOptions = {
     limit: config.http.maxBodyBytes,
     type: ['application/json', 'application/*+json'],
-  });
+    // Input policy (libs/contracts/src/input.ts): depth and NUL checked on the text, in one
+    // linear pass, before JSON.parse or anything recursive sees the body.
+    verify: (_req: unknown, _res: unknown, buf: Buffer) => {
+      const problem = scanJson(buf.toString('utf8'));
+      if (problem) throw scanError(problem, '(body)');
+    },
+  };
+  app.useBodyParser('json', jsonOptions);
   app.useBodyParser('urlencoded', { extended: false, limit: config.http.maxBodyBytes });
   app.set('trust proxy', false);
   app.disable('x-powered-by');

@@ -90,6 +90,9 @@ export function toProblem(err: unknown, instance?: string): Problem {
     };
   }
   if (err instanceof HttpException) {
+    // The framework wraps errors thrown by a body parser's `verify` hook (the input policy's
+    // depth and NUL scan, bootstrap.ts): answer with the error it wraps.
+    if (err.cause instanceof AppError) return toProblem(err.cause, instance);
     const status = err.getStatus();
     const code = HTTP_CODES[status] ?? (status >= 500 ? 'internal' : 'validation');
     return { type: `/problems/${code}`, title: err.message, status, detail: err.message, instance, code };

@@ -1,1 +1,2 @@
 export * from './notification.dto.js';
+export * from './input.js';

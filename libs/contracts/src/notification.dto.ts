@@ -1,7 +1,15 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js/core';
-import metadata from 'libphonenumber-js/max/metadata';
 import { z } from 'zod';
-import { CHANNELS, LOCALES, RECIPIENT_ROLES, type Recipient, STAGES, ValidationError } from '#libs/core';
+import {
+  CHANNELS,
+  emailKey,
+  LOCALES,
+  phoneKey,
+  RECIPIENT_ROLES,
+  type Recipient,
+  STAGES,
+  ValidationError,
+} from '#libs/core';
+import { PostalAddressInput, zodFields } from './input.js';
 
 const knownZones = new Map<string, boolean>();
 
@@ -20,15 +28,7 @@ function isTimeZone(tz: string): boolean {
   return ok;
 }
 
-const PostalAddressSchema = z.strictObject({
-  country: z.string().length(2).default('CN'),
-  province: z.string().max(64).optional(),
-  city: z.string().max(64).optional(),
-  district: z.string().max(64).optional(),
-  street: z.string().min(1).max(256),
-  postcode: z.string().min(3).max(12),
-  lines: z.array(z.string().max(256)).max(6).optional(),
-});
+const PostalAddressSchema = PostalAddressInput;
 
 export const RecipientSchema = z.strictObject({
   role: z.enum(RECIPIENT_ROLES),
@@ -37,21 +37,22 @@ export const RecipientSchema = z.strictObject({
     .string()
     .max(32)
     .transform((raw, ctx) => {
-      const parsed = parsePhoneNumberFromString(raw, 'CN', metadata);
-      if (!parsed || !parsed.isValid()) {
+      // The same key opt-outs are stored under (libs/core/src/address-key.ts).
+      const key = phoneKey(raw);
+      if (!key) {
         ctx.addIssue({
           code: 'custom',
           message: 'not a valid phone number (E.164 expected, e.g. +8613800138000)',
         });
         return z.NEVER;
       }
-      return parsed.number;
+      return key;
     })
     .optional(),
   email: z
     .email()
     .max(254)
-    .transform((e) => e.toLowerCase())
+    .transform((e) => emailKey(e) ?? e.toLowerCase())
     .optional(),
   address: PostalAddressSchema.optional(),
   timeZone: z
@@ -106,8 +107,7 @@ function invalid(fields: { path: string; message: string }[]): ValidationError {
   );
 }
 
-const issuesOf = (e: z.ZodError) =>
-  e.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+const issuesOf = zodFields;
 
 /**
  * Parses a request body in one of its two forms; throws ValidationError naming every offending

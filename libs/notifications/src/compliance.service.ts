@@ -13,7 +13,7 @@ import {
   type SendRecord,
 } from '#libs/compliance';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import type { Channel, Stage } from '#libs/core';
+import { type Channel, type Stage, storedAddressKey } from '#libs/core';
 import type { JsonValue, NewEvidence } from '#libs/evidence';
 import { Db, type SqlRunner } from '#libs/persistence';
 import type { NotificationRow } from './notification.repository.js';
@@ -82,7 +82,9 @@ export class ComplianceService {
     );
   }
 
-  async evaluate(runner: SqlRunner, s: GateSubject, phase: GatePhase, now: Date): Promise<GateDecision> {
+  async evaluate(runner: SqlRunner, given: GateSubject, phase: GatePhase, now: Date): Promise<GateDecision> {
+    // Every table is keyed on the normalised address (libs/core/src/address-key.ts).
+    const s: GateSubject = { ...given, address: storedAddressKey(given.channel, given.address) };
     const since = historySince(now, this.profile).getTime();
     const [log, holds, optOuts] = await Promise.all([
       runner.rows<LogRow>(

@@ -6,7 +6,7 @@ import { EvidenceService, type JsonValue } from '#libs/evidence';
 import { Db } from '#libs/persistence';
 import { ComplianceService } from './compliance.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
-import { NotificationsService } from './notifications.service.js';
+import { NotificationsService, SYSTEM_SCOPE } from './notifications.service.js';
 import { TemplateRegistry } from './template-registry.js';
 
 /** Escalation never goes deeper than the longest channel order (plus a margin). */
@@ -90,10 +90,14 @@ export class EscalationService {
         data: this.dataFor(templateKey, n),
       };
       try {
-        const { notification } = await this.notifications.accept(request, `esc-${n.id}`, {
-          parentId: n.id,
-          escalationStep: n.escalationStep + 1,
-        });
+        const { notification } = await this.notifications.accept(
+          request,
+          { scope: SYSTEM_SCOPE, key: `esc-${n.id}` },
+          {
+            parentId: n.id,
+            escalationStep: n.escalationStep + 1,
+          },
+        );
         return this.record(n, {
           action: 'started',
           childId: notification.id,

@@ -81,6 +81,12 @@ export class HoldsService {
 
   async place(caseId: string, req: HoldRequest, actor: string): Promise<HoldResult> {
     const now = this.clock.now();
+    // A hold that ends in the past would silently not hold the case.
+    if (req.until && req.until.getTime() <= now.getTime()) {
+      throw new ValidationError('until must be in the future', [
+        { path: 'until', message: `must be after ${now.toISOString()}` },
+      ]);
+    }
     const result = await this.db.transaction(async (tx) => {
       const [existing] = await tx.rows<HoldRow>(
         'SELECT * FROM case_holds WHERE case_id = ? AND kind = ? AND released_at IS NULL',

@@ -18,6 +18,8 @@ export interface NotificationRow {
   provider: string | null;
   providerMessageId: string | null;
   idempotencyKey: string | null;
+  /** The caller the key belongs to (NULL on rows accepted before keys were scoped). */
+  idempotencyScope?: string | null;
   requestHash: string;
   notBefore: number | null;
   attempts: number;
@@ -45,6 +47,7 @@ interface RawRow {
   provider: string | null;
   provider_message_id: string | null;
   idempotency_key: string | null;
+  idempotency_scope: string | null;
   request_hash: string;
   not_before: string | number | null;
   attempts: number;
@@ -74,6 +77,7 @@ function fromRaw(r: RawRow): NotificationRow {
     provider: r.provider,
     providerMessageId: r.provider_message_id,
     idempotencyKey: r.idempotency_key,
+    idempotencyScope: r.idempotency_scope,
     requestHash: r.request_hash,
     notBefore: num(r.not_before),
     attempts: Number(r.attempts),
@@ -86,7 +90,7 @@ function fromRaw(r: RawRow): NotificationRow {
 }
 
 const COLUMNS =
-  'id, case_id, channel, template_key, template_version, locale, audience, recipient, recipient_address, data, status, status_reason, provider, provider_message_id, idempotency_key, request_hash, not_before, attempts, sending_at, parent_id, escalation_step, created_at, updated_at';
+  'id, case_id, channel, template_key, template_version, locale, audience, recipient, recipient_address, data, status, status_reason, provider, provider_message_id, idempotency_key, idempotency_scope, request_hash, not_before, attempts, sending_at, parent_id, escalation_step, created_at, updated_at';
 
 /** Hand-written SQL over the `notifications` table (hot path of the pipeline). */
 @Injectable()
@@ -95,7 +99,7 @@ export class NotificationRepository {
 
   async insert(tx: SqlRunner, n: NotificationRow): Promise<void> {
     await tx.exec(
-      `INSERT INTO notifications (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO notifications (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         n.id,
         n.caseId,
@@ -112,6 +116,7 @@ export class NotificationRepository {
         n.provider,
         n.providerMessageId,
         n.idempotencyKey,
+        n.idempotencyScope ?? null,
         n.requestHash,
         n.notBefore,
         n.attempts,
@@ -130,10 +135,20 @@ export class NotificationRepository {
     return r ? fromRaw(r) : null;
   }
 
-  async byIdempotencyKey(key: string): Promise<NotificationRow | null> {
-    const [r] = await this.db.rows<RawRow>(`SELECT ${COLUMNS} FROM notifications WHERE idempotency_key = ?`, [
-      key,
-    ]);
+  /**
+   * The notification a caller's key created. Keys are unique per `(idempotency_scope,
+   * idempotency_key)`. A row from before keys were scoped (scope NULL) still answers a retry, but
+   * only with the identical request (same `requestHash`): a different body from anyone is a new
+   * notification, so an old key never leads to another caller's notice.
+   *
+   * SELECT … FROM notifications WHERE idempotency_key = ? AND (idempotency_scope = ?
+   *   OR (idempotency_scope IS NULL AND request_hash = ?)) ORDER BY idempotency_scope IS NULL LIMIT 1
+   */
+  async byIdempotencyKey(scope: string, key: string, requestHash: string): Promise<NotificationRow | null> {
+    const [r] = await this.db.rows<RawRow>(
+      `SELECT ${COLUMNS} FROM notifications WHERE idempotency_key = ? AND (idempotency_scope = ? OR (idempotency_scope IS NULL AND request_hash = ?)) ORDER BY CASE WHEN idempotency_scope IS NULL THEN 1 ELSE 0 END LIMIT 1`,
+      [key, scope, requestHash],
+    );
     return r ? fromRaw(r) : null;
   }
 

@@ -28,6 +28,30 @@ import { ComplianceService } from './compliance.service.js';
 import { decideStage, type StageDecision } from './stage-policy.js';
 import { TemplateRegistry } from './template-registry.js';
 
+/**
+ * An Idempotency-Key and the caller it belongs to: keys are unique per scope, so two callers
+ * using the same key get two notifications and never see each other's (docs/api.md).
+ */
+export interface IdempotencyRef {
+  /** Who the key belongs to: `tenant:<name>` or `key:<api key id>` (apps/api/src/http/actor.ts). */
+  scope: string;
+  key: string;
+}
+
+/** The scope of keys the service itself uses (escalation steps). */
+export const SYSTEM_SCOPE = 'system';
+
+/**
+ * Automatic mode: the case's data is a superset, the chosen template's schema picks the fields it
+ * declares (a schema without `properties` takes everything). Required fields are checked by the
+ * trial render, which names each missing one.
+ */
+export function selectDeclaredData(schema: unknown, data: Record<string, unknown>): Record<string, unknown> {
+  const props = (schema as { properties?: Record<string, unknown> } | null)?.properties;
+  if (!props || typeof props !== 'object') return data;
+  return Object.fromEntries(Object.entries(data).filter(([k]) => Object.hasOwn(props, k)));
+}
+
 export interface AcceptResult {
   notification: NotificationView;
   /** false when an earlier request with the same Idempotency-Key already created it. */
@@ -90,7 +114,8 @@ export class NotificationsService {
 
   /**
    * Automatic mode (`dpd` / `stage`): the stage policy picks channel and template; explicit
-   * requests pass through. A `dpd` the template's schema declares is filled in when `data` lacks it.
+   * requests pass through. `data` is the case's data: only the fields the chosen template declares
+   * are kept (and pinned in the evidence); a `dpd` it declares is filled in when `data` lacks it.
    */
   private async resolveTarget(
     request: CreateNotificationRequest,
@@ -105,7 +130,8 @@ export class NotificationsService {
     };
     const def = await this.templates.resolve(input.templateKey, input.locale as Locale);
     const props = (def.schema as { properties?: Record<string, unknown> }).properties ?? {};
-    if (dpd !== undefined && 'dpd' in props && input.data.dpd === undefined) {
+    input.data = selectDeclaredData(def.schema, input.data);
+    if (dpd !== undefined && Object.hasOwn(props, 'dpd') && input.data.dpd === undefined) {
       input.data = { ...input.data, dpd };
     }
     return { input, stage };
@@ -114,16 +140,19 @@ export class NotificationsService {
   /**
    * Accept step: validate, render once (a missing variable fails here, before anything is
    * stored), pin the template version, store the row and its evidence in one transaction,
-   * then enqueue the dispatch job. A repeated Idempotency-Key returns the first result.
+   * then enqueue the dispatch job. A repeated Idempotency-Key of the same caller returns the
+   * first result.
    */
   async accept(
     request: CreateNotificationRequest,
-    idempotencyKey: string | null,
+    idempotency: IdempotencyRef | null,
     links: { parentId: string; escalationStep: number } | null = null,
   ): Promise<AcceptResult> {
     const requestHash = createHash('sha256').update(canonicalJson(request)).digest('hex');
-    if (idempotencyKey) {
-      const existing = await this.repo.byIdempotencyKey(idempotencyKey);
+    const idempotencyKey = idempotency?.key ?? null;
+    const idempotencyScope = idempotency ? idempotency.scope : null;
+    if (idempotency) {
+      const existing = await this.repo.byIdempotencyKey(idempotency.scope, idempotency.key, requestHash);
       if (existing) return this.replay(existing, requestHash);
     }
 
@@ -199,6 +228,7 @@ export class NotificationsService {
       provider: null,
       providerMessageId: null,
       idempotencyKey,
+      idempotencyScope,
       requestHash,
       notBefore: decision.outcome === 'defer' ? decision.until.getTime() : null,
       attempts: 0,
@@ -216,7 +246,12 @@ export class NotificationsService {
           {
             notificationId: id,
             type: 'notification.accepted',
-            payload: { request: request as unknown as JsonValue, idempotencyKey, requestHash },
+            payload: {
+              request: request as unknown as JsonValue,
+              idempotencyKey,
+              ...(idempotencyScope ? { idempotencyScope } : {}),
+              requestHash,
+            },
           },
           {
             notificationId: id,
@@ -227,6 +262,8 @@ export class NotificationsService {
               version: def.version,
               audience: def.audience,
               contentSha256: this.templates.digest(def),
+              // The data snapshot rendered, exactly (automatic mode: the declared subset).
+              data: input.data as JsonValue,
             },
           },
           ...(stage
@@ -237,8 +274,8 @@ export class NotificationsService {
         ]);
       });
     } catch (err) {
-      if (idempotencyKey && this.db.isUniqueViolation(err)) {
-        const existing = await this.repo.byIdempotencyKey(idempotencyKey);
+      if (idempotency && this.db.isUniqueViolation(err)) {
+        const existing = await this.repo.byIdempotencyKey(idempotency.scope, idempotency.key, requestHash);
         if (existing) return this.replay(existing, requestHash);
       }
       throw err;

@@ -1,8 +1,51 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { type Channel, CLOCK, type Clock } from '#libs/core';
+import { postalKey, validatePostalAddress } from '#libs/channels';
+import {
+  addressKey,
+  type Channel,
+  CLOCK,
+  type Clock,
+  type PostalAddress,
+  storedAddressKey,
+  ValidationError,
+} from '#libs/core';
 import { Db } from '#libs/persistence';
 
 export type OptOutReason = 'opt_out' | 'complaint' | 'hard_bounce' | 'contact_refused';
+
+/**
+ * The matching key of an opt-out as given by a caller: the same normalisation as the address a
+ * send goes to (libs/core/src/address-key.ts for numbers and email, `postalKey` for letters), so
+ * `139-4332-1315` stops an SMS to `+8613943321315`. Anything else is a ValidationError on `path`.
+ */
+export function optOutKey(address: string | PostalAddress, channel: Channel | '*', path = 'address'): string {
+  if (typeof address !== 'string') {
+    if (channel !== 'letter') {
+      throw new ValidationError('A postal address opts out of letters only', [
+        { path: 'channel', message: 'must be letter for a postal address' },
+      ]);
+    }
+    const checked = validatePostalAddress(address);
+    if (!checked.ok) {
+      throw new ValidationError(
+        'The postal address is not valid',
+        checked.problems.map((p) => ({ path: `${path}.${p.path}`.replace(/\.$/, ''), message: p.message })),
+      );
+    }
+    return postalKey(address);
+  }
+  if (channel === 'letter') {
+    throw new ValidationError('A letter opt-out needs a postal address object', [
+      { path, message: 'a postal address object (country, street, postcode, …) is expected for letters' },
+    ]);
+  }
+  const k = addressKey(address, channel === 'sms' ? 'phone' : channel === 'email' ? 'email' : undefined);
+  if (!k.ok)
+    throw new ValidationError(`${path} is not a phone number or email address`, [
+      { path, message: k.message },
+    ]);
+  return k.key;
+}
 
 /** Opt-outs per address and channel (`*` = every channel), and contacts who refused. */
 @Injectable()
@@ -12,17 +55,25 @@ export class OptOutsService {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  async add(address: string, channel: Channel | '*', reason: OptOutReason, source: string): Promise<void> {
+  /** Records an opt-out under its normalised key and returns that key. */
+  async add(
+    address: string | PostalAddress,
+    channel: Channel | '*',
+    reason: OptOutReason,
+    source: string,
+  ): Promise<string> {
+    const key = optOutKey(address, channel);
     await this.db.exec(
       'INSERT INTO opt_outs (address, channel, reason, source, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (address, channel) DO NOTHING',
-      [address.trim().toLowerCase(), channel, reason, source, this.clock.now().getTime()],
+      [key, channel, reason, source, this.clock.now().getTime()],
     );
+    return key;
   }
 
   async list(address: string): Promise<{ channel: string; reason: string; createdAt: string }[]> {
     const rows = await this.db.rows<{ channel: string; reason: string; created_at: string | number }>(
       'SELECT channel, reason, created_at FROM opt_outs WHERE address = ? ORDER BY created_at',
-      [address.trim().toLowerCase()],
+      [storedAddressKey('*', address)],
     );
     return rows.map((r) => ({
       channel: r.channel,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { forwardRef, Inject, Injectable, Logger } from '@nestjs/common';
 import type { Json, NormalisedReceipt } from '#libs/channels';
-import { canAdvance, CLOCK, type Clock, statusForOutcome } from '#libs/core';
+import { canAdvance, CLOCK, type Clock, statusForOutcome, storedAddressKey } from '#libs/core';
 import { EvidenceService, type JsonValue, type NewEvidence } from '#libs/evidence';
 import { Db, type SqlRunner } from '#libs/persistence';
 import { EscalationService } from './escalation.service.js';
@@ -133,7 +133,13 @@ export class ReceiptsService {
       const reason = r.complaint ? 'complaint' : 'hard_bounce';
       await tx.exec(
         'INSERT INTO opt_outs (address, channel, reason, source, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (address, channel) DO NOTHING',
-        [n.recipientAddress, n.channel, reason, `receipt:${receiptId}`, receivedAt.getTime()],
+        [
+          storedAddressKey(n.channel, n.recipientAddress),
+          n.channel,
+          reason,
+          `receipt:${receiptId}`,
+          receivedAt.getTime(),
+        ],
       );
       events.push({
         notificationId: n.id,
@@ -207,7 +213,7 @@ export class ReceiptsService {
     await this.db.transaction(async (tx) => {
       await tx.exec(
         'INSERT INTO opt_outs (address, channel, reason, source, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (address, channel) DO NOTHING',
-        [address.trim().toLowerCase(), channel, 'opt_out', `${via}:${notificationId}`, now.getTime()],
+        [storedAddressKey(channel, address), channel, 'opt_out', `${via}:${notificationId}`, now.getTime()],
       );
       const n = await this.repo.get(notificationId, tx);
       if (n) {

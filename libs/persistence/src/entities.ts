@@ -58,6 +58,9 @@ export class NotificationEntity {
   @Column({ name: 'idempotency_key', type: 'varchar', length: 255, nullable: true })
   idempotencyKey!: string | null;
 
+  @Column({ name: 'idempotency_scope', type: 'varchar', length: 80, nullable: true })
+  idempotencyScope!: string | null;
+
   @Column({ name: 'request_hash', type: 'varchar', length: 64 })
   requestHash!: string;
 

@@ -1,11 +1,24 @@
 import { Controller } from '@nestjs/common';
 import { GrpcMethod, GrpcStreamMethod } from '@nestjs/microservices';
 import { concatMap, from, map, type Observable, reduce } from 'rxjs';
-import { type NotificationView, parseCreateNotification } from '#libs/contracts';
+import {
+  type NotificationView,
+  parseCreateNotification,
+  parseJsonText,
+  parseRfc3339,
+  refuseNul,
+} from '#libs/contracts';
 import { NotFoundError, ValidationError } from '#libs/core';
 import { EvidenceService } from '#libs/evidence';
-import { type HoldResult, HoldsService, NotificationsService, parseHoldKind } from '#libs/notifications';
+import {
+  type HoldResult,
+  HoldsService,
+  type IdempotencyRef,
+  NotificationsService,
+  parseHoldKind,
+} from '#libs/notifications';
 import { grpcCaller } from '../auth/principal.js';
+import { idempotencyScopeOf } from '../http/actor.js';
 import { Scopes } from '../auth/scopes.js';
 import { toProblem } from '../problem.js';
 
@@ -70,15 +83,8 @@ function compact<T extends Record<string, unknown>>(o: T): Partial<T> {
 /** A gRPC SendRequest as the REST request body, then the same validation. */
 export function toCreateBody(m: SendRequestMsg): unknown {
   let data: unknown = {};
-  if (m.dataJson) {
-    try {
-      data = JSON.parse(m.dataJson);
-    } catch {
-      throw new ValidationError('data_json is not valid JSON', [
-        { path: 'data_json', message: 'malformed JSON' },
-      ]);
-    }
-  }
+  refuseNul(m);
+  if (m.dataJson) data = parseJsonText(m.dataJson, 'data_json');
   const r = m.recipient;
   return compact({
     caseId: m.caseId,
@@ -164,6 +170,12 @@ function holdMessage(r: HoldResult) {
   };
 }
 
+/** The caller-scoped Idempotency-Key of a Send message (docs/api.md, "Idempotency"). */
+function idempotencyOf(m: SendRequestMsg, meta: Meta): IdempotencyRef | null {
+  const key = idempotencyKeyOf(m);
+  return key ? { scope: idempotencyScopeOf(grpcCaller(meta)), key } : null;
+}
+
 function actor(meta: Meta): string {
   return grpcCaller(meta)?.name ?? 'grpc';
 }
@@ -179,8 +191,8 @@ export class NoticesGrpcController {
 
   @GrpcMethod('Notices', 'Send')
   @Scopes('notifications:send')
-  async send(req: SendRequestMsg) {
-    const key = idempotencyKeyOf(req);
+  async send(req: SendRequestMsg, meta: Meta) {
+    const key = idempotencyOf(req, meta);
     const { notification, created } = await this.notifications.accept(
       parseCreateNotification(toCreateBody(req)),
       key,
@@ -191,10 +203,10 @@ export class NoticesGrpcController {
   @GrpcStreamMethod('Notices', 'SendBatch')
   @Scopes('notifications:send')
   /** Must return the Observable synchronously: Nest replays the buffered stream only after that. */
-  sendBatch(items: Observable<SendRequestMsg>): Observable<SendBatchSummary> {
+  sendBatch(items: Observable<SendRequestMsg>, meta: Meta): Observable<SendBatchSummary> {
     return items.pipe(
       // One at a time, in order: back-pressure is the stream's own flow control.
-      concatMap((m, index) => from(this.acceptOne(m, index))),
+      concatMap((m, index) => from(this.acceptOne(m, index, meta))),
       reduce((acc: BatchItem[], it: BatchItem) => [...acc, it], []),
       map((results) => ({
         accepted: results.filter((r) => r.id && !r.replayed).length,
@@ -205,9 +217,9 @@ export class NoticesGrpcController {
     );
   }
 
-  private async acceptOne(m: SendRequestMsg, index: number): Promise<BatchItem> {
+  private async acceptOne(m: SendRequestMsg, index: number, meta: Meta): Promise<BatchItem> {
     try {
-      const key = idempotencyKeyOf(m);
+      const key = idempotencyOf(m, meta);
       const { notification, created } = await this.notifications.accept(
         parseCreateNotification(toCreateBody(m)),
         key,
@@ -258,7 +270,7 @@ export class NoticesGrpcController {
     const kind = parseHoldKind(req.kind);
     let until: Date | undefined;
     if (req.until) {
-      until = new Date(req.until);
+      until = parseRfc3339(req.until) ?? new Date(NaN);
       if (Number.isNaN(until.getTime())) {
         throw new ValidationError('until must be an RFC 3339 instant', [
           { path: 'until', message: 'not a date-time' },

@@ -7,3 +7,12 @@ import type { Request } from 'express';
 export function actorOf(req: Request): string {
   return req.apiKey?.name ?? 'anonymous';
 }
+
+/**
+ * The idempotency scope of a caller (docs/api.md, "Idempotency"): the tenant its API key belongs
+ * to when it has one, else the key itself. Never taken from a header.
+ */
+export function idempotencyScopeOf(p: { id: string; tenant?: string | null } | undefined): string {
+  if (!p) return 'anonymous';
+  return p.tenant ? `tenant:${p.tenant}` : `key:${p.id}`;
+}

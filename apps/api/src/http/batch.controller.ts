@@ -8,6 +8,7 @@ import { ValidationError } from '#libs/core';
 import { NotificationsService } from '#libs/notifications';
 import { Scopes } from '../auth/scopes.js';
 import { toProblem } from '../problem.js';
+import { idempotencyScopeOf } from './actor.js';
 
 /** Lines accepted concurrently; results stream back as they complete (each names its line). */
 const IN_FLIGHT = 32;
@@ -59,7 +60,7 @@ export class BatchController {
       line += 1;
       if (text.trim() === '') continue;
       const n = line;
-      const task = this.one(n, text).then(async (out) => {
+      const task = this.one(n, text, idempotencyScopeOf(req.apiKey)).then(async (out) => {
         if ('error' in out) failed += 1;
         else if (out.replayed) replayed += 1;
         else accepted += 1;
@@ -77,6 +78,7 @@ export class BatchController {
   private async one(
     line: number,
     text: string,
+    scope: string,
   ): Promise<
     { line: number; id: string; status: string; replayed: boolean } | { line: number; error: unknown }
   > {
@@ -105,7 +107,10 @@ export class BatchController {
         key = idempotencyKey;
         body = rest;
       }
-      const { notification, created } = await this.notifications.accept(parseCreateNotification(body), key);
+      const { notification, created } = await this.notifications.accept(
+        parseCreateNotification(body),
+        key ? { scope, key } : null,
+      );
       return { line, id: notification.id, status: notification.status, replayed: !created };
     } catch (err) {
       return { line, error: toProblem(err) };

@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req } from '@nestjs/common';
 import type { Request } from 'express';
-import { type Channel, CHANNELS, ValidationError } from '#libs/core';
+import { HoldBodySchema, type OptOutBody, OptOutBodySchema, parseStrict } from '#libs/contracts';
+import { ValidationError } from '#libs/core';
 import { HoldsService, OptOutsService, type OptOutReason, parseHoldKind } from '#libs/notifications';
 import { actorOf } from './actor.js';
 import { Scopes } from '../auth/scopes.js';
@@ -32,27 +33,10 @@ export class CasesController {
     @Body() body: Record<string, unknown> | undefined,
     @Req() req: Request,
   ) {
-    const kind = parseHoldKind(body?.kind);
-    let until: Date | undefined;
-    if (body?.until !== undefined && body.until !== null) {
-      const d = typeof body.until === 'string' ? new Date(body.until) : new Date(NaN);
-      if (Number.isNaN(d.getTime())) {
-        throw new ValidationError('until must be an ISO-8601 instant', [
-          { path: 'until', message: 'not a date-time' },
-        ]);
-      }
-      until = d;
-    }
-    if (body?.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 500)) {
-      throw new ValidationError('reason must be a string of at most 500 characters', [
-        { path: 'reason', message: 'invalid' },
-      ]);
-    }
-    return this.holds.place(
-      caseIdOf(caseId),
-      { kind, until, reason: body?.reason as string | undefined },
-      actorOf(req),
-    );
+    const parsed = parseStrict(HoldBodySchema, body, 'hold');
+    const kind = parseHoldKind(parsed.kind);
+    const until = parsed.until ?? undefined;
+    return this.holds.place(caseIdOf(caseId), { kind, until, reason: parsed.reason }, actorOf(req));
   }
 
   /** Releases the case's hold of `kind` (every active hold when absent); notices it cancelled resume. */
@@ -82,19 +66,9 @@ export class CasesController {
   @Docs.optOut()
   @HttpCode(201)
   async optOut(@Body() body: Record<string, unknown> | undefined, @Req() req: Request) {
-    const address = typeof body?.address === 'string' ? body.address.trim() : '';
-    const channel = body?.channel ?? '*';
-    const reason = body?.reason ?? 'opt_out';
-    const fields = [];
-    if (!address || address.length > 320) fields.push({ path: 'address', message: 'required' });
-    if (channel !== '*' && !(CHANNELS as readonly unknown[]).includes(channel)) {
-      fields.push({ path: 'channel', message: `one of *, ${CHANNELS.join(', ')}` });
-    }
-    if (!['opt_out', 'complaint', 'contact_refused'].includes(reason as string)) {
-      fields.push({ path: 'reason', message: 'one of opt_out, complaint, contact_refused' });
-    }
-    if (fields.length) throw new ValidationError('Invalid opt-out', fields);
-    await this.optOuts.add(address, channel as Channel | '*', reason as OptOutReason, `api:${actorOf(req)}`);
-    return { address, channel, reason };
+    const { address, channel, reason } = parseStrict(OptOutBodySchema, body, 'opt-out') as OptOutBody;
+    // Stored (and answered) under the key sends match on: `139-4332-1315` -> `+8613943321315`.
+    const key = await this.optOuts.add(address, channel, reason as OptOutReason, `api:${actorOf(req)}`);
+    return { address: key, channel, reason };
   }
 }

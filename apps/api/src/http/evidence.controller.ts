@@ -1,4 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { parseStrict, VerifyBodySchema } from '#libs/contracts';
 import { ValidationError } from '#libs/core';
 import { EvidenceService, LegalEvidenceService } from '#libs/evidence';
 import { Scopes } from '../auth/scopes.js';
@@ -42,14 +43,8 @@ export class EvidenceController {
     @Body() body: { caseId?: unknown; all?: unknown; after?: unknown; limit?: unknown } | undefined,
   ) {
     // `{ "all": true }` walks every case chain in pages (`after`/`limit` to do one page per call).
-    if (body?.all === true) {
-      const after = body.after === undefined ? undefined : caseIdOf(body.after, 'after');
-      const limit = body.limit;
-      if (limit !== undefined && !(Number.isInteger(limit) && (limit as number) >= 1)) {
-        throw new ValidationError('limit is invalid', [{ path: 'limit', message: 'a positive integer' }]);
-      }
-      return this.legal.verifyAll({ after, limit: limit as number | undefined });
-    }
-    return this.evidence.verifyCase(caseIdOf(body?.caseId, 'caseId'));
+    const v = parseStrict(VerifyBodySchema, body, 'verification request');
+    if ('all' in v) return this.legal.verifyAll({ after: v.after, limit: v.limit });
+    return this.evidence.verifyCase(v.caseId);
   }
 }

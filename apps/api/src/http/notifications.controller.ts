@@ -8,14 +8,16 @@ import {
   ParseUUIDPipe,
   Post,
   Query,
+  Req,
   Res,
 } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { type NotificationView, parseCreateNotification } from '#libs/contracts';
 import { ValidationError } from '#libs/core';
 import { NotificationsService } from '#libs/notifications';
 import { Scopes } from '../auth/scopes.js';
 import { Docs } from '../observability/api-docs.js';
+import { idempotencyScopeOf } from './actor.js';
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
@@ -31,6 +33,7 @@ export class NotificationsController {
   async create(
     @Body() body: unknown,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<NotificationView> {
     if (idempotencyKey !== undefined && !KEY_PATTERN.test(idempotencyKey)) {
@@ -39,7 +42,10 @@ export class NotificationsController {
       ]);
     }
     const input = parseCreateNotification(body);
-    const { notification, created } = await this.notifications.accept(input, idempotencyKey ?? null);
+    const { notification, created } = await this.notifications.accept(
+      input,
+      idempotencyKey ? { scope: idempotencyScopeOf(req.apiKey), key: idempotencyKey } : null,
+    );
     res.setHeader('Location', `/v1/notifications/${notification.id}`);
     if (!created) res.setHeader('Idempotent-Replayed', 'true');
     return notification;

@@ -17,7 +17,7 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import type { Channel } from '#libs/core';
-import { CHANNELS } from '#libs/core';
+import { CHANNELS, storedAddressKey } from '#libs/core';
 
 export interface UnsubscribeSubject {
   /** The address (or number) to opt out, as normalised for sending. */
@@ -86,7 +86,13 @@ export function verifyUnsubscribeToken(secret: string | Buffer, token: string): 
     const p = JSON.parse(plain.toString('utf8')) as Record<string, unknown>;
     if (typeof p.a !== 'string' || typeof p.n !== 'string' || typeof p.iat !== 'number') return null;
     if (!(CHANNELS as readonly unknown[]).includes(p.c)) return null;
-    return { address: p.a, notificationId: p.n, channel: p.c as Channel, issuedAt: new Date(p.iat * 1000) };
+    // Matched on the same key as sends and opt-outs (tokens issued before kept the address as sent).
+    return {
+      address: storedAddressKey(p.c as Channel, p.a),
+      notificationId: p.n,
+      channel: p.c as Channel,
+      issuedAt: new Date(p.iat * 1000),
+    };
   } catch {
     return null;
   }

@@ -1,4 +1,5 @@
 import { ApiKeysPostgres1764200000000, ApiKeysSqlite1764200000000 } from './apikeys.js';
+import { CallerScopePostgres1764630000000, CallerScopeSqlite1764630000000 } from './caller-scope.js';
 import { CheckpointsPostgres1764560000000, CheckpointsSqlite1764560000000 } from './checkpoints.js';
 import { CompliancePostgres1764100000000, ComplianceSqlite1764100000000 } from './compliance.js';
 import { InitialPostgres1764057600000, InitialSqlite1764057600000 } from './initial.js';
@@ -16,6 +17,7 @@ export const SQLITE_MIGRATIONS = [
   TemplatesSqlite1764300000000,
   WebhooksSqlite1764400000000,
   CheckpointsSqlite1764560000000,
+  CallerScopeSqlite1764630000000,
 ];
 export const POSTGRES_MIGRATIONS = [
   InitialPostgres1764057600000,
@@ -24,4 +26,5 @@ export const POSTGRES_MIGRATIONS = [
   TemplatesPostgres1764300000000,
   WebhooksPostgres1764400000000,
   CheckpointsPostgres1764560000000,
+  CallerScopePostgres1764630000000,
 ];
