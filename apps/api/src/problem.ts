@@ -47,6 +47,20 @@ const HTTP_CODES: Record<number, ErrorCode> = {
   429: 'rate_limited',
 };
 
+/** Titles of the problems the framework raises itself (404 for an unknown route, 400 from a pipe). */
+const HTTP_TITLES: Record<number, string> = {
+  400: 'Invalid request',
+  401: 'Authentication required',
+  403: 'Forbidden',
+  404: 'Not found',
+  405: 'Method not allowed',
+  409: 'Conflict',
+  413: 'Payload too large',
+  415: 'Unsupported media type',
+  422: 'Invalid request',
+  429: 'Too many requests',
+};
+
 export function toProblem(err: unknown, instance?: string): Problem {
   if (err instanceof AppError) {
     return {
@@ -90,12 +104,24 @@ export function toProblem(err: unknown, instance?: string): Problem {
     };
   }
   if (err instanceof HttpException) {
-    // The framework wraps errors thrown by a body parser's `verify` hook (the input policy's
-    // depth and NUL scan, bootstrap.ts): answer with the error it wraps.
-    if (err.cause instanceof AppError) return toProblem(err.cause, instance);
+    // The framework wraps errors thrown by a body parser (malformed JSON, the input policy's
+    // depth and NUL scan in bootstrap.ts): answer with the error it wraps.
+    const cause = err.cause as { type?: unknown } | undefined;
+    if (cause instanceof AppError || (cause && typeof cause.type === 'string' && cause !== err)) {
+      return toProblem(cause, instance);
+    }
     const status = err.getStatus();
     const code = HTTP_CODES[status] ?? (status >= 500 ? 'internal' : 'validation');
-    return { type: `/problems/${code}`, title: err.message, status, detail: err.message, instance, code };
+    return {
+      type: `/problems/${code}`,
+      // Stable per type: the framework's text goes in `detail`, never in `title`.
+      title: HTTP_TITLES[status] ?? (status >= 500 ? 'Internal error' : 'Request refused'),
+      status,
+      detail: err.message,
+      instance,
+      code,
+      ...(status === 400 || status === 422 ? { errors: [{ path: '(request)', message: err.message }] } : {}),
+    };
   }
   return {
     type: '/problems/internal',
