@@ -250,6 +250,7 @@ export class NoticesGrpcController {
   @GrpcMethod('Notices', 'Get')
   @Scopes('notifications:read')
   async get(req: { id: string }) {
+    refuseNul(req); // input policy: no U+0000 anywhere (PostgreSQL cannot store it)
     if (!UUID.test(req.id))
       throw new ValidationError('id must be a UUID', [{ path: 'id', message: 'not a UUID' }]);
     return toMessage(await this.notifications.view(req.id));
@@ -258,6 +259,7 @@ export class NoticesGrpcController {
   @GrpcMethod('Notices', 'Cancel')
   @Scopes('notifications:send')
   async cancel(req: { id: string; reason: string }) {
+    refuseNul(req); // input policy: no U+0000 anywhere (PostgreSQL cannot store it)
     if (!UUID.test(req.id))
       throw new ValidationError('id must be a UUID', [{ path: 'id', message: 'not a UUID' }]);
     const reason = req.reason && req.reason.length <= 500 ? req.reason : 'cancelled by caller';
@@ -267,6 +269,7 @@ export class NoticesGrpcController {
   @GrpcMethod('Notices', 'Hold')
   @Scopes('notifications:send')
   async hold(req: { caseId: string; kind: string; until: string; reason: string }, meta: Meta) {
+    refuseNul(req); // input policy: no U+0000 anywhere (PostgreSQL cannot store it)
     const kind = parseHoldKind(req.kind);
     let until: Date | undefined;
     if (req.until) {
@@ -294,6 +297,7 @@ export class NoticesGrpcController {
   @GrpcMethod('Notices', 'Release')
   @Scopes('notifications:send')
   async release(req: { caseId: string; kind: string }, meta: Meta) {
+    refuseNul(req); // input policy: no U+0000 anywhere (PostgreSQL cannot store it)
     const kind = req.kind ? parseHoldKind(req.kind) : undefined;
     const released = await this.holds.release(caseIdOf(req.caseId), kind, actor(meta));
     return { released: released.map(holdMessage) };
@@ -302,6 +306,7 @@ export class NoticesGrpcController {
   @GrpcMethod('Notices', 'StreamEvidence')
   @Scopes('evidence:read')
   async streamEvidence(req: { caseId: string; afterSeq: number }) {
+    refuseNul(req); // input policy: no U+0000 anywhere (PostgreSQL cannot store it)
     const caseId = caseIdOf(req.caseId);
     const events = await this.evidence.caseEvents(caseId);
     if (events.length === 0) throw new NotFoundError(`No evidence for case ${caseId}`);
