@@ -119,6 +119,20 @@ describe.each(['sqlite', 'postgres'] as const)('caller safety (%s)', (dialect) =
     expect(v.status).toBe(400);
   });
 
+  it.each([
+    ['POST', '/v1/notifications'],
+    ['PUT', '/v1/cases/C-415/hold'],
+    ['POST', '/v1/opt-outs'],
+    ['POST', '/v1/evidence/verify'],
+  ])('%s %s with a body that is not JSON is a 415 naming Content-Type', async (method, path) => {
+    const res = await send(method, path, 'address=13941702736', {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
+    expect(res.status).toBe(415);
+    expect(problemFields(res)).toContain('Content-Type');
+    expect(res.body.title).toBe('Unsupported media type');
+  });
+
   it('5,000-deep JSON in data is a 400, not a 500', async () => {
     const deep = '['.repeat(5000) + ']'.repeat(5000);
     const text = JSON.stringify(smsBody('C-deep', '+8613800133333')).replace(

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { raw } from 'express';
 import { scanError, scanJson } from '#libs/contracts';
+import { jsonOnly } from './http/json-only.js';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger as Pino } from 'pino';
 import { type AppConfig, loadConfigFromEnv } from '#libs/config';
@@ -41,6 +42,10 @@ export async function startApi(
     ['/webhooks/email', '/webhooks/post', '/v1/post/print-room/tracking'],
     raw({ type: () => true, limit: config.http.maxBodyBytes }),
   );
+  // Input policy: a JSON route given a body of another media type answers 415 (not a 400 about
+  // a missing body). The NDJSON batch and the print room's CSV import read their own types;
+  // webhooks are verified over their raw bytes above.
+  app.use('/v1', jsonOnly(['/notifications/batch', '/post/print-room/tracking']));
   const jsonOptions = {
     limit: config.http.maxBodyBytes,
     type: ['application/json', 'application/*+json'],

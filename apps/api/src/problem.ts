@@ -32,6 +32,7 @@ export const GRPC_STATUS: Record<ErrorCode, number> = {
   forbidden: 7, // PERMISSION_DENIED
   rate_limited: 8, // RESOURCE_EXHAUSTED
   payload_too_large: 8,
+  unsupported_media_type: 3, // INVALID_ARGUMENT (gRPC has no media types)
   provider: 14, // UNAVAILABLE
   internal: 13, // INTERNAL
 };
@@ -43,6 +44,7 @@ const HTTP_CODES: Record<number, ErrorCode> = {
   404: 'not_found',
   409: 'conflict',
   413: 'payload_too_large',
+  415: 'unsupported_media_type',
   422: 'validation',
   429: 'rate_limited',
 };

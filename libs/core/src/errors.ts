@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'forbidden'
   | 'rate_limited'
   | 'payload_too_large'
+  | 'unsupported_media_type'
   | 'provider'
   | 'internal';
 
@@ -45,6 +46,13 @@ export class ValidationError extends AppError {
   readonly code = 'validation';
   readonly status = 400;
   readonly title = 'Invalid request';
+}
+
+/** A body in a media type the route does not read (input policy: JSON routes take JSON). */
+export class UnsupportedMediaTypeError extends AppError {
+  readonly code = 'unsupported_media_type';
+  readonly status = 415;
+  readonly title = 'Unsupported media type';
 }
 
 /** The request is well-formed but the template data does not satisfy the template. */
