@@ -1,9 +1,9 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { ConflictError, UnauthenticatedError } from '#libs/core';
-import { Db } from '#libs/persistence';
+import { Db, StorageStartupError } from '#libs/persistence';
 import {
   type ApiKeyRecord,
   ApiKeysStore,
@@ -99,10 +99,20 @@ export class ApiKeysService {
       return;
     }
     if ((await this.store.count()) > 0) return;
-    const { key, record } = await this.store.create({ name: 'admin', scopes: ['admin'] }, 'bootstrap');
     const file = this.config.auth.adminKeyFile;
-    mkdirSync(dirname(file), { recursive: true });
     const existed = existsSync(file);
+    // Checked before the key exists: a key nobody can read would lock the operator out.
+    try {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      accessSync(dirname(file), constants.W_OK);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? String(err);
+      throw new StorageStartupError(
+        `Cannot write the bootstrap admin key to ${file} (${code}). Fix: make ${dirname(file)} writable by the service user, or set ADMIN_KEY_FILE to a writable path (or API_KEYS_BOOTSTRAP to install a key you provide).`,
+        file,
+      );
+    }
+    const { key, record } = await this.store.create({ name: 'admin', scopes: ['admin'] }, 'bootstrap');
     writeFileSync(file, `${key}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);
     this.log.warn(
