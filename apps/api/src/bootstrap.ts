@@ -38,7 +38,12 @@ export async function startApi(
     helmet({
       contentSecurityPolicy: {
         useDefaults: false,
-        directives: { 'frame-ancestors': ["'none'"], 'base-uri': ["'self'"], 'object-src': ["'none'"] },
+        directives: {
+          'default-src': helmet.contentSecurityPolicy.dangerouslyDisableDefaultSrc,
+          'frame-ancestors': ["'none'"],
+          'base-uri': ["'self'"],
+          'object-src': ["'none'"],
+        },
       },
       frameguard: { action: 'deny' },
       referrerPolicy: { policy: 'no-referrer' },
