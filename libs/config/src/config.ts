@@ -64,7 +64,10 @@ const EnvSchema = z.object({
   API_KEYS_BOOTSTRAP: z.string().min(32).max(200).optional(),
   /** How long a verified API key is cached in the process (revocation takes effect within this). */
   API_KEY_CACHE_MS: int(2_000, 0),
-  /** Per-key token bucket (per process): sustained requests per second (0 = unlimited) and burst. */
+  /**
+   * Per-key limit counted in notices (a batch line takes a token): RATE_LIMIT_BURST tokens per
+   * window of BURST/RPS seconds (RPS 0 = unlimited); shared through Redis in queue mode.
+   */
   RATE_LIMIT_RPS: int(50, 0),
   RATE_LIMIT_BURST: int(100, 1),
   /** SIGTERM: time allowed for in-flight requests and jobs before the process exits anyway. */
