@@ -53,18 +53,34 @@ export function rateLimitHeaders(s: RateState): Record<string, string> {
 export class RateLimiter implements OnModuleDestroy {
   private readonly log = new Logger('RateLimiter');
   private readonly limiters = new Map<string, RateLimiterAbstract>();
-  private readonly redis?: Redis;
+  private redis?: Promise<Redis>;
+  private client?: Redis;
+  private lastWarn = 0;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
-    if (config.queue.redisUrl) {
-      // enableOfflineQueue false: while Redis is away, calls fail fast into the insurance limiter.
-      this.redis = new Redis(config.queue.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-      this.redis.on('error', (err: Error) => this.log.warn(`Redis: ${err.message}`));
-    }
-  }
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   async onModuleDestroy(): Promise<void> {
-    this.redis?.disconnect();
+    this.client?.disconnect();
+  }
+
+  /**
+   * The Redis connection, made on the first limited request (processes whose keys are all
+   * unlimited never connect). enableOfflineQueue false: while Redis is away, calls fail fast into
+   * the insurance limiter instead of queueing.
+   */
+  private store(url: string): Promise<Redis> {
+    this.redis ??= (async () => {
+      const r = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+      r.on('error', (err: Error) => {
+        if (Date.now() - this.lastWarn < 60_000) return;
+        this.lastWarn = Date.now();
+        this.log.warn(`Redis unavailable, rate limits apply per process meanwhile: ${err.message}`);
+      });
+      this.client = r;
+      await r.connect().catch(() => undefined);
+      return r;
+    })();
+    return this.redis;
   }
 
   /** The limit that applies to a key (its own, else the configured default); null = unlimited. */
@@ -77,7 +93,7 @@ export class RateLimiter implements OnModuleDestroy {
   async take(keyId: string, own: RateLimit | null, tokens = 1): Promise<RateState | null> {
     const limit = this.limitOf(own);
     if (!limit) return null;
-    const limiter = this.limiter(limit);
+    const limiter = await this.limiter(limit);
     try {
       return stateOf(limit, await limiter.consume(keyId, tokens));
     } catch (err) {
@@ -90,21 +106,25 @@ export class RateLimiter implements OnModuleDestroy {
   async check(keyId: string, own: RateLimit | null): Promise<RateState | null> {
     const limit = this.limitOf(own);
     if (!limit) return null;
-    const res = await this.limiter(limit).get(keyId);
+    const res = await (await this.limiter(limit)).get(keyId);
     if (!res) return { limit: limit.burst, remaining: limit.burst, reset: 0, window: windowOf(limit) };
     if (res.remainingPoints <= 0) throw limited(limit, res);
     return stateOf(limit, res);
   }
 
-  private limiter(limit: RateLimit): RateLimiterAbstract {
+  private async limiter(limit: RateLimit): Promise<RateLimiterAbstract> {
     const id = `${limit.burst}:${limit.perSecond}`;
     let l = this.limiters.get(id);
     if (!l) {
       const opts = { points: limit.burst, duration: limit.burst / limit.perSecond };
-      if (this.redis) {
+      const url = this.config.queue.redisUrl;
+      if (url) {
+        const storeClient = await this.store(url);
+        l = this.limiters.get(id);
+        if (l) return l;
         l = new RateLimiterRedis({
           ...opts,
-          storeClient: this.redis,
+          storeClient,
           keyPrefix: `${this.config.queue.prefix}:ratelimit:${id}`,
           insuranceLimiter: new RateLimiterMemory(opts),
         });
