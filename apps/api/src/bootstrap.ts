@@ -1,8 +1,12 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { raw } from 'express';
+<<<<<<< HEAD
 import { scanError, scanJson } from '#libs/contracts';
 import { jsonOnly } from './http/json-only.js';
+=======
+import helmet from 'helmet';
+>>>>>>> ratelimit
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger as Pino } from 'pino';
 import { type AppConfig, loadConfigFromEnv } from '#libs/config';
@@ -31,6 +35,25 @@ export async function startApi(
   app.use(httpLogging(logger));
   const metrics = app.get(MetricsService);
   app.use(metrics.httpMiddleware());
+  // Security headers on every answer (pages, the queue board, /docs, the API): no framing
+  // (X-Frame-Options DENY and CSP frame-ancestors 'none'), nosniff, no referrer, HSTS. Pages with
+  // scripts set their own, stricter CSP (web/editor.controller.ts); this one only forbids framing
+  // so the queue board's and the docs' bundled scripts keep working.
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          'default-src': helmet.contentSecurityPolicy.dangerouslyDisableDefaultSrc,
+          'frame-ancestors': ["'none'"],
+          'base-uri': ["'self'"],
+          'object-src': ["'none'"],
+        },
+      },
+      frameguard: { action: 'deny' },
+      referrerPolicy: { policy: 'no-referrer' },
+    }),
+  );
   // While draining (SIGTERM), every answer closes its keep-alive connection, so the listener can close.
   const shutdown = app.get(ShutdownState);
   app.use((_req: unknown, res: { setHeader(k: string, v: string): void }, next: () => void) => {

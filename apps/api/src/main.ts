@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { ConfigError } from '#libs/config';
+import { StorageStartupError } from '#libs/persistence';
 import { startApi } from './bootstrap.js';
 import { installGracefulShutdown } from './observability/shutdown.js';
 
@@ -13,7 +14,8 @@ startApi()
     );
   })
   .catch((err: unknown) => {
-    if (err instanceof ConfigError) console.error(err.message);
+    // These messages name the setting or path and the fix; a stack would only bury them.
+    if (err instanceof ConfigError || err instanceof StorageStartupError) console.error(err.message);
     else console.error(err);
     process.exit(1);
   });

@@ -64,7 +64,10 @@ const EnvSchema = z.object({
   API_KEYS_BOOTSTRAP: z.string().min(32).max(200).optional(),
   /** How long a verified API key is cached in the process (revocation takes effect within this). */
   API_KEY_CACHE_MS: int(2_000, 0),
-  /** Per-key token bucket (per process): sustained requests per second (0 = unlimited) and burst. */
+  /**
+   * Per-key limit counted in notices (a batch line takes a token): RATE_LIMIT_BURST tokens per
+   * window of BURST/RPS seconds (RPS 0 = unlimited); shared through Redis in queue mode.
+   */
   RATE_LIMIT_RPS: int(50, 0),
   RATE_LIMIT_BURST: int(100, 1),
   /** SIGTERM: time allowed for in-flight requests and jobs before the process exits anyway. */
@@ -73,6 +76,8 @@ const EnvSchema = z.object({
   METRICS_PORT: int(0, 0),
   /** /health/ready fails when the oldest due notification waits longer than this (0 = no check). */
   READY_MAX_QUEUE_LAG_MS: int(300_000, 0),
+  /** /health/ready fails when the SQLite data folder's file system has less free space than this (MB). */
+  READY_MIN_FREE_DISK_MB: int(100, 0),
 
   SMS_PROVIDER: z.enum(['sandbox', 'twilio']).default('sandbox'),
   TWILIO_ACCOUNT_SID: z
@@ -348,8 +353,7 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
   }
   if (env.EMAIL_PROVIDER === 'smtp' && !env.SMTP_HOST)
     problems.push('SMTP_HOST: required when EMAIL_PROVIDER=smtp');
-  if (env.NODE_ENV === 'production' && !env.UNSUBSCRIBE_SECRET)
-    problems.push('UNSUBSCRIBE_SECRET: required in production');
+  problems.push(...devSecretProblems(env));
   if (env.LETTER_PROVIDER === 'print-vendor') {
     for (const key of ['PRINT_VENDOR_URL', 'PRINT_VENDOR_API_KEY', 'PRINT_VENDOR_WEBHOOK_SECRET']) {
       if (!env[key]) problems.push(`${key}: required when LETTER_PROVIDER=print-vendor`);
@@ -364,6 +368,61 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
     if (!env.TWILIO_FROM && !env.TWILIO_MESSAGING_SERVICE_SID) {
       problems.push(
         'TWILIO_FROM: TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required when SMS_PROVIDER=twilio',
+      );
+    }
+  }
+  return problems;
+}
+
+/** The public development unsubscribe secret (used only with NODE_ENV=development or test). */
+export const DEV_UNSUBSCRIBE_SECRET = 'development-unsubscribe-secret';
+
+/**
+ * Secrets published in this repository (the development fallback, the test suites' and the
+ * emulators' webhook secrets and keys): anyone can read them, so anyone could forge an
+ * unsubscribe link or a signed receipt with them.
+ */
+export const KNOWN_DEV_SECRETS: ReadonlySet<string> = new Set([
+  DEV_UNSUBSCRIBE_SECRET,
+  'email-webhook-secret-for-tests',
+  'print-vendor-webhook-secret-0001',
+  'whsec_print_456',
+  'test-auth-token-0123456789abcdef',
+  'test-auth-token-123',
+  'cns-test-admin-key-0123456789abcdef0123456789abcdef',
+  'test-admin-key-0123456789abcdef0123456789',
+]);
+
+const SECRET_SETTINGS = [
+  'UNSUBSCRIBE_SECRET',
+  'EMAIL_WEBHOOK_SECRET',
+  'PRINT_VENDOR_WEBHOOK_SECRET',
+  'PRINT_VENDOR_API_KEY',
+  'TWILIO_AUTH_TOKEN',
+  'TWILIO_SECONDARY_AUTH_TOKEN',
+  'API_KEYS_BOOTSTRAP',
+  'SMTP_PASS',
+] as const;
+
+/**
+ * Known development secrets are refused unless NODE_ENV says development (or test) explicitly:
+ * an unset NODE_ENV is how a production deployment forgets it, and the public fallback would
+ * then sign every one-click unsubscribe link.
+ */
+function devSecretProblems(env: Record<string, string | undefined>): string[] {
+  if (env.NODE_ENV === 'development' || env.NODE_ENV === 'test') return [];
+  const problems: string[] = [];
+  const why = `NODE_ENV is ${env.NODE_ENV ? `"${env.NODE_ENV}"` : 'not set'}`;
+  if (!env.UNSUBSCRIBE_SECRET) {
+    problems.push(
+      `UNSUBSCRIBE_SECRET: required (${why}): the built-in development secret is public and would let anyone forge one-click unsubscribe links. Fix: set a random secret of 16+ characters (e.g. "openssl rand -hex 32"), or NODE_ENV=development on a development machine`,
+    );
+  }
+  for (const key of SECRET_SETTINGS) {
+    const v = env[key];
+    if (v && KNOWN_DEV_SECRETS.has(v)) {
+      problems.push(
+        `${key}: is a development/test secret published in this repository (${why}). Fix: set a secret of your own`,
       );
     }
   }
@@ -393,7 +452,12 @@ export interface AppConfig {
     rateLimit: { perSecond: number; burst: number };
   };
   shutdown: { timeoutMs: number };
-  observability: { workerMetricsPort: number; readyMaxQueueLagMs: number };
+  observability: {
+    workerMetricsPort: number;
+    readyMaxQueueLagMs: number;
+    /** READY_MIN_FREE_DISK_MB in bytes. */
+    readyMinFreeDiskBytes: number;
+  };
   sms:
     | { provider: 'sandbox'; receiptDelayMs: number }
     | {
@@ -530,7 +594,11 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       rateLimit: { perSecond: e.RATE_LIMIT_RPS, burst: e.RATE_LIMIT_BURST },
     },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
-    observability: { workerMetricsPort: e.METRICS_PORT, readyMaxQueueLagMs: e.READY_MAX_QUEUE_LAG_MS },
+    observability: {
+      workerMetricsPort: e.METRICS_PORT,
+      readyMaxQueueLagMs: e.READY_MAX_QUEUE_LAG_MS,
+      readyMinFreeDiskBytes: e.READY_MIN_FREE_DISK_MB * 1024 * 1024,
+    },
     sms:
       e.SMS_PROVIDER === 'twilio'
         ? {
@@ -562,8 +630,8 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
         from: e.EMAIL_FROM,
         messageIdDomain: e.EMAIL_MESSAGE_ID_DOMAIN,
         webhookSecret: e.EMAIL_WEBHOOK_SECRET,
-        // Outside production a fixed development secret keeps zero-config mode working.
-        unsubscribeSecret: e.UNSUBSCRIBE_SECRET ?? 'development-unsubscribe-secret',
+        // Only with NODE_ENV=development or test (devSecretProblems refuses the rest).
+        unsubscribeSecret: e.UNSUBSCRIBE_SECRET ?? DEV_UNSUBSCRIBE_SECRET,
       };
       if (e.EMAIL_PROVIDER === 'sandbox') return { provider: 'sandbox' as const, ...common };
       return {

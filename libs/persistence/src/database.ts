@@ -1,15 +1,15 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { AppConfig } from '#libs/config';
 import { ENTITIES } from './entities.js';
 import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from './migrations/index.js';
+import { prepareSqliteFile } from './storage.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
 export function createDataSource(db: AppConfig['database']): DataSource {
   if (db.type === 'sqlite') {
-    if (db.path !== ':memory:') mkdirSync(dirname(db.path), { recursive: true });
+    // The folder must be writable and notices.db (so its -wal/-shm too) is created 0600.
+    prepareSqliteFile(db.path);
     return new DataSource({
       type: 'better-sqlite3',
       database: db.path,

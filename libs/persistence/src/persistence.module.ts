@@ -2,6 +2,7 @@ import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/comm
 import type { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { createDataSource, Db, runMigrations } from './database.js';
+import { narrowSqliteFiles, probeWrite, storageStartupError } from './storage.js';
 
 export const DATA_SOURCE = Symbol('DATA_SOURCE');
 
@@ -13,8 +14,16 @@ export const DATA_SOURCE = Symbol('DATA_SOURCE');
       inject: [APP_CONFIG],
       useFactory: async (config: AppConfig) => {
         const ds = createDataSource(config.database);
-        await ds.initialize();
-        await runMigrations(ds);
+        try {
+          await ds.initialize();
+          await runMigrations(ds);
+          // A read-only file or replica opens and reads fine: refuse to start instead of 500s later.
+          await probeWrite(new Db(ds));
+          if (config.database.type === 'sqlite') narrowSqliteFiles(config.database.path);
+        } catch (err) {
+          if (ds.isInitialized) await ds.destroy().catch(() => undefined);
+          throw storageStartupError(config.database, err);
+        }
         return ds;
       },
     },

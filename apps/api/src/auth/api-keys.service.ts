@@ -1,9 +1,9 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import { ConflictError, RateLimitedError, UnauthenticatedError } from '#libs/core';
-import { Db } from '#libs/persistence';
+import { ConflictError, UnauthenticatedError } from '#libs/core';
+import { Db, StorageStartupError } from '#libs/persistence';
 import {
   type ApiKeyRecord,
   ApiKeysStore,
@@ -12,27 +12,36 @@ import {
   sha256,
   type VerifiedKey,
 } from './api-keys.store.js';
-import { TokenBuckets } from './rate-limiter.js';
 
-/** Extracts the key from `Bearer <key>` (or a bare key, or HTTP Basic with the key as password). */
-export function keyFromAuthorization(header: string | undefined, allowBasic = false): string | null {
-  if (!header) return null;
+/**
+ * The key from `Authorization: Bearer <key>` (or, where `allowBasic`, HTTP Basic with the key
+ * as password, for browsers on the queue board). A bare key or another scheme is refused with a
+ * 401 that says so, instead of being guessed at.
+ */
+export function keyFromAuthorization(header: string | undefined, allowBasic = false): string {
+  const expected = allowBasic ? 'Bearer <key> (or Basic with the key as password)' : 'Bearer <key>';
+  if (!header || header.trim() === '') {
+    throw new UnauthenticatedError(`An API key is required (Authorization: ${expected})`);
+  }
   const m = /^\s*(Bearer|Basic)\s+(\S+)\s*$/i.exec(header);
-  if (!m) return /^\S{32,200}$/.test(header.trim()) ? header.trim() : null;
-  if (m[1].toLowerCase() === 'bearer') return m[2];
-  if (!allowBasic) return null;
-  const decoded = Buffer.from(m[2], 'base64').toString('utf8');
-  const i = decoded.indexOf(':');
-  return i >= 0 ? decoded.slice(i + 1) : null;
+  const scheme = m?.[1].toLowerCase();
+  if (m && scheme === 'bearer') return m[2];
+  if (m && scheme === 'basic' && allowBasic) {
+    const decoded = Buffer.from(m[2], 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    if (i >= 0 && decoded.length > i + 1) return decoded.slice(i + 1);
+  }
+  throw new UnauthenticatedError(
+    `The Authorization header must be "${expected}"; a bare key or another scheme is not accepted`,
+  );
 }
 
-/** Verifies keys (with a short cache), applies the per-key rate limit, bootstraps the admin key. */
+/** Verifies keys (with a short cache) and bootstraps the admin key; rate limits are in rate-limiter.ts. */
 @Injectable()
 export class ApiKeysService {
   private readonly log = new Logger('ApiKeys');
   readonly store: ApiKeysStore;
   private readonly cache = new Map<string, { key: VerifiedKey | null; until: number }>();
-  private readonly buckets = new TokenBuckets();
 
   constructor(
     db: Db,
@@ -41,9 +50,8 @@ export class ApiKeysService {
     this.store = new ApiKeysStore(db);
   }
 
-  /** The caller of `key`, or throws 401. Applies the rate limit (429 with retryAfter). */
-  async authenticate(key: string | null): Promise<VerifiedKey> {
-    if (!key) throw new UnauthenticatedError('An API key is required (Authorization: Bearer <key>)');
+  /** The caller of `key`, or throws 401. */
+  async authenticate(key: string): Promise<VerifiedKey> {
     const hash = sha256(key);
     const now = Date.now();
     let hit = this.cache.get(hash);
@@ -55,10 +63,6 @@ export class ApiKeysService {
       }
     }
     if (!hit.key) throw new UnauthenticatedError('The API key is unknown or revoked');
-    const retryAfter = this.buckets.take(hit.key.id, hit.key.rateLimit ?? this.config.auth.rateLimit, now);
-    if (retryAfter > 0) {
-      throw new RateLimitedError(`Rate limit of API key ${hit.key.name} exceeded`, [], { retryAfter });
-    }
     return hit.key;
   }
 
@@ -77,8 +81,9 @@ export class ApiKeysService {
   }
 
   /**
-   * First start: when no key exists, create an admin key, write it to the admin key file
-   * (mode 0600) and print it once. API_KEYS_BOOTSTRAP installs a given admin key instead.
+   * First start: when no key exists, create an admin key and write it to the admin key file
+   * (mode 0600). The key goes only to that file; the log says where, never the key (stdout is
+   * collected by log shippers). API_KEYS_BOOTSTRAP installs a given admin key instead.
    */
   async bootstrap(): Promise<void> {
     const given = this.config.auth.bootstrapKey;
@@ -94,16 +99,24 @@ export class ApiKeysService {
       return;
     }
     if ((await this.store.count()) > 0) return;
-    const { key, record } = await this.store.create({ name: 'admin', scopes: ['admin'] }, 'bootstrap');
     const file = this.config.auth.adminKeyFile;
-    mkdirSync(dirname(file), { recursive: true });
     const existed = existsSync(file);
+    // Checked before the key exists: a key nobody can read would lock the operator out.
+    try {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      accessSync(dirname(file), constants.W_OK);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? String(err);
+      throw new StorageStartupError(
+        `Cannot write the bootstrap admin key to ${file} (${code}). Fix: make ${dirname(file)} writable by the service user, or set ADMIN_KEY_FILE to a writable path (or API_KEYS_BOOTSTRAP to install a key you provide).`,
+        file,
+      );
+    }
+    const { key, record } = await this.store.create({ name: 'admin', scopes: ['admin'] }, 'bootstrap');
     writeFileSync(file, `${key}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);
-    // Printed once, on purpose outside the (redacting) logger.
-    process.stdout.write(
-      `\nCreated the first admin API key (${record.id}); it is shown only now and saved to ${file}${existed ? ' (overwritten)' : ''}:\n\n    ${key}\n\nUse it as "Authorization: Bearer <key>"; create narrower keys with "npm run apikeys -- create".\n\n`,
+    this.log.warn(
+      `Created the first admin API key (${record.id}) and wrote it only to ${file}${existed ? ' (overwritten)' : ''} (mode 0600): read it from there, use it as "Authorization: Bearer <key>", create narrower keys with "npm run apikeys -- create"`,
     );
-    this.log.log(`bootstrap admin key ${record.id} written to ${file}`);
   }
 }

@@ -1,3 +1,4 @@
+import type { RateLimit } from './rate-limiter.js';
 import type { Scope } from './scopes.js';
 
 /** The authenticated caller of a request: what `req.apiKey` holds. */
@@ -5,6 +6,8 @@ export interface ApiKeyPrincipal {
   id: string;
   name: string;
   scopes: Scope[];
+  /** The key's own rate limit (null: the configured default); handlers that count notices use it. */
+  rateLimit?: RateLimit | null;
 }
 
 declare module 'express-serve-static-core' {

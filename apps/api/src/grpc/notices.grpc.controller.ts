@@ -1,6 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { GrpcMethod, GrpcStreamMethod } from '@nestjs/microservices';
 import { concatMap, from, map, type Observable, reduce } from 'rxjs';
+<<<<<<< HEAD
 import {
   type NotificationView,
   parseCreateNotification,
@@ -9,6 +10,10 @@ import {
   refuseNul,
 } from '#libs/contracts';
 import { NotFoundError, ValidationError } from '#libs/core';
+=======
+import { type NotificationView, parseCreateNotification } from '#libs/contracts';
+import { NotFoundError, RateLimitedError, ValidationError } from '#libs/core';
+>>>>>>> ratelimit
 import { EvidenceService } from '#libs/evidence';
 import {
   type HoldResult,
@@ -18,7 +23,11 @@ import {
   parseHoldKind,
 } from '#libs/notifications';
 import { grpcCaller } from '../auth/principal.js';
+<<<<<<< HEAD
 import { idempotencyScopeOf } from '../http/actor.js';
+=======
+import { PerNotice, RateLimiter } from '../auth/rate-limiter.js';
+>>>>>>> ratelimit
 import { Scopes } from '../auth/scopes.js';
 import { toProblem } from '../problem.js';
 
@@ -187,6 +196,7 @@ export class NoticesGrpcController {
     private readonly notifications: NotificationsService,
     private readonly holds: HoldsService,
     private readonly evidence: EvidenceService,
+    private readonly limiter: RateLimiter,
   ) {}
 
   @GrpcMethod('Notices', 'Send')
@@ -202,11 +212,25 @@ export class NoticesGrpcController {
 
   @GrpcStreamMethod('Notices', 'SendBatch')
   @Scopes('notifications:send')
+<<<<<<< HEAD
   /** Must return the Observable synchronously: Nest replays the buffered stream only after that. */
   sendBatch(items: Observable<SendRequestMsg>, meta: Meta): Observable<SendBatchSummary> {
     return items.pipe(
       // One at a time, in order: back-pressure is the stream's own flow control.
       concatMap((m, index) => from(this.acceptOne(m, index, meta))),
+=======
+  @PerNotice()
+  /**
+   * Must return the Observable synchronously: Nest replays the buffered stream only after that.
+   * Each item takes one token of the caller's rate limit; an item without one is not accepted
+   * (errorCode `rate_limited`).
+   */
+  sendBatch(items: Observable<SendRequestMsg>, meta: Meta): Observable<SendBatchSummary> {
+    const caller = grpcCaller(meta);
+    return items.pipe(
+      // One at a time, in order: back-pressure is the stream's own flow control.
+      concatMap((m, index) => from(this.limited(caller, index, () => this.acceptOne(m, index)))),
+>>>>>>> ratelimit
       reduce((acc: BatchItem[], it: BatchItem) => [...acc, it], []),
       map((results) => ({
         accepted: results.filter((r) => r.id && !r.replayed).length,
@@ -217,7 +241,28 @@ export class NoticesGrpcController {
     );
   }
 
+<<<<<<< HEAD
   private async acceptOne(m: SendRequestMsg, index: number, meta: Meta): Promise<BatchItem> {
+=======
+  private async limited(
+    caller: ReturnType<typeof grpcCaller>,
+    index: number,
+    accept: () => Promise<BatchItem>,
+  ): Promise<BatchItem> {
+    if (caller) {
+      try {
+        await this.limiter.take(caller.id, caller.rateLimit ?? null);
+      } catch (err) {
+        if (!(err instanceof RateLimitedError)) throw err;
+        const p = toProblem(err);
+        return { index, id: '', status: '', replayed: false, errorCode: p.code, errorDetail: p.detail };
+      }
+    }
+    return accept();
+  }
+
+  private async acceptOne(m: SendRequestMsg, index: number): Promise<BatchItem> {
+>>>>>>> ratelimit
     try {
       const key = idempotencyOf(m, meta);
       const { notification, created } = await this.notifications.accept(

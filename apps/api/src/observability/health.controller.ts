@@ -13,7 +13,7 @@ import type { Response } from 'express';
 import { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock } from '#libs/core';
-import { Db } from '#libs/persistence';
+import { Db, freeBytes, probeWrite, sqliteFix } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
 import { Public } from '../auth/scopes.js';
 
@@ -62,7 +62,10 @@ export class HealthController implements OnApplicationShutdown {
   }
 
   @Get('ready')
-  @ApiOperation({ summary: 'Readiness: database, Redis (queue mode), queue lag; down while shutting down' })
+  @ApiOperation({
+    summary:
+      'Readiness: database (writable), disk space, Redis (queue mode), queue lag; down while shutting down',
+  })
   @ApiResponse({ status: 200, description: 'Ready', schema: healthSchema })
   @ApiResponse({ status: 503, description: 'Not ready (details per check)', schema: healthSchema })
   async ready(@Res({ passthrough: true }) res: Response) {
@@ -71,7 +74,12 @@ export class HealthController implements OnApplicationShutdown {
       return { status: 'shutting_down', info: {}, error: {}, details: {} };
     }
     try {
-      return await this.health.check([() => this.database(), () => this.redisCheck(), () => this.queueLag()]);
+      return await this.health.check([
+        () => this.database(),
+        () => this.storage(),
+        () => this.redisCheck(),
+        () => this.queueLag(),
+      ]);
     } catch (err) {
       res.status(503);
       const body = (err as { getResponse?: () => unknown }).getResponse?.();
@@ -86,6 +94,36 @@ export class HealthController implements OnApplicationShutdown {
       return s.up({ dialect: this.db.dialect });
     } catch (err) {
       return s.down({ message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /**
+   * The database takes writes (a no-op write transaction: a read-only file, folder, mount or
+   * replica passes `SELECT 1` but fails this) and the data folder has room (SQLite).
+   */
+  private async storage() {
+    const s = this.indicators.check('storage');
+    const db = this.config.database;
+    const path = db.type === 'sqlite' ? db.path : undefined;
+    try {
+      await probeWrite(this.db);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const code = (err as { code?: string; driverError?: { code?: string } }).driverError?.code;
+      return s.down({
+        writable: false,
+        message,
+        ...(path ? { path, fix: sqliteFix(path, code) } : {}),
+      });
+    }
+    if (!path || path === ':memory:') return s.up({ writable: true });
+    const minFree = this.config.observability.readyMinFreeDiskBytes;
+    try {
+      const free = freeBytes(path);
+      const data = { writable: true, path, freeBytes: free, minFreeBytes: minFree };
+      return free < minFree ? s.down({ ...data, fix: sqliteFix(path, 'ENOSPC') }) : s.up(data);
+    } catch (err) {
+      return s.down({ path, message: err instanceof Error ? err.message : String(err) });
     }
   }
 

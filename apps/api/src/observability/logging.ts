@@ -5,7 +5,7 @@ import type { LoggerService } from '@nestjs/common';
 import { pino, type Logger as Pino } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { AppConfig } from '#libs/config';
-import { redactDeep, scrub } from './redact.js';
+import { redactDeep, redactUrl, scrub } from './redact.js';
 
 /** The request id of the request being served (for log lines written while serving it). */
 export const requestContext = new AsyncLocalStorage<{ reqId: string }>();
@@ -102,7 +102,7 @@ export function httpLogging(logger: Pino) {
       req: (req: { id: string; method: string; url: string }) => ({
         id: req.id,
         method: req.method,
-        url: scrub(req.url),
+        url: redactUrl(req.url),
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },

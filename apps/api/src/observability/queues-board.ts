@@ -34,8 +34,8 @@ export function queuesBoard(config: AppConfig, keys: ApiKeysService) {
   });
   const router = serverAdapter.getRouter() as (req: Request, res: Response, next: NextFunction) => void;
   const guard = (req: Request, res: Response, next: NextFunction) => {
-    keys
-      .authenticate(keyFromAuthorization(req.headers.authorization, true))
+    Promise.resolve()
+      .then(() => keys.authenticate(keyFromAuthorization(req.headers.authorization, true)))
       .then((k) => {
         if (!allows(k.scopes, ['admin'])) {
           const p = toProblem(

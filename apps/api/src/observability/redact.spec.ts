@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { REDACTED, redactDeep, scrub } from './redact.js';
+import { REDACTED, redactDeep, redactUrl, scrub } from './redact.js';
 
 describe('scrub (free text)', () => {
   it.each([
@@ -51,5 +51,22 @@ describe('redactDeep (structured fields)', () => {
     };
     expect(out.err.message).toBe('no such phone [number]');
     expect(out.err.stack).not.toContain('13800138000');
+  });
+});
+
+describe('credentials', () => {
+  it('redactUrl replaces unsubscribe tokens, keys and signatures in query strings', () => {
+    const token = 'eyJuIjoiNmYxYyIsImEiOiJ6aGFuZ0BleGFtcGxlLmNvbSJ9.c2lnbmF0dXJlLWJ5dGVz';
+    const out = redactUrl(`/webhooks/email/unsubscribe?t=${token}&lang=en&signature=abc123&api_key=k1`);
+    expect(out).toBe(
+      `/webhooks/email/unsubscribe?t=${REDACTED}&lang=en&signature=${REDACTED}&api_key=${REDACTED}`,
+    );
+    expect(redactUrl('/v1/notifications?caseId=C-1')).toBe('/v1/notifications?caseId=C-1');
+  });
+
+  it('scrub removes API keys and bearer tokens from free text', () => {
+    const key = `cns_0123456789abcdef_${'A'.repeat(43)}`;
+    expect(scrub(`bad key ${key} given`)).toBe(`bad key ${REDACTED} given`);
+    expect(scrub('Authorization: Bearer abc.def-ghi')).toBe(`Authorization: ${REDACTED}`);
   });
 });

@@ -51,6 +51,8 @@ const PATTERN = new RegExp(
   [
     // keep: UUIDs, ISO dates/times
     '(?<keep>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\\d{4}-\\d{2}-\\d{2}(?:[T ]\\d{2}:\\d{2}(?::\\d{2}(?:\\.\\d+)?)?(?:Z|[+-]\\d{2}:?\\d{2})?)?)',
+    // credentials: generated API keys (api-keys.store.ts) and bearer tokens
+    '(?<secret>\\bcns_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}|\\bBearer\\s+[A-Za-z0-9._~+/=-]+)',
     '(?<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,})',
     // PRC resident ID (18, last may be X) and any other long digit run (cards, phones)
     '(?<id>(?<![0-9A-Za-z])\\d{17}[0-9Xx](?![0-9A-Za-z]))',
@@ -69,6 +71,7 @@ export function scrub(text: string): string {
   return text.replace(PATTERN, (match: string, ...rest: unknown[]) => {
     const groups = rest[rest.length - 1] as Record<string, string | undefined>;
     if (groups.keep !== undefined) return match;
+    if (groups.secret !== undefined) return REDACTED;
     if (groups.email !== undefined) return '[email]';
     if (groups.id !== undefined) return '[id-number]';
     if (groups.num !== undefined) {
@@ -105,4 +108,33 @@ export function redactDeep(value: unknown, depth = 0): unknown {
         : redactDeep(v, depth + 1);
   }
   return out;
+}
+
+/**
+ * Query parameters that carry credentials: one-click unsubscribe tokens (`t`), keys, signatures.
+ * Their values are replaced whole in logged URLs: a token in an access log is a working link.
+ */
+const SECRET_PARAMS =
+  /^(t|token|key|api[_-]?key|apikey|access[_-]?token|sig|signature|x-amz-signature|secret|password|auth|code)$/i;
+
+/** A request URL for the access log: credential parameters replaced, the rest scrubbed. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return scrub(url);
+  const query = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name);
+      } catch {
+        /* keep the raw name */
+      }
+      return eq >= 0 && SECRET_PARAMS.test(decoded) ? `${name}=${REDACTED}` : pair;
+    })
+    .join('&');
+  return scrub(`${url.slice(0, q)}?${query}`);
 }

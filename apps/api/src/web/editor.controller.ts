@@ -6,7 +6,9 @@ const files = staticPage(import.meta.url, '', { html: 'editor.html', js: 'editor
 
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; " +
-  "img-src 'self' data: blob:; frame-src 'self' blob: data:; object-src 'self' blob:; base-uri 'none'; form-action 'none'";
+  "img-src 'self' data: blob:; frame-src 'self' blob: data:; object-src 'self' blob:; base-uri 'none'; form-action 'none'; " +
+  // Never inside another site's frame (clickjacking of approve/publish).
+  "frame-ancestors 'none'";
 
 /**
  * The template editor page (plain HTML + one vanilla JS file); its API calls carry the API key

@@ -204,7 +204,9 @@ export class PrintRoomProvider implements ChannelProvider {
       entry.addedAt,
     ];
     const manifestPath = path.join(batch.dir, MANIFEST_FILE);
-    await appendFile(manifestPath, stringify([row]), { flush: this.durable });
+    // escape_formulas: a name or address line starting with = + - @ tab or CR is prefixed with a
+    // quote, so a spreadsheet in the print room shows it instead of running it as a formula.
+    await appendFile(manifestPath, stringify([row], { escape_formulas: true }), { flush: this.durable });
     batch.count += 1;
     this.remember(entry);
     if (this.options.maxBatchSize && batch.count >= this.options.maxBatchSize) await this.closeCurrent();
