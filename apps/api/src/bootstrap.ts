@@ -1,12 +1,9 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { raw } from 'express';
-<<<<<<< HEAD
 import { scanError, scanJson } from '#libs/contracts';
 import { jsonOnly } from './http/json-only.js';
-=======
 import helmet from 'helmet';
->>>>>>> ratelimit
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger as Pino } from 'pino';
 import { type AppConfig, loadConfigFromEnv } from '#libs/config';

@@ -1,7 +1,6 @@
 import { Controller } from '@nestjs/common';
 import { GrpcMethod, GrpcStreamMethod } from '@nestjs/microservices';
 import { concatMap, from, map, type Observable, reduce } from 'rxjs';
-<<<<<<< HEAD
 import {
   type NotificationView,
   parseCreateNotification,
@@ -9,11 +8,7 @@ import {
   parseRfc3339,
   refuseNul,
 } from '#libs/contracts';
-import { NotFoundError, ValidationError } from '#libs/core';
-=======
-import { type NotificationView, parseCreateNotification } from '#libs/contracts';
 import { NotFoundError, RateLimitedError, ValidationError } from '#libs/core';
->>>>>>> ratelimit
 import { EvidenceService } from '#libs/evidence';
 import {
   type HoldResult,
@@ -23,11 +18,8 @@ import {
   parseHoldKind,
 } from '#libs/notifications';
 import { grpcCaller } from '../auth/principal.js';
-<<<<<<< HEAD
 import { idempotencyScopeOf } from '../http/actor.js';
-=======
 import { PerNotice, RateLimiter } from '../auth/rate-limiter.js';
->>>>>>> ratelimit
 import { Scopes } from '../auth/scopes.js';
 import { toProblem } from '../problem.js';
 
@@ -212,13 +204,6 @@ export class NoticesGrpcController {
 
   @GrpcStreamMethod('Notices', 'SendBatch')
   @Scopes('notifications:send')
-<<<<<<< HEAD
-  /** Must return the Observable synchronously: Nest replays the buffered stream only after that. */
-  sendBatch(items: Observable<SendRequestMsg>, meta: Meta): Observable<SendBatchSummary> {
-    return items.pipe(
-      // One at a time, in order: back-pressure is the stream's own flow control.
-      concatMap((m, index) => from(this.acceptOne(m, index, meta))),
-=======
   @PerNotice()
   /**
    * Must return the Observable synchronously: Nest replays the buffered stream only after that.
@@ -229,8 +214,7 @@ export class NoticesGrpcController {
     const caller = grpcCaller(meta);
     return items.pipe(
       // One at a time, in order: back-pressure is the stream's own flow control.
-      concatMap((m, index) => from(this.limited(caller, index, () => this.acceptOne(m, index)))),
->>>>>>> ratelimit
+      concatMap((m, index) => from(this.limited(caller, index, () => this.acceptOne(m, index, meta)))),
       reduce((acc: BatchItem[], it: BatchItem) => [...acc, it], []),
       map((results) => ({
         accepted: results.filter((r) => r.id && !r.replayed).length,
@@ -241,9 +225,6 @@ export class NoticesGrpcController {
     );
   }
 
-<<<<<<< HEAD
-  private async acceptOne(m: SendRequestMsg, index: number, meta: Meta): Promise<BatchItem> {
-=======
   private async limited(
     caller: ReturnType<typeof grpcCaller>,
     index: number,
@@ -261,8 +242,7 @@ export class NoticesGrpcController {
     return accept();
   }
 
-  private async acceptOne(m: SendRequestMsg, index: number): Promise<BatchItem> {
->>>>>>> ratelimit
+  private async acceptOne(m: SendRequestMsg, index: number, meta: Meta): Promise<BatchItem> {
     try {
       const key = idempotencyOf(m, meta);
       const { notification, created } = await this.notifications.accept(

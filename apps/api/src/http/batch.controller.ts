@@ -113,13 +113,6 @@ export class BatchController {
     let accepted = 0;
     let replayed = 0;
     let failed = 0;
-<<<<<<< HEAD
-    for await (const text of lines) {
-      line += 1;
-      if (text.trim() === '') continue;
-      const n = line;
-      const task = this.one(n, text, idempotencyScopeOf(req.apiKey)).then(async (out) => {
-=======
     let rateLimited = 0;
     for await (const item of ndjsonLines(req, this.config.http.maxBodyBytes)) {
       line = item.n;
@@ -145,8 +138,7 @@ export class BatchController {
         }
       }
       const n = item.n;
-      const task = this.one(n, item.text).then(async (out) => {
->>>>>>> ratelimit
+      const task = this.one(n, item.text, idempotencyScopeOf(req.apiKey)).then(async (out) => {
         if ('error' in out) failed += 1;
         else if (out.replayed) replayed += 1;
         else accepted += 1;
