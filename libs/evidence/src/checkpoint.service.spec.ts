@@ -41,7 +41,7 @@ describe('checkpoints, keys and retention on SQLite', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'checkpoint-spec-'));
     tsa = await startTestTsa();
-    config = loadConfig({ SQLITE_PATH: join(dir, 'notices.db'), TSA_URL: tsa.url });
+    config = loadConfig({ NODE_ENV: 'test', SQLITE_PATH: join(dir, 'notices.db'), TSA_URL: tsa.url });
     ds = createDataSource(config.database);
     await ds.initialize();
     await runMigrations(ds);
