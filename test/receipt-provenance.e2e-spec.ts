@@ -50,6 +50,7 @@ interface View {
 describe.each(['sqlite', 'postgres'] as const)('receipt provenance and replays (%s)', (dialect) => {
   const clock = new OffsetClock(new Date(DAYTIME));
   const undeliveredPhone = phoneFor(9_001);
+  const parkedPhone = phoneFor(9_003);
   let sms: TwilioEmulator;
   let vendor: PrintVendorEmulator;
   let api: InProcessApp;
@@ -109,7 +110,9 @@ describe.each(['sqlite', 'postgres'] as const)('receipt provenance and replays (
     sms = new TwilioEmulator({
       accountSid: ACCOUNT_SID,
       authToken: AUTH_TOKEN,
-      failNumbers: { [undeliveredPhone]: 'undelivered' },
+      failNumbers: { [undeliveredPhone]: 'undelivered', [parkedPhone]: 'undelivered' },
+      // Keeps a notification without its provider id for a while: receipts naming it are parked.
+      createResponseDelayMs: 1_500,
     });
     const smsUrl = await sms.start();
     vendor = new PrintVendorEmulator({
@@ -167,6 +170,29 @@ describe.each(['sqlite', 'postgres'] as const)('receipt provenance and replays (
     const [row] = await api.db.rows<{ refused_reason: string | null; applied: number }>(
       'SELECT refused_reason, applied FROM receipts WHERE dedup_key LIKE ?',
       [`%:event:ev-forged-${dialect}`],
+    );
+    expect(row.refused_reason).toBe(refused[0].payload.reason);
+    expect(Number(row.applied)).toBe(0);
+  }, 40_000);
+
+  it('a parked email event naming an SMS is refused when the SMS provider id is stored', async () => {
+    const id = await create(smsBody(`C-park-${dialect}`, parkedPhone));
+    // Before Twilio has answered the create, the row has no provider: the event is parked.
+    const early = await view(id);
+    expect(early.providerMessageId).toBeNull();
+    const evId = `ev-parked-${dialect}`;
+    const res = await postEmailEvents([
+      { id: evId, type: 'delivered', timestamp: clock.now().toISOString(), notificationId: id },
+    ]);
+    expect(res.status).toBe(200);
+    const v = await until(id, (x) => x.status === 'undelivered', 'parked sms undelivered');
+    expect(v.events.some((e) => e.type === 'status.changed' && e.payload.to === 'delivered')).toBe(false);
+    const refused = v.events.filter((e) => e.type === 'receipt.refused');
+    expect(refused).toHaveLength(1);
+    expect(refused[0].payload.reason).toMatch(/twilio/);
+    const [row] = await api.db.rows<{ refused_reason: string | null; applied: number }>(
+      'SELECT refused_reason, applied FROM receipts WHERE dedup_key LIKE ?',
+      [`%:event:${evId}`],
     );
     expect(row.refused_reason).toBe(refused[0].payload.reason);
     expect(Number(row.applied)).toBe(0);
