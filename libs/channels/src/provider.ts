@@ -78,6 +78,11 @@ export interface NormalisedReceipt {
   /** Sandbox receipts can never count as legal proof. */
   sandbox: boolean;
   raw: Json;
+  /**
+   * Stable identity of the inbound event (unique in `receipts.dedup_key`): a redelivery of the same
+   * event carries the same key and is stored once. Absent for receipts we fetched ourselves.
+   */
+  dedupKey?: string;
 }
 
 /**

@@ -20,6 +20,7 @@ export type EvidenceType =
   | 'provider.response'
   | 'provider.error'
   | 'receipt.received'
+  | 'receipt.refused'
   | 'status.changed'
   | (string & {});
 

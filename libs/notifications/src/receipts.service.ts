@@ -14,6 +14,26 @@ export interface IngestResult {
   statusChanged: boolean;
   /** The notification's status after the receipt. */
   status?: string;
+  /** The same inbound event was already stored (its dedup key): nothing was added. */
+  replay?: boolean;
+  /** Why the receipt was kept but not applied (wrong provider or channel). */
+  refused?: string;
+}
+
+/**
+ * Why a receipt that names notification `n` by our id may not be applied to it, or null. A
+ * receipt is applied only by the provider (account included) the notification was given to;
+ * while no provider is stored yet the receipt is parked and matched on its provider later.
+ */
+export function provenanceMismatch(n: NotificationRow, r: NormalisedReceipt): string | null {
+  if (n.provider === null) return null;
+  if (n.provider !== r.provider) {
+    return `receipt from provider ${r.provider} names a ${n.channel} notification sent through ${n.provider}`;
+  }
+  if (r.providerMessageId && n.providerMessageId && r.providerMessageId !== n.providerMessageId) {
+    return `receipt for provider message ${r.providerMessageId} names a notification sent as ${n.providerMessageId}`;
+  }
+  return null;
 }
 
 interface PendingRow {
@@ -57,10 +77,12 @@ export class ReceiptsService {
     const now = this.clock.now().getTime();
     const body = JSON.stringify({ receipt, verification });
     return this.db.transaction(async (tx) => {
-      const n = await this.locate(tx, receipt);
-      const ready = n !== null && n.providerMessageId !== null;
-      await tx.exec(
-        'INSERT INTO receipts (id, provider, provider_message_id, notification_id, outcome, provider_status, body, applied, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      const { row: n, refused } = await this.locate(tx, receipt);
+      const ready = n !== null && refused === null && n.providerMessageId !== null;
+      // The dedup key is claimed by this insert, inside the transaction that applies the
+      // receipt: a replay inserts nothing, and a failed ingest leaves nothing claimed.
+      const inserted = await tx.exec(
+        'INSERT INTO receipts (id, provider, provider_message_id, notification_id, outcome, provider_status, body, applied, received_at, dedup_key, refused_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING',
         [
           receiptId,
           receipt.provider,
@@ -71,8 +93,18 @@ export class ReceiptsService {
           body,
           ready ? 1 : 0,
           now,
+          receipt.dedupKey ?? null,
+          refused,
         ],
       );
+      if (inserted === 0) {
+        this.log.debug(`replayed receipt ${receipt.dedupKey ?? ''} ignored`);
+        return { receiptId, matched: false, notificationId: null, statusChanged: false, replay: true };
+      }
+      if (n && refused !== null) {
+        await this.refuse(tx, n, receipt, receiptId, refused, new Date(now));
+        return { receiptId, matched: false, notificationId: n.id, statusChanged: false, refused };
+      }
       if (!n || !ready) {
         return { receiptId, matched: false, notificationId: n?.id ?? null, statusChanged: false };
       }
@@ -81,19 +113,57 @@ export class ReceiptsService {
     });
   }
 
-  private async locate(tx: SqlRunner, r: NormalisedReceipt): Promise<NotificationRow | null> {
+  /**
+   * Finds the notification a receipt is for. By the provider's own id the provider must match
+   * (the lookup is by provider and id). By our id, only the provider that was given the
+   * notification may name it: another provider (another channel, or the other account of the
+   * same channel) gets the row back with a refusal reason.
+   */
+  private async locate(
+    tx: SqlRunner,
+    r: NormalisedReceipt,
+  ): Promise<{ row: NotificationRow | null; refused: string | null }> {
     if (r.providerMessageId) {
       const byProvider = await this.repo.byProviderId(r.provider, r.providerMessageId, tx);
-      if (byProvider) return byProvider;
+      if (byProvider) return { row: byProvider, refused: null };
     }
     if (r.notificationId && /^[0-9a-f-]{36}$/.test(r.notificationId)) {
       const byOurs = await this.repo.get(r.notificationId, tx, true);
-      // Only trust our id when the provider id agrees (or is not stored yet).
-      if (byOurs && (byOurs.providerMessageId === null || byOurs.providerMessageId === r.providerMessageId)) {
-        return byOurs;
-      }
+      if (!byOurs) return { row: null, refused: null };
+      return { row: byOurs, refused: provenanceMismatch(byOurs, r) };
     }
-    return null;
+    return { row: null, refused: null };
+  }
+
+  /** Keeps a refused receipt in the case's evidence; changes no status. */
+  private async refuse(
+    tx: SqlRunner,
+    n: NotificationRow,
+    r: NormalisedReceipt,
+    receiptId: string,
+    reason: string,
+    receivedAt: Date,
+  ): Promise<void> {
+    this.log.warn(`refused receipt ${receiptId} for ${n.id}: ${reason}`);
+    await this.evidence.append(tx, n.caseId, [
+      {
+        notificationId: n.id,
+        type: 'receipt.refused',
+        occurredAt: receivedAt,
+        payload: {
+          receiptId,
+          reason,
+          provider: r.provider,
+          providerMessageId: r.providerMessageId,
+          outcome: r.outcome,
+          providerStatus: r.providerStatus,
+          expectedProvider: n.provider,
+          expectedProviderMessageId: n.providerMessageId,
+          channel: n.channel,
+          raw: r.raw as JsonValue,
+        },
+      },
+    ]);
   }
 
   /** Applies one receipt to a locked notification row inside `tx`; returns whether the status moved. */
@@ -180,7 +250,7 @@ export class ReceiptsService {
   async applyPending(tx: SqlRunner, n: NotificationRow): Promise<number> {
     if (!n.provider || !n.providerMessageId) return 0;
     const pending = await tx.rows<PendingRow>(
-      'SELECT id, body, received_at FROM receipts WHERE applied = 0 AND ((provider = ? AND provider_message_id = ?) OR notification_id = ?) ORDER BY received_at, id',
+      'SELECT id, body, received_at FROM receipts WHERE applied = 0 AND refused_reason IS NULL AND ((provider = ? AND provider_message_id = ?) OR notification_id = ?) ORDER BY received_at, id',
       [n.provider, n.providerMessageId, n.id],
     );
     let applied = 0;
@@ -189,9 +259,21 @@ export class ReceiptsService {
         receipt: NormalisedReceipt;
         verification: Json;
       };
-      if (receipt.providerMessageId && receipt.providerMessageId !== n.providerMessageId) continue;
       receipt.occurredAt = new Date(receipt.occurredAt);
-      await this.apply(tx, n, receipt, verification, p.id, new Date(Number(p.received_at)));
+      const receivedAt = new Date(Number(p.received_at));
+      // A parked receipt carries its provider: it is applied only when that is the provider
+      // (and provider id) the notification was sent with.
+      const refused = provenanceMismatch(n, receipt);
+      if (refused !== null) {
+        await tx.exec('UPDATE receipts SET refused_reason = ?, notification_id = ? WHERE id = ?', [
+          refused,
+          n.id,
+          p.id,
+        ]);
+        await this.refuse(tx, n, receipt, p.id, refused, receivedAt);
+        continue;
+      }
+      await this.apply(tx, n, receipt, verification, p.id, receivedAt);
       await tx.exec('UPDATE receipts SET applied = 1, notification_id = ? WHERE id = ?', [n.id, p.id]);
       applied += 1;
     }
@@ -231,7 +313,7 @@ export class ReceiptsService {
   /** Provider and id carried by a receipt that arrived for a row still `sending` (crash recovery). */
   async pendingProviderId(notificationId: string): Promise<{ provider: string; id: string } | null> {
     const [row] = await this.db.rows<{ provider: string; provider_message_id: string }>(
-      'SELECT provider, provider_message_id FROM receipts WHERE notification_id = ? AND provider_message_id IS NOT NULL ORDER BY received_at LIMIT 1',
+      'SELECT provider, provider_message_id FROM receipts WHERE notification_id = ? AND provider_message_id IS NOT NULL AND refused_reason IS NULL ORDER BY received_at LIMIT 1',
       [notificationId],
     );
     return row ? { provider: row.provider, id: row.provider_message_id } : null;

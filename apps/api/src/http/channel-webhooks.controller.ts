@@ -103,11 +103,18 @@ export class ChannelWebhooksController {
       this.log.warn(`rejected a print-vendor webhook: ${check.reason}`);
       throw new UnauthenticatedError(`Webhook rejected: ${check.reason}`);
     }
-    const receipts = provider.parseReceipts(JSON.parse(raw.toString('utf8')) as unknown);
-    for (const r of receipts) {
-      await this.receipts.ingest(r, { verified: true, via: 'vendor-webhook', eventId: check.eventId });
+    try {
+      const receipts = provider.parseReceipts(JSON.parse(raw.toString('utf8')) as unknown);
+      for (const r of receipts) {
+        await this.receipts.ingest(r, { verified: true, via: 'vendor-webhook', eventId: check.eventId });
+      }
+      return { received: receipts.length };
+    } catch (err) {
+      // Not stored: let the vendor's redelivery through (the receipts' dedup key still refuses
+      // a second copy of an event that was stored).
+      await provider.releaseWebhook(check.eventId);
+      throw err;
     }
-    return { received: receipts.length };
   }
 
   /** The page behind the List-Unsubscribe link (a person clicking it). */

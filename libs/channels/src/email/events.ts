@@ -152,6 +152,7 @@ export function parseEmailEvents(json: unknown, provider = 'email-http'): Normal
       occurredAt,
       sandbox: false,
       raw: { source: 'email-event', eventId: id, ...(item as { [k: string]: Json }) },
+      dedupKey: `${provider}:event:${id}`,
     };
     if (code) receipt.errorCode = code;
     if (bounce) receipt.bounce = bounce;

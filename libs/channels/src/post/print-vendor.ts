@@ -226,6 +226,14 @@ export class PrintVendorProvider implements ChannelProvider {
     return verifyVendorWebhook(secret, headers, rawBody, now, this.guard, options);
   }
 
+  /**
+   * Forgets a claimed webhook event id after its ingest failed, so the vendor's redelivery is
+   * applied instead of being answered as a replay.
+   */
+  releaseWebhook(eventId: string): Promise<void> {
+    return this.guard.release(`print-vendor:${eventId}`);
+  }
+
   /** Normalises a verified webhook body. */
   parseReceipts(json: unknown): NormalisedReceipt[] {
     return parseVendorEvents(json, this.name).map((r) => (this.sandbox ? { ...r, sandbox: true } : r));

@@ -239,6 +239,7 @@ export function vendorEventToReceipt(e: VendorEvent, provider = 'print-vendor'):
     occurredAt: new Date(e.occurredAt),
     sandbox: e.livemode === false,
     raw: JSON.parse(JSON.stringify(e)) as Json,
+    dedupKey: `${provider}:event:${e.id}`,
   };
   if (mapping.postEvent) receipt.postEvent = mapping.postEvent;
   if (mapping.outcome === 'delivered' && e.signer) receipt.signer = e.signer;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import twilio from 'twilio';
 import type { ReceiptOutcome } from '#libs/core';
 import { ProviderError } from '#libs/core';
@@ -172,7 +173,15 @@ export class TwilioSmsProvider implements SmsProvider {
   /** Normalises a status callback (form parameters) into a receipt. */
   parseStatusCallback(params: Record<string, string>, notificationId: string | null): NormalisedReceipt {
     const status = params.MessageStatus ?? params.SmsStatus ?? '';
+    const sid = params.MessageSid ?? params.SmsSid ?? '';
+    // Twilio callbacks carry no event id: the same sid and status with the same parameters is
+    // the same callback (a retry or a replay).
+    const sorted = Object.keys(params)
+      .sort()
+      .map((k) => [k, params[k]]);
+    const digest = createHash('sha256').update(JSON.stringify(sorted)).digest('hex');
     return {
+      dedupKey: `${this.name}:${sid}:${status}:${digest}`,
       provider: this.name,
       providerMessageId: params.MessageSid ?? params.SmsSid ?? null,
       notificationId,

@@ -3,6 +3,7 @@ import { CallerScopePostgres1764630000000, CallerScopeSqlite1764630000000 } from
 import { CheckpointsPostgres1764560000000, CheckpointsSqlite1764560000000 } from './checkpoints.js';
 import { CompliancePostgres1764100000000, ComplianceSqlite1764100000000 } from './compliance.js';
 import { InitialPostgres1764057600000, InitialSqlite1764057600000 } from './initial.js';
+import { ReceiptDedupPostgres1764600000000, ReceiptDedupSqlite1764600000000 } from './receipt-dedup.js';
 import { TemplatesPostgres1764300000000, TemplatesSqlite1764300000000 } from './templates.js';
 import { WebhooksPostgres1764400000000, WebhooksSqlite1764400000000 } from './webhooks.js';
 
@@ -18,6 +19,7 @@ export const SQLITE_MIGRATIONS = [
   WebhooksSqlite1764400000000,
   CheckpointsSqlite1764560000000,
   CallerScopeSqlite1764630000000,
+  ReceiptDedupSqlite1764600000000,
 ];
 export const POSTGRES_MIGRATIONS = [
   InitialPostgres1764057600000,
@@ -27,4 +29,5 @@ export const POSTGRES_MIGRATIONS = [
   WebhooksPostgres1764400000000,
   CheckpointsPostgres1764560000000,
   CallerScopePostgres1764630000000,
+  ReceiptDedupPostgres1764600000000,
 ];
