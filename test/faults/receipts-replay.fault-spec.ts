@@ -56,7 +56,9 @@ describe('fault: duplicate and out-of-order receipts', () => {
       "SELECT n.id, n.status, (SELECT COUNT(*) FROM evidence_events e WHERE e.notification_id = n.id AND e.type = 'status.changed') AS changes FROM notifications n",
     );
     const [{ n: receiptsBefore }] = await stack.query<{ n: string }>('SELECT COUNT(*) AS n FROM receipts');
-    const [{ n: eventsBefore }] = await stack.query<{ n: string }>('SELECT COUNT(*) AS n FROM evidence_events');
+    const [{ n: eventsBefore }] = await stack.query<{ n: string }>(
+      'SELECT COUNT(*) AS n FROM evidence_events',
+    );
 
     const callbacks = recordedCallbacks(stack.emulator.messages());
     expect(callbacks.length).toBe(3 * N); // queued, sent, then delivered or undelivered
@@ -85,7 +87,9 @@ describe('fault: duplicate and out-of-order receipts', () => {
     const [{ n: receiptsAfter }] = await stack.query<{ n: string }>('SELECT COUNT(*) AS n FROM receipts');
     // A replay is the same callback (same dedup key): no receipt and no evidence event is added.
     expect(Number(receiptsAfter) - Number(receiptsBefore)).toBe(0);
-    const [{ n: eventsAfter }] = await stack.query<{ n: string }>('SELECT COUNT(*) AS n FROM evidence_events');
+    const [{ n: eventsAfter }] = await stack.query<{ n: string }>(
+      'SELECT COUNT(*) AS n FROM evidence_events',
+    );
     expect(Number(eventsAfter)).toBe(Number(eventsBefore));
 
     // Every case chain still verifies.
