@@ -328,4 +328,34 @@ describe('authorization matrix (REST + gRPC) and the OpenAPI document', () => {
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain('swagger');
   });
+
+  it('415 is documented exactly where a non-JSON body is refused, and Idempotency-Key is caller-scoped', async () => {
+    const mismatches: string[] = [];
+    let documented = 0;
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        if (!['post', 'put', 'patch'].includes(method)) continue;
+        const res = await fetch(`${api.baseUrl}${urlFor(path)}`, {
+          method: method.toUpperCase(),
+          headers: { 'content-type': 'text/plain', ...admin },
+          body: 'caseId=1',
+        });
+        await res.arrayBuffer();
+        const says = '415' in op.responses;
+        if (says) documented++;
+        if ((res.status === 415) !== says) mismatches.push(`${method} ${path}: ${res.status}, documented ${says}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+    expect(documented).toBeGreaterThanOrEqual(10);
+    const create = doc.paths['/v1/notifications'].post as unknown as {
+      parameters: { name: string; description: string }[];
+      responses: Record<string, { headers?: Record<string, unknown> }>;
+    };
+    const header = create.parameters.find((p) => p.name === 'Idempotency-Key');
+    expect(header?.description).toMatch(/Scoped to the caller/);
+    expect(Object.keys(create.responses['202'].headers ?? {})).toEqual(
+      expect.arrayContaining(['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Location']),
+    );
+  });
 });

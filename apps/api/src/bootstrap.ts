@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { raw } from 'express';
 import { scanError, scanJson } from '#libs/contracts';
-import { jsonOnly } from './http/json-only.js';
+import { jsonOnly, NON_JSON_BODY_PATHS } from './http/json-only.js';
 import helmet from 'helmet';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger as Pino } from 'pino';
@@ -65,7 +65,7 @@ export async function startApi(
   // Input policy: a JSON route given a body of another media type answers 415 (not a 400 about
   // a missing body). The NDJSON batch and the print room's CSV import read their own types;
   // webhooks are verified over their raw bytes above.
-  app.use('/v1', jsonOnly(['/notifications/batch', '/post/print-room/tracking']));
+  app.use('/v1', jsonOnly(NON_JSON_BODY_PATHS));
   const jsonOptions = {
     limit: config.http.maxBodyBytes,
     type: ['application/json', 'application/*+json'],

@@ -11,6 +11,9 @@ function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
+/** Sub-paths of /v1 whose bodies are not JSON (NDJSON batches, the print room's CSV). */
+export const NON_JSON_BODY_PATHS: readonly string[] = ['/notifications/batch', '/post/print-room/tracking'];
+
 /**
  * Express middleware: POST/PUT/PATCH bodies under its mount point must be JSON
  * (`application/json` or `application/*+json`), except on the listed sub-paths.

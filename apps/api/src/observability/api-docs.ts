@@ -70,9 +70,16 @@ export const Docs = {
         summary: 'Accept a notice',
         description:
           'Validates, renders once, pins the template version, stores the notice and its evidence, and queues it. ' +
-          'A repeated Idempotency-Key returns the first result (Idempotent-Replayed: true).',
+          'A repeated Idempotency-Key from the same caller returns the first result (Idempotent-Replayed: true).',
       }),
-      ApiHeader({ name: 'Idempotency-Key', required: false, description: '1-255 visible ASCII characters' }),
+      ApiHeader({
+        name: 'Idempotency-Key',
+        required: false,
+        description:
+          '1-255 visible ASCII characters. Scoped to the caller: the tenant of the API key, or the key ' +
+          'itself when it has no tenant. The same key from two callers makes two notifications; from the ' +
+          'same caller with another body it is a 422.',
+      }),
       ApiBody({ schema: ref('CreateNotification') }),
       ApiResponse({
         status: 202,

@@ -3,6 +3,7 @@ import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swag
 import { z } from 'zod';
 import { CreateNotificationSchema } from '#libs/contracts';
 import { BEARER_SCHEME } from '../auth/scopes.js';
+import { NON_JSON_BODY_PATHS } from '../http/json-only.js';
 
 /** Where the interactive docs and the JSON document are served (no key needed). */
 export const DOCS_PATH = 'docs';
@@ -19,6 +20,7 @@ const TITLES: Record<number, [string, string, string]> = {
   404: ['not_found', 'Not found', 'No notification 00000000-0000-4000-8000-000000000000'],
   409: ['conflict', 'Conflict', 'Notification is sent and can no longer be cancelled'],
   413: ['payload_too_large', 'Payload too large', 'The request body exceeds the limit of 262144 bytes'],
+  415: ['unsupported_media_type', 'Unsupported media type', 'This route reads application/json, not text/plain'],
   422: ['template_data', 'Template data is invalid', 'data.amountDue is required'],
   429: ['rate_limited', 'Too many requests', 'Rate limit of API key crm-prod exceeded'],
   500: ['internal', 'Internal error', 'The service could not process the request; it has been logged.'],
@@ -37,8 +39,17 @@ function problemExample(status: number, instance: string): Json {
     code,
     ...(status === 400 ? { errors: [{ path: 'recipient.phone', message: 'not a valid phone number' }] } : {}),
     ...(status === 429 ? { retryAfter: 1 } : {}),
+    ...(status === 415 ? { errors: [{ path: 'Content-Type', message: 'expected application/json' }] } : {}),
   };
 }
+
+/** The `RateLimit-*` answer headers (draft-ietf-httpapi-ratelimit-headers), counted in notices. */
+const RATE_LIMIT_HEADERS: Record<string, Json> = {
+  'RateLimit-Limit': { description: 'Notices the API key may send per window', schema: { type: 'integer' } },
+  'RateLimit-Remaining': { description: 'Notices left in the window', schema: { type: 'integer' } },
+  'RateLimit-Reset': { description: 'Seconds until the window resets', schema: { type: 'integer' } },
+  'RateLimit-Policy': { description: '`<limit>;w=<window seconds>`', schema: { type: 'string' } },
+};
 
 const schemas: Record<string, Json> = {
   Problem: {
@@ -181,6 +192,15 @@ function complete(doc: OpenAPIObject): OpenAPIObject {
         op.responses['429'] ??= { description: 'Rate limit of the API key exceeded (see Retry-After)' };
       }
       op.responses['500'] ??= { description: 'Unexpected error (logged)' };
+      const jsonBody =
+        (m === 'post' || m === 'put' || m === 'patch') &&
+        path.startsWith('/v1/') &&
+        !NON_JSON_BODY_PATHS.some((p) => path === `/v1${p}`);
+      if (jsonBody) {
+        op.responses['415'] ??= {
+          description: 'A body that is not application/json (or application/*+json)',
+        };
+      }
       for (const [status, res] of Object.entries(op.responses)) {
         const code = Number(status);
         if (code < 400 || res.content) continue;
@@ -190,7 +210,14 @@ function complete(doc: OpenAPIObject): OpenAPIObject {
         if (code === 429) {
           res.headers = {
             'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } },
+            ...RATE_LIMIT_HEADERS,
           };
+        }
+      }
+      if (op.security && !op['x-public']) {
+        for (const [status, res] of Object.entries(op.responses)) {
+          const code = Number(status);
+          if (code >= 200 && code < 300) res.headers = { ...RATE_LIMIT_HEADERS, ...((res.headers as Json) ?? {}) };
         }
       }
     }
