@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import twilio from 'twilio';
 import { signEmailEvent } from '#libs/channels';
-import { OffsetClock } from '#libs/core';
+import type { Clock } from '#libs/core';
+import { ReceiptsService } from '#libs/notifications';
 import { PrintVendorEmulator } from './emulators/print-vendor.js';
 import { TwilioEmulator } from './emulators/twilio.js';
 import { type InProcessApp, postJson, startInProcess } from './support/app.js';
@@ -47,8 +48,22 @@ interface View {
   events: Ev[];
 }
 
+/** Real-speed clock that a test can move forward (the service, the vendor and the test share it). */
+class ShiftClock implements Clock {
+  private offset: number;
+  constructor(start: Date) {
+    this.offset = start.getTime() - Date.now();
+  }
+  now(): Date {
+    return new Date(Date.now() + this.offset);
+  }
+  advance(ms: number): void {
+    this.offset += ms;
+  }
+}
+
 describe.each(['sqlite', 'postgres'] as const)('receipt provenance and replays (%s)', (dialect) => {
-  const clock = new OffsetClock(new Date(DAYTIME));
+  const clock = new ShiftClock(new Date(DAYTIME));
   const undeliveredPhone = phoneFor(9_001);
   const parkedPhone = phoneFor(9_003);
   let sms: TwilioEmulator;
@@ -71,9 +86,28 @@ describe.each(['sqlite', 'postgres'] as const)('receipt provenance and replays (
     expect(res.status).toBe(202);
     return res.body.id as string;
   };
-  const postEmailEvents = (events: object[]) => {
+  /** An email notice, once the SMTP sandbox has it. */
+  const sentEmail = async (tag: string, local: string) => {
+    const id = await create({
+      caseId: `C-${tag}-${dialect}`,
+      channel: 'email',
+      templateKey: 'late.email.demand_copy',
+      locale: 'zh-CN',
+      recipient: {
+        role: 'debtor',
+        name: '张三',
+        email: `${local}-${dialect}@example.com`,
+        address: ADDRESS,
+        timeZone: 'Asia/Shanghai',
+      },
+      data: LETTER_DATA,
+    });
+    await until(id, (x) => x.providerMessageId !== null && x.status !== 'sending', 'email sent');
+    return id;
+  };
+  const postEmailEvents = (events: object[], at = clock.now()) => {
     const body = JSON.stringify(events);
-    const ts = String(Math.floor(clock.now().getTime() / 1000));
+    const ts = String(Math.floor(at.getTime() / 1000));
     return fetch(`${api.baseUrl}/webhooks/email/events`, {
       method: 'POST',
       headers: {
@@ -212,21 +246,7 @@ describe.each(['sqlite', 'postgres'] as const)('receipt provenance and replays (
   }, 40_000);
 
   it('10 replays of a signed email event add one receipt and one receipt.received', async () => {
-    const id = await create({
-      caseId: `C-em-${dialect}`,
-      channel: 'email',
-      templateKey: 'late.email.demand_copy',
-      locale: 'zh-CN',
-      recipient: {
-        role: 'debtor',
-        name: '张三',
-        email: `r-${dialect}@example.com`,
-        address: ADDRESS,
-        timeZone: 'Asia/Shanghai',
-      },
-      data: LETTER_DATA,
-    });
-    await until(id, (x) => x.providerMessageId !== null && x.status !== 'sending', 'email sent');
+    const id = await sentEmail('em', 'r');
     const eventId = `ev-replay-${dialect}`;
     const event = { id: eventId, type: 'opened', timestamp: clock.now().toISOString(), notificationId: id };
     for (let i = 0; i < 10; i++) expect((await postEmailEvents([event])).status).toBe(200);
@@ -297,4 +317,32 @@ describe.each(['sqlite', 'postgres'] as const)('receipt provenance and replays (
     expect(await received(failing)).toBe(1);
     expect(await receiptCount('dedup_key LIKE ?', [`%:event:${failing}`])).toBe(1);
   }, 60_000);
+
+  // Last: it moves the shared clock 8 days forward.
+  it('timestamp-signed dedup keys are released after their retention; a late replay is stale', async () => {
+    const id = await sentEmail('prune', 'p');
+    const eventId = `ev-prune-${dialect}`;
+    const signedAt = clock.now();
+    const event = { id: eventId, type: 'opened', timestamp: signedAt.toISOString(), notificationId: id };
+    expect((await postEmailEvents([event], signedAt)).status).toBe(200);
+    const receipts = api.app.get(ReceiptsService);
+    const twilioKeys = await receiptCount('dedup_key LIKE ?', ['twilio:%']);
+    expect(twilioKeys).toBeGreaterThan(0);
+    const keyed = () => receiptCount('dedup_key LIKE ?', [`%:event:${eventId}`]);
+
+    // Inside the retry window (and the configured 7 days) nothing is released.
+    clock.advance(6 * 86_400_000);
+    await receipts.pruneDedupKeys();
+    expect(await keyed()).toBe(1);
+    clock.advance(2 * 86_400_000);
+    expect(await receipts.pruneDedupKeys()).toBeGreaterThan(0);
+    expect(await keyed()).toBe(0);
+    // The receipt itself is kept, and keys without a signed timestamp (Twilio) are never released.
+    expect(await receiptCount('body LIKE ?', [`%${eventId}%`])).toBe(1);
+    expect(await receiptCount('dedup_key LIKE ?', ['twilio:%'])).toBe(twilioKeys);
+    // The captured request, replayed now, fails its signature's timestamp: nothing is added.
+    const late = await postEmailEvents([event], signedAt);
+    expect(late.status).toBe(403);
+    expect(await receiptCount('body LIKE ?', [`%${eventId}%`])).toBe(1);
+  }, 40_000);
 });

@@ -1,7 +1,5 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import { Db } from '#libs/persistence';
-import { DbReplayGuard } from './db-replay-guard.js';
 import { CircuitBreaker, FailoverProvider } from './failover.js';
 import { SandboxEmailProvider } from './email/sandbox.email.js';
 import { SmtpEmailProvider } from './email/smtp.email.js';
@@ -48,7 +46,7 @@ function emailProvider(config: AppConfig): ChannelProvider {
   return new FailoverProvider(primary, secondary, breaker(config));
 }
 
-function letterProvider(config: AppConfig, db: Db): ChannelProvider {
+function letterProvider(config: AppConfig): ChannelProvider {
   const l = config.letter;
   if (l.provider === 'print-vendor' && l.vendor) {
     return new PrintVendorProvider({
@@ -56,7 +54,6 @@ function letterProvider(config: AppConfig, db: Db): ChannelProvider {
       apiKey: l.vendor.apiKey,
       timeoutMs: l.vendor.timeoutMs,
       webhookSecret: l.vendor.webhookSecret,
-      replayGuard: new DbReplayGuard(db),
     });
   }
   if (l.provider === 'print-room') return new PrintRoomProvider({ root: l.printRoomDir });
@@ -68,12 +65,12 @@ function letterProvider(config: AppConfig, db: Db): ChannelProvider {
   providers: [
     {
       provide: ChannelRegistry,
-      inject: [APP_CONFIG, Db],
-      useFactory: (config: AppConfig, db: Db) =>
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) =>
         new ChannelRegistry({
           sms: smsProvider(config),
           email: emailProvider(config),
-          letter: letterProvider(config, db),
+          letter: letterProvider(config),
         }),
     },
     { provide: SMS_PROVIDER, inject: [ChannelRegistry], useFactory: (r: ChannelRegistry) => r.get('sms') },

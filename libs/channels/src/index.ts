@@ -6,5 +6,4 @@ export * from './channels.module.js';
 export * from './email/index.js';
 export * from './post/index.js';
 export * from './registry.js';
-export * from './db-replay-guard.js';
 export * from './failover.js';

@@ -48,6 +48,11 @@ const EnvSchema = z.object({
   /** A notification left `sending` this long is reconciled with its provider. */
   SENDING_GRACE_MS: int(60_000, 100),
   DISPATCH_MAX_ATTEMPTS: int(5, 1),
+  /**
+   * Days a receipt's dedup key is kept for webhooks whose signature covers a timestamp (email
+   * events, DSNs, print vendor); at least their 3-day retry window. Other keys are never released.
+   */
+  RECEIPT_DEDUP_RETENTION_DAYS: int(7, 3),
 
   TEMPLATES_DIR: z.string().default('./templates'),
   /** Stage policy as JSON (`{"stages":[…]}`, replaces the default; see docs/templates.md). */
@@ -439,7 +444,14 @@ export interface AppConfig {
   database:
     { type: 'sqlite'; path: string } | { type: 'postgres'; url: string; schema?: string; poolSize: number };
   queue: { redisUrl?: string; prefix: string; apiRunsWorkers: boolean; concurrency: number };
-  pipeline: { sweepIntervalMs: number; stuckAfterMs: number; sendingGraceMs: number; maxAttempts: number };
+  pipeline: {
+    sweepIntervalMs: number;
+    stuckAfterMs: number;
+    sendingGraceMs: number;
+    maxAttempts: number;
+    /** How long a timestamp-signed webhook's receipt dedup key is kept (docs/evidence.md, "Replays"). */
+    receiptDedupRetentionMs: number;
+  };
   templatesDir: string;
   /** Queue mode: interval at which template versions published elsewhere are picked up. */
   templateRefreshMs: number;
@@ -582,6 +594,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       stuckAfterMs: e.STUCK_AFTER_MS,
       sendingGraceMs: e.SENDING_GRACE_MS,
       maxAttempts: e.DISPATCH_MAX_ATTEMPTS,
+      receiptDedupRetentionMs: e.RECEIPT_DEDUP_RETENTION_DAYS * 86_400_000,
     },
     templatesDir: e.TEMPLATES_DIR,
     templateRefreshMs: e.TEMPLATE_REFRESH_MS,

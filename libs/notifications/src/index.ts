@@ -12,3 +12,4 @@ export * from './opt-outs.service.js';
 export * from './artifact.renderer.js';
 export * from './escalation.service.js';
 export * from './pipeline.imports.js';
+export * from './receipt-dedup.js';

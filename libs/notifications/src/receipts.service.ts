@@ -3,9 +3,20 @@ import { forwardRef, Inject, Injectable, Logger } from '@nestjs/common';
 import type { Json, NormalisedReceipt } from '#libs/channels';
 import { canAdvance, CLOCK, type Clock, statusForOutcome, storedAddressKey } from '#libs/core';
 import { EvidenceService, type JsonValue, type NewEvidence } from '#libs/evidence';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { Db, type SqlRunner } from '#libs/persistence';
 import { EscalationService } from './escalation.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
+import { dedupExpiresAt, dedupKeyOf } from './receipt-dedup.js';
+
+/** The inbound path named in a receipt's verification (`via`), '' when absent. */
+function viaOf(verification: Json): string {
+  const via =
+    verification && typeof verification === 'object' && !Array.isArray(verification)
+      ? verification.via
+      : undefined;
+  return typeof via === 'string' ? via : '';
+}
 
 export interface IngestResult {
   receiptId: string;
@@ -58,7 +69,19 @@ export class ReceiptsService {
     private readonly evidence: EvidenceService,
     @Inject(forwardRef(() => EscalationService)) private readonly escalation: EscalationService,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  /**
+   * Releases the dedup keys whose retention ended (only keys of timestamp-signed webhooks have an
+   * end; see receipt-dedup.ts). The receipt itself is kept. Safe to run in several processes.
+   */
+  async pruneDedupKeys(): Promise<number> {
+    return this.db.exec(
+      'UPDATE receipts SET dedup_key = NULL, dedup_expires_at = NULL WHERE dedup_expires_at IS NOT NULL AND dedup_expires_at < ?',
+      [this.clock.now().getTime()],
+    );
+  }
 
   async ingest(receipt: NormalisedReceipt, verification: Json = { verified: true }): Promise<IngestResult> {
     const result = await this.ingestOne(receipt, verification);
@@ -75,6 +98,10 @@ export class ReceiptsService {
   private async ingestOne(receipt: NormalisedReceipt, verification: Json): Promise<IngestResult> {
     const receiptId = randomUUID();
     const now = this.clock.now().getTime();
+    const via = viaOf(verification);
+    const dedupKey = dedupKeyOf(receipt, via);
+    const dedupExpires =
+      dedupKey === null ? null : dedupExpiresAt(via, now, this.config.pipeline.receiptDedupRetentionMs);
     const body = JSON.stringify({ receipt, verification });
     return this.db.transaction(async (tx) => {
       const { row: n, refused } = await this.locate(tx, receipt);
@@ -82,7 +109,7 @@ export class ReceiptsService {
       // The dedup key is claimed by this insert, inside the transaction that applies the
       // receipt: a replay inserts nothing, and a failed ingest leaves nothing claimed.
       const inserted = await tx.exec(
-        'INSERT INTO receipts (id, provider, provider_message_id, notification_id, outcome, provider_status, body, applied, received_at, dedup_key, refused_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING',
+        'INSERT INTO receipts (id, provider, provider_message_id, notification_id, outcome, provider_status, body, applied, received_at, dedup_key, refused_reason, dedup_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING',
         [
           receiptId,
           receipt.provider,
@@ -93,12 +120,13 @@ export class ReceiptsService {
           body,
           ready ? 1 : 0,
           now,
-          receipt.dedupKey ?? null,
+          dedupKey,
           refused,
+          dedupExpires,
         ],
       );
       if (inserted === 0) {
-        this.log.debug(`replayed receipt ${receipt.dedupKey ?? ''} ignored`);
+        this.log.debug(`replayed receipt ${dedupKey ?? ''} ignored`);
         return { receiptId, matched: false, notificationId: null, statusChanged: false, replay: true };
       }
       if (n && refused !== null) {

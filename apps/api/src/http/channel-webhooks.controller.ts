@@ -90,31 +90,34 @@ export class ChannelWebhooksController {
     return { received: receipts.length, matched: results.filter((x) => x.matched).length };
   }
 
-  /** Print vendor webhooks: HMAC-SHA256 over `timestamp.body`, 5-minute tolerance, replays refused. */
+  /**
+   * Print vendor webhooks: HMAC-SHA256 over `timestamp.body`, 5-minute tolerance. A replay (or a
+   * redelivery of an event already stored) is answered 200 and changes nothing: the receipt's
+   * dedup key is claimed in the transaction that applies it, so a failed ingest claims nothing
+   * and the vendor's redelivery is applied.
+   */
   @Post('webhooks/post/events')
   @HttpCode(200)
   async postEvents(@Req() req: Request) {
     const provider = this.channels.get('letter');
     if (!(provider instanceof PrintVendorProvider)) throw new NotFoundError('No print vendor is configured');
     const raw = rawBodyOf(req);
-    const check = await provider.verifyWebhook(req.headers, raw, this.clock.now());
+    const check = provider.verifyWebhook(req.headers, raw, this.clock.now());
     if (!check.ok) {
-      if (check.reason === 'replay') return { received: 0, replay: true };
       this.log.warn(`rejected a print-vendor webhook: ${check.reason}`);
       throw new UnauthenticatedError(`Webhook rejected: ${check.reason}`);
     }
-    try {
-      const receipts = provider.parseReceipts(JSON.parse(raw.toString('utf8')) as unknown);
-      for (const r of receipts) {
-        await this.receipts.ingest(r, { verified: true, via: 'vendor-webhook', eventId: check.eventId });
-      }
-      return { received: receipts.length };
-    } catch (err) {
-      // Not stored: let the vendor's redelivery through (the receipts' dedup key still refuses
-      // a second copy of an event that was stored).
-      await provider.releaseWebhook(check.eventId);
-      throw err;
+    const receipts = provider.parseReceipts(JSON.parse(raw.toString('utf8')) as unknown);
+    let replays = 0;
+    for (const r of receipts) {
+      const result = await this.receipts.ingest(r, {
+        verified: true,
+        via: 'vendor-webhook',
+        eventId: check.eventId,
+      });
+      if (result.replay) replays++;
     }
+    return { received: receipts.length - replays, ...(replays > 0 ? { replay: true } : {}) };
   }
 
   /** The page behind the List-Unsubscribe link (a person clicking it). */

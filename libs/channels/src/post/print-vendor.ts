@@ -3,12 +3,10 @@ import type { ChannelProvider, Json, NormalisedReceipt, OutboundMessage, SendRes
 import { checkLetter } from './letter-request.js';
 import { postEventOutcome } from './post-events.js';
 import {
-  InMemoryReplayGuard,
   parseVendorEvents,
   verifyVendorWebhook,
   vendorEventToReceipt,
   type HeaderBag,
-  type ReplayGuard,
   type VendorEvent,
   type VerifyOptions,
   type WebhookVerification,
@@ -22,8 +20,6 @@ export interface PrintVendorSettings {
   timeoutMs: number;
   /** Webhook signing secret(s); several during a rotation. */
   webhookSecret?: string | readonly string[];
-  /** Replay guard for webhooks (default in-memory; the service passes a database-backed one). */
-  replayGuard?: ReplayGuard;
   /** Provider name recorded in receipts and evidence. Default `print-vendor`. */
   name?: string;
   /** Letters made with a test key are never mailed: their receipts are marked sandbox. */
@@ -84,14 +80,12 @@ export class PrintVendorProvider implements ChannelProvider {
   readonly sandbox: boolean;
   private readonly base: string;
   private readonly fetchImpl: typeof fetch;
-  private readonly guard: ReplayGuard;
 
   constructor(private readonly settings: PrintVendorSettings) {
     this.name = settings.name ?? 'print-vendor';
     this.sandbox = settings.sandbox ?? false;
     this.base = settings.apiBaseUrl.replace(/\/+$/, '');
     this.fetchImpl = settings.fetch ?? globalThis.fetch;
-    this.guard = settings.replayGuard ?? new InMemoryReplayGuard();
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {
@@ -212,26 +206,21 @@ export class PrintVendorProvider implements ChannelProvider {
     return { providerMessageId: first.id, acceptedAt: new Date(first.createdAt), request, raw };
   }
 
-  /** Verifies a webhook with the configured secret(s) and replay guard. */
+  /**
+   * Verifies a webhook with the configured secret(s). Replays pass: the receipts' dedup key
+   * refuses them in the transaction that would apply them.
+   */
   verifyWebhook(
     headers: HeaderBag,
     rawBody: string | Buffer,
     now: Date = new Date(),
     options?: VerifyOptions,
-  ): Promise<WebhookVerification> {
+  ): WebhookVerification {
     const secret = this.settings.webhookSecret;
     if (!secret || secret.length === 0) {
-      return Promise.resolve({ ok: false, reason: 'bad_signature', message: 'no webhook secret configured' });
+      return { ok: false, reason: 'bad_signature', message: 'no webhook secret configured' };
     }
-    return verifyVendorWebhook(secret, headers, rawBody, now, this.guard, options);
-  }
-
-  /**
-   * Forgets a claimed webhook event id after its ingest failed, so the vendor's redelivery is
-   * applied instead of being answered as a replay.
-   */
-  releaseWebhook(eventId: string): Promise<void> {
-    return this.guard.release(`print-vendor:${eventId}`);
+    return verifyVendorWebhook(secret, headers, rawBody, now, options);
   }
 
   /** Normalises a verified webhook body. */

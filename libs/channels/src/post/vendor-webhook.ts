@@ -37,49 +37,8 @@ export interface VendorEvent {
   livemode?: boolean;
 }
 
-/**
- * Remembers the webhook events already accepted so a captured request cannot be replayed. `claim` must
- * be atomic (insert-if-absent); the service backs it with a database table.
- */
-export interface ReplayGuard {
-  /** Records `key` until `expiresAt`; true when it was not recorded yet. */
-  claim(key: string, expiresAt: Date): Promise<boolean>;
-  /** Forgets `key` (processing failed: let the vendor's redelivery through). */
-  release(key: string): Promise<void>;
-}
-
-/** In-process ReplayGuard (single process, tests, standalone mode). Expired keys are pruned on claim. */
-export class InMemoryReplayGuard implements ReplayGuard {
-  private readonly keys = new Map<string, number>();
-  private lastPrune = 0;
-
-  constructor(private readonly now: () => number = Date.now) {}
-
-  async claim(key: string, expiresAt: Date): Promise<boolean> {
-    const now = this.now();
-    if (now - this.lastPrune > 60_000) this.prune(now);
-    const until = this.keys.get(key);
-    if (until !== undefined && until > now) return false;
-    this.keys.set(key, expiresAt.getTime());
-    return true;
-  }
-
-  async release(key: string): Promise<void> {
-    this.keys.delete(key);
-  }
-
-  get size(): number {
-    return this.keys.size;
-  }
-
-  private prune(now: number): void {
-    this.lastPrune = now;
-    for (const [k, until] of this.keys) if (until <= now) this.keys.delete(k);
-  }
-}
-
 export type WebhookRejection =
-  'missing_headers' | 'bad_timestamp' | 'stale' | 'bad_signature' | 'malformed_body' | 'replay';
+  'missing_headers' | 'bad_timestamp' | 'stale' | 'bad_signature' | 'malformed_body';
 
 export type WebhookVerification =
   | { ok: true; eventId: string; timestamp: number; event: VendorEvent }
@@ -88,8 +47,6 @@ export type WebhookVerification =
 export interface VerifyOptions {
   /** Allowed clock difference either way, seconds (default 300). */
   toleranceSeconds?: number;
-  /** How long an accepted event id is remembered, ms (default 24 h). */
-  replayRetentionMs?: number;
 }
 
 export type HeaderBag = Record<string, string | string[] | undefined> | Headers;
@@ -132,17 +89,17 @@ function signatureMatches(
 
 /**
  * Verifies a vendor webhook: headers present, timestamp within the tolerance of `now`, HMAC matches
- * (any of `secret` when rotating), body is one event, and its id was not seen before (claimed in `seen`).
- * A `replay` rejection of a genuine redelivery should still be answered 2xx by the endpoint.
+ * (any of `secret` when rotating) and the body is one event. Replays are not refused here: the
+ * receipt's dedup key (`print-vendor:event:<id>`, unique in `receipts`) is claimed in the same
+ * transaction that applies it, so a replay changes nothing and a failed ingest claims nothing.
  */
-export async function verifyVendorWebhook(
+export function verifyVendorWebhook(
   secret: string | readonly string[],
   headers: HeaderBag,
   rawBody: string | Buffer,
   now: Date,
-  seen: ReplayGuard,
   options: VerifyOptions = {},
-): Promise<WebhookVerification> {
+): WebhookVerification {
   const tolerance = options.toleranceSeconds ?? VENDOR_WEBHOOK_TOLERANCE_SECONDS;
   const tsText = header(headers, VENDOR_TIMESTAMP_HEADER);
   const sig = header(headers, VENDOR_SIGNATURE_HEADER);
@@ -171,10 +128,6 @@ export async function verifyVendorWebhook(
     event = asVendorEvent(parsed, 'body');
   } catch (err) {
     return { ok: false, reason: 'malformed_body', message: (err as Error).message };
-  }
-  const expiresAt = new Date(now.getTime() + (options.replayRetentionMs ?? 86_400_000));
-  if (!(await seen.claim(`print-vendor:${event.id}`, expiresAt))) {
-    return { ok: false, reason: 'replay', message: `event ${event.id} was already received` };
   }
   return { ok: true, eventId: event.id, timestamp, event };
 }

@@ -4,6 +4,10 @@ import { CheckpointsPostgres1764560000000, CheckpointsSqlite1764560000000 } from
 import { CompliancePostgres1764100000000, ComplianceSqlite1764100000000 } from './compliance.js';
 import { InitialPostgres1764057600000, InitialSqlite1764057600000 } from './initial.js';
 import { ReceiptDedupPostgres1764600000000, ReceiptDedupSqlite1764600000000 } from './receipt-dedup.js';
+import {
+  ReceiptDedupRetentionPostgres1764700000000,
+  ReceiptDedupRetentionSqlite1764700000000,
+} from './receipt-dedup-retention.js';
 import { TemplatesPostgres1764300000000, TemplatesSqlite1764300000000 } from './templates.js';
 import { WebhooksPostgres1764400000000, WebhooksSqlite1764400000000 } from './webhooks.js';
 
@@ -20,6 +24,7 @@ export const SQLITE_MIGRATIONS = [
   CheckpointsSqlite1764560000000,
   CallerScopeSqlite1764630000000,
   ReceiptDedupSqlite1764600000000,
+  ReceiptDedupRetentionSqlite1764700000000,
 ];
 export const POSTGRES_MIGRATIONS = [
   InitialPostgres1764057600000,
@@ -30,4 +35,5 @@ export const POSTGRES_MIGRATIONS = [
   CheckpointsPostgres1764560000000,
   CallerScopePostgres1764630000000,
   ReceiptDedupPostgres1764600000000,
+  ReceiptDedupRetentionPostgres1764700000000,
 ];
