@@ -25,6 +25,8 @@ export async function startInProcess(opts: {
   clock?: Clock;
   /** false: no automatic Authorization header on fetch calls to this app. */
   autoAuth?: boolean;
+  /** postgres: use this database (the caller owns and drops it) instead of a fresh one. */
+  databaseUrl?: string;
 }): Promise<InProcessApp> {
   const port = await freePort();
   let pg: TempDatabase | undefined;
@@ -38,7 +40,9 @@ export async function startInProcess(opts: {
     ...TEST_AUTH_ENV,
     ...opts.env,
   };
-  if (opts.dialect === 'postgres') {
+  if (opts.dialect === 'postgres' && opts.databaseUrl) {
+    env.DATABASE_URL = opts.databaseUrl;
+  } else if (opts.dialect === 'postgres') {
     pg = await createPgDatabase();
     env.DATABASE_URL = pg.url;
   } else {

@@ -28,6 +28,13 @@ const EnvSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]*$/)
     .optional(),
   DATABASE_POOL_SIZE: int(20, 1),
+  /** The owner role's URL, used only by `npm run db:migrate` (docs/evidence.md, "Database roles"). */
+  DATABASE_OWNER_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  /** auto: the service migrates at start (one role); check: it refuses to start while migrations are pending. */
+  DATABASE_MIGRATIONS: z.enum(['auto', 'check']).default('auto'),
   SQLITE_PATH: z.string().default('./data/notices.db'),
 
   REDIS_URL: z
@@ -442,7 +449,16 @@ export interface AppConfig {
   http: { host: string; port: number; publicBaseUrl: string; maxBodyBytes: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   database:
-    { type: 'sqlite'; path: string } | { type: 'postgres'; url: string; schema?: string; poolSize: number };
+    | { type: 'sqlite'; path: string }
+    | {
+        type: 'postgres';
+        url: string;
+        schema?: string;
+        poolSize: number;
+        /** Owner role for `npm run db:migrate`; the service itself never uses it. */
+        ownerUrl?: string;
+        migrations: 'auto' | 'check';
+      };
   queue: { redisUrl?: string; prefix: string; apiRunsWorkers: boolean; concurrency: number };
   pipeline: {
     sweepIntervalMs: number;
@@ -581,7 +597,14 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     },
     logLevel: e.LOG_LEVEL,
     database: e.DATABASE_URL
-      ? { type: 'postgres', url: e.DATABASE_URL, schema: e.DATABASE_SCHEMA, poolSize: e.DATABASE_POOL_SIZE }
+      ? {
+          type: 'postgres',
+          url: e.DATABASE_URL,
+          schema: e.DATABASE_SCHEMA,
+          poolSize: e.DATABASE_POOL_SIZE,
+          ownerUrl: e.DATABASE_OWNER_URL,
+          migrations: e.DATABASE_MIGRATIONS,
+        }
       : { type: 'sqlite', path: e.SQLITE_PATH },
     queue: {
       redisUrl: e.REDIS_URL,

@@ -2,6 +2,7 @@ import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/comm
 import type { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { createDataSource, Db, runMigrations } from './database.js';
+import { assertMigrated } from './roles.js';
 import { narrowSqliteFiles, probeWrite, storageStartupError } from './storage.js';
 
 export const DATA_SOURCE = Symbol('DATA_SOURCE');
@@ -16,7 +17,11 @@ export const DATA_SOURCE = Symbol('DATA_SOURCE');
         const ds = createDataSource(config.database);
         try {
           await ds.initialize();
-          await runMigrations(ds);
+          if (config.database.type === 'postgres' && config.database.migrations === 'check') {
+            await assertMigrated(ds);
+          } else {
+            await runMigrations(ds);
+          }
           // A read-only file or replica opens and reads fine: refuse to start instead of 500s later.
           await probeWrite(new Db(ds));
           if (config.database.type === 'sqlite') narrowSqliteFiles(config.database.path);
