@@ -2,6 +2,8 @@ export * from './chain.js';
 export * from './evidence.service.js';
 export * from './evidence.module.js';
 export * from './merkle.js';
+export * from './log/proofs.js';
+export * from './log/note.js';
 export * from './signing.js';
 export * from './signer.js';
 export * from './tsa.js';
