@@ -26,9 +26,10 @@ export interface StartSmtpServerOptions {
   /**
    * Decide on a received message before replying to the end of DATA: a failure reply, `'drop'`
    * to close the connection without any reply, or undefined to accept. `attempt` counts the
-   * messages received for the first recipient, from 1.
+   * messages received for the first recipient, from 1; `raw` is the DATA as received (also of
+   * the messages then refused or dropped).
    */
-  afterData?: (rcpts: string[], attempt: number) => SmtpFailure | 'drop' | undefined;
+  afterData?: (rcpts: string[], attempt: number, raw: Buffer) => SmtpFailure | 'drop' | undefined;
   /** Require AUTH PLAIN/LOGIN with these credentials; without it AUTH is optional (and any login passes). */
   auth?: { user: string; pass: string };
   /** Wait this long before replying to the end of DATA (to test socket timeouts). */
@@ -109,7 +110,7 @@ export async function startSmtpServer(opts: StartSmtpServerOptions = {}): Promis
           const key = rcpts[0] ?? '';
           const attempt = (dataAttempts.get(key) ?? 0) + 1;
           dataAttempts.set(key, attempt);
-          const decision = opts.afterData?.(rcpts, attempt);
+          const decision = opts.afterData?.(rcpts, attempt, raw);
           if (decision === 'drop') {
             destroySession(session.id);
             return;

@@ -17,6 +17,12 @@ export interface EmailContent {
   attachments?: EmailAttachment[];
   /** Extra headers, e.g. List-Unsubscribe / List-Unsubscribe-Post (RFC 8058). */
   headers?: Record<string, string>;
+  /**
+   * The complete message (the stored `.eml` artifact, DKIM signature included, see
+   * `composeEml`): when set, providers send exactly these bytes and the parts above serve only
+   * for the evidence summary. The dispatcher always sets it from the stored artifact.
+   */
+  raw?: Buffer;
 }
 
 export interface LetterContent {

@@ -1,3 +1,7 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from './config.js';
 
@@ -93,5 +97,66 @@ describe('loadConfig', () => {
       'development-unsubscribe-secret',
     );
     expect(problems({ NODE_ENV: 'test', EMAIL_WEBHOOK_SECRET: 'email-webhook-secret-for-tests' })).toBe('');
+  });
+
+  it('DKIM: all or nothing, one key source, an RSA key of 1024+ bits; both email providers get it', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig({ NODE_ENV: 'test', ...env });
+        return '';
+      } catch (e) {
+        return (e as ConfigError).problems.join('\n');
+      }
+    };
+    const pem = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    const dir = mkdtempSync(join(tmpdir(), 'cns-dkim-'));
+    try {
+      const file = join(dir, 'dkim.pem');
+      writeFileSync(file, pem, { mode: 0o600 });
+      const base = { DKIM_DOMAIN: 'Bank.Example', DKIM_SELECTOR: 'notices2026' };
+      // From a file, with the sandbox provider too (the signature is made when rendering).
+      const c = loadConfig({ NODE_ENV: 'test', ...base, DKIM_PRIVATE_KEY_FILE: file });
+      expect(c.email.provider).toBe('sandbox');
+      expect(c.email.dkim).toEqual({
+        domainName: 'bank.example',
+        keySelector: 'notices2026',
+        privateKey: pem,
+      });
+      // Inline with \n escapes, as a .env line holds it.
+      const inline = loadConfig({
+        NODE_ENV: 'test',
+        ...base,
+        EMAIL_PROVIDER: 'smtp',
+        SMTP_HOST: 'smtp.bank.example',
+        DKIM_PRIVATE_KEY: pem.replace(/\n/g, '\\n'),
+      });
+      expect(inline.email.dkim?.privateKey).toBe(pem);
+      expect(loadConfig({ NODE_ENV: 'test' }).email.dkim).toBeUndefined();
+
+      expect(problems({ DKIM_DOMAIN: 'bank.example' })).toMatch(
+        /DKIM_SELECTOR: required[^]*DKIM_PRIVATE_KEY/,
+      );
+      expect(problems({ ...base, DKIM_PRIVATE_KEY: pem, DKIM_PRIVATE_KEY_FILE: file })).toMatch(/not both/);
+      expect(problems({ ...base, DKIM_PRIVATE_KEY_FILE: join(dir, 'missing.pem') })).toMatch(
+        /DKIM_PRIVATE_KEY_FILE: cannot read/,
+      );
+      expect(problems({ ...base, DKIM_PRIVATE_KEY: 'not a key' })).toMatch(/DKIM_PRIVATE_KEY: not a PEM/);
+      const ed = generateKeyPairSync('ed25519')
+        .privateKey.export({ type: 'pkcs8', format: 'pem' })
+        .toString();
+      expect(problems({ ...base, DKIM_PRIVATE_KEY: ed })).toMatch(/RSA private key is required/);
+      const small = generateKeyPairSync('rsa', { modulusLength: 512 })
+        .privateKey.export({ type: 'pkcs8', format: 'pem' })
+        .toString();
+      expect(problems({ ...base, DKIM_PRIVATE_KEY: small })).toMatch(/512 bits/);
+      expect(problems({ ...base, DKIM_DOMAIN: 'bank example', DKIM_PRIVATE_KEY: pem })).toMatch(
+        /DKIM_DOMAIN/,
+      );
+      expect(problems({ ...base, DKIM_SELECTOR: 's;x', DKIM_PRIVATE_KEY: pem })).toMatch(/DKIM_SELECTOR/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 
@@ -128,9 +130,22 @@ const EnvSchema = z.object({
   SMTP_TIMEOUT_MS: int(30_000, 100),
   EMAIL_FROM: z.string().default('"示例银行信用卡中心" <notices@bank.example>'),
   EMAIL_MESSAGE_ID_DOMAIN: z.string().default('notices.bank.example'),
-  DKIM_DOMAIN: z.string().optional(),
-  DKIM_SELECTOR: z.string().optional(),
+  /**
+   * DKIM signing of every email (both providers): all of domain, selector and one key source, or
+   * none. The signature is made once when the .eml is rendered and is part of the stored bytes.
+   */
+  DKIM_DOMAIN: z
+    .string()
+    .regex(/^(?=.*\.)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/, 'must be a domain name such as bank.example')
+    .optional(),
+  DKIM_SELECTOR: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be a DKIM selector such as notices2026')
+    .optional(),
+  /** PEM RSA private key inline (`\n` escapes allowed); or DKIM_PRIVATE_KEY_FILE. */
   DKIM_PRIVATE_KEY: z.string().optional(),
+  /** Path of a PEM RSA private key file (kept out of the environment). */
+  DKIM_PRIVATE_KEY_FILE: z.string().optional(),
   /** HMAC secret of the HTTP email provider's JSON events (unset: JSON events are refused). */
   EMAIL_WEBHOOK_SECRET: z.string().min(16).optional(),
   /** HMAC/encryption secret of one-click unsubscribe links (required in production). */
@@ -365,6 +380,7 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
   }
   if (env.EMAIL_PROVIDER === 'smtp' && !env.SMTP_HOST)
     problems.push('SMTP_HOST: required when EMAIL_PROVIDER=smtp');
+  problems.push(...dkimProblems(env));
   problems.push(...devSecretProblems(env));
   if (env.LETTER_PROVIDER === 'print-vendor') {
     for (const key of ['PRINT_VENDOR_URL', 'PRINT_VENDOR_API_KEY', 'PRINT_VENDOR_WEBHOOK_SECRET']) {
@@ -382,6 +398,51 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
         'TWILIO_FROM: TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required when SMS_PROVIDER=twilio',
       );
     }
+  }
+  return problems;
+}
+
+/** The DKIM key PEM from DKIM_PRIVATE_KEY (with `\n` escapes undone) or DKIM_PRIVATE_KEY_FILE. */
+function dkimKeyPem(env: Record<string, string | undefined>): string | undefined {
+  if (env.DKIM_PRIVATE_KEY_FILE) return readFileSync(env.DKIM_PRIVATE_KEY_FILE, 'utf8');
+  const inline = env.DKIM_PRIVATE_KEY;
+  return inline && !inline.includes('\n') ? inline.replace(/\\n/g, '\n') : inline;
+}
+
+/** DKIM settings: all or none, one key source, an RSA key of 1024+ bits (RFC 8301) that loads. */
+function dkimProblems(env: Record<string, string | undefined>): string[] {
+  const keys = ['DKIM_DOMAIN', 'DKIM_SELECTOR', 'DKIM_PRIVATE_KEY', 'DKIM_PRIVATE_KEY_FILE'] as const;
+  if (!keys.some((k) => env[k])) return [];
+  const problems: string[] = [];
+  for (const k of ['DKIM_DOMAIN', 'DKIM_SELECTOR'] as const) {
+    if (!env[k]) problems.push(`${k}: required when DKIM signing is configured (or unset all DKIM_*)`);
+  }
+  if (env.DKIM_PRIVATE_KEY && env.DKIM_PRIVATE_KEY_FILE) {
+    problems.push('DKIM_PRIVATE_KEY_FILE: set DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE, not both');
+    return problems;
+  }
+  const source = env.DKIM_PRIVATE_KEY_FILE ? 'DKIM_PRIVATE_KEY_FILE' : 'DKIM_PRIVATE_KEY';
+  if (!env.DKIM_PRIVATE_KEY && !env.DKIM_PRIVATE_KEY_FILE) {
+    problems.push('DKIM_PRIVATE_KEY: DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE is required with DKIM_DOMAIN');
+    return problems;
+  }
+  let pem: string | undefined;
+  try {
+    pem = dkimKeyPem(env);
+  } catch (err) {
+    problems.push(`${source}: cannot read ${env.DKIM_PRIVATE_KEY_FILE}: ${(err as Error).message}`);
+    return problems;
+  }
+  try {
+    const key = createPrivateKey(pem ?? '');
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (key.asymmetricKeyType !== 'rsa') {
+      problems.push(`${source}: an RSA private key is required (rsa-sha256), not ${key.asymmetricKeyType}`);
+    } else if (bits < 1024) {
+      problems.push(`${source}: the RSA key has ${bits} bits; at least 1024 are required (2048 recommended)`);
+    }
+  } catch {
+    problems.push(`${source}: not a PEM private key`);
   }
   return problems;
 }
@@ -508,6 +569,8 @@ export interface AppConfig {
         messageIdDomain: string;
         webhookSecret?: string;
         unsubscribeSecret: string;
+        /** Signs every rendered .eml (the signature is part of the stored, sent bytes). */
+        dkim?: { domainName: string; keySelector: string; privateKey: string };
       }
     | {
         provider: 'smtp';
@@ -668,6 +731,14 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
         webhookSecret: e.EMAIL_WEBHOOK_SECRET,
         // Only with NODE_ENV=development or test (devSecretProblems refuses the rest).
         unsubscribeSecret: e.UNSUBSCRIBE_SECRET ?? DEV_UNSUBSCRIBE_SECRET,
+        dkim:
+          e.DKIM_DOMAIN && e.DKIM_SELECTOR
+            ? {
+                domainName: e.DKIM_DOMAIN.toLowerCase(),
+                keySelector: e.DKIM_SELECTOR,
+                privateKey: dkimKeyPem(cleaned) as string,
+              }
+            : undefined,
       };
       if (e.EMAIL_PROVIDER === 'sandbox') return { provider: 'sandbox' as const, ...common };
       return {
@@ -679,10 +750,6 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
         auth: e.SMTP_USER ? { user: e.SMTP_USER, pass: e.SMTP_PASS ?? '' } : undefined,
         poolSize: e.SMTP_POOL_SIZE,
         timeoutMs: e.SMTP_TIMEOUT_MS,
-        dkim:
-          e.DKIM_DOMAIN && e.DKIM_SELECTOR && e.DKIM_PRIVATE_KEY
-            ? { domainName: e.DKIM_DOMAIN, keySelector: e.DKIM_SELECTOR, privateKey: e.DKIM_PRIVATE_KEY }
-            : undefined,
       };
     })(),
     letter: {

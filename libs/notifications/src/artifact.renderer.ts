@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import {
+  composeEml,
   type EmailAttachment,
   listUnsubscribeHeaders,
   messageIdFor,
@@ -192,23 +192,21 @@ export class ArtifactRenderer {
     }
     const headers = unsubscribeUrl ? listUnsubscribeHeaders(unsubscribeUrl) : undefined;
     const messageId = messageIdFor(n.id, this.config.email.messageIdDomain);
-    const eml = await new MailComposer({
-      from: this.config.email.from,
-      to: n.recipientAddress,
-      subject: out.email.subject,
-      text: out.email.text,
-      html: out.email.html,
-      messageId,
-      date: new Date(n.createdAt),
-      headers,
-      attachments: attachments.map((a) => ({
-        filename: a.filename,
-        contentType: a.contentType,
-        content: a.content,
-      })),
-    })
-      .compile()
-      .build();
+    // The exact bytes sent: signed once here, stored, and handed to the provider as they are.
+    const eml = await composeEml(
+      {
+        from: this.config.email.from,
+        to: n.recipientAddress,
+        subject: out.email.subject,
+        text: out.email.text,
+        html: out.email.html,
+        messageId,
+        date: new Date(n.createdAt),
+        headers,
+        attachments,
+      },
+      this.config.email.dkim,
+    );
     return {
       mediaType: 'message/rfc822',
       content: eml,
@@ -227,6 +225,7 @@ export class ArtifactRenderer {
           text: out.email.text,
           attachments,
           headers,
+          raw: eml,
         },
       },
       extra,

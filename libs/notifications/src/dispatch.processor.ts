@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { ChannelRegistry, type SendResult } from '#libs/channels';
+import { ChannelRegistry, type OutboundMessage, type SendResult } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { AppError, type Channel, CLOCK, type Clock, type Locale, ProviderError } from '#libs/core';
 import { EvidenceService, type JsonValue, type NewEvidence } from '#libs/evidence';
@@ -68,7 +68,7 @@ export class DispatchProcessor {
 
     let result: SendResult;
     try {
-      result = await this.channels.get(n.channel as Channel).send(artifact.outbound);
+      result = await this.channels.get(n.channel as Channel).send(DispatchProcessor.outbound(artifact));
     } catch (err) {
       const retryable = err instanceof ProviderError ? err.retryable : false;
       const ambiguous = err instanceof ProviderError && err.extra.httpStatus === null;
@@ -150,6 +150,15 @@ export class DispatchProcessor {
       });
     }
     return outcome;
+  }
+
+  /**
+   * What the provider gets: for an email, the stored artifact's bytes themselves (`email.raw`),
+   * so the .eml whose SHA-256 the evidence records is the message handed to SMTP.
+   */
+  static outbound(a: RenderedArtifact): OutboundMessage {
+    const o = a.outbound;
+    return o.email ? { ...o, email: { ...o.email, raw: a.content } } : o;
   }
 
   /** The exact bytes this notification sends (its pinned template version). */

@@ -4,3 +4,4 @@ export * from './sandbox.email.js';
 export * from './dsn.js';
 export * from './events.js';
 export * from './unsubscribe.js';
+export * from './eml.js';

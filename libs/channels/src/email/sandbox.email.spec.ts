@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { NormalisedReceipt, OutboundMessage } from '../provider.js';
 import { SandboxEmailProvider } from './sandbox.email.js';
@@ -40,6 +41,21 @@ describe('SandboxEmailProvider', () => {
       ),
     ).toBe(true);
     expect(got.some((r) => r.bounce !== undefined)).toBe(false);
+  });
+
+  it('takes the stored .eml as the message and records the SHA-256 of exactly those bytes', async () => {
+    const raw = Buffer.from('Message-ID: <n-r@notices.bank.example>\r\nSubject: x\r\n\r\nbody\r\n');
+    const m = msg('n-r', 'li.na@example.org');
+    const res = await p.send({ ...m, email: { ...m.email!, raw } });
+    expect(res.request).toMatchObject({
+      sha256: createHash('sha256').update(raw).digest('hex'),
+      size: raw.length,
+    });
+    // Bytes an SMTP client would rewrite (bare LF) are refused, as the SMTP provider does.
+    const bare = Buffer.from(raw.toString().replace(/\r\n/g, '\n'));
+    await expect(p.send({ ...m, email: { ...m.email!, raw: bare } })).rejects.toMatchObject({
+      retryable: false,
+    });
   });
 
   it('refuses a message without an email part or address', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ProviderError } from '#libs/core';
 import type {
   ChannelProvider,
@@ -7,6 +8,7 @@ import type {
   ReceiptSink,
   SendResult,
 } from '../provider.js';
+import { isWireForm } from './eml.js';
 import { messageIdFor } from './message-id.js';
 
 type SandboxFate = 'delivered' | 'hard_bounce' | 'complaint';
@@ -17,6 +19,8 @@ type SandboxFate = 'delivered' | 'hard_bounce' | 'complaint';
  * address ends in `0000`; a local part ending in `0002` is delivered and then complains (opt-out).
  * The provider id is a Message-ID derived from our id in the reserved `sandbox.invalid` domain,
  * so a retried send cannot produce a second message. Every receipt is marked `sandbox`.
+ * Like SMTP it takes the stored `.eml` (`EmailContent.raw`) as the message, refuses bytes that
+ * would not go over SMTP unchanged, and records their SHA-256 and size in `request`.
  */
 export class SandboxEmailProvider implements ChannelProvider {
   static readonly DOMAIN = 'sandbox.invalid';
@@ -48,6 +52,9 @@ export class SandboxEmailProvider implements ChannelProvider {
     if (!message.to || !message.to.includes('@'))
       throw new ProviderError('sandbox: missing recipient', false);
     if (!message.email) throw new ProviderError('sandbox: message has no email part', false);
+    const raw = message.email.raw;
+    if (raw && !isWireForm(raw))
+      throw new ProviderError('sandbox: the message has a bare CR or LF or no final CRLF', false);
     const providerMessageId = SandboxEmailProvider.providerId(message.notificationId);
     const fate = SandboxEmailProvider.fate(message.to);
     this.emit(this.receipt(providerMessageId, message.notificationId, 'sent'), 0);
@@ -64,6 +71,9 @@ export class SandboxEmailProvider implements ChannelProvider {
       request: {
         messageId: providerMessageId,
         to: message.to,
+        // What a relay would have received: the stored bytes, unchanged.
+        sha256: raw ? createHash('sha256').update(raw).digest('hex') : null,
+        size: raw ? raw.length : null,
         subjectLength: message.email.subject.length,
         attachments: (message.email.attachments ?? []).map((a) => ({
           filename: a.filename,

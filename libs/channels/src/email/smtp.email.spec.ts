@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { ProviderError } from '#libs/core';
 import {
@@ -6,7 +6,9 @@ import {
   type StartSmtpServerOptions,
   type TestSmtpServer,
 } from '../../../../test/support/smtp.js';
+import { verifyDkimRelaxed } from '../../../../test/support/dkim.js';
 import type { OutboundMessage } from '../provider.js';
+import { composeEml, dkimSign } from './eml.js';
 import { classifySmtpError, SmtpEmailProvider, type SmtpEmailSettings } from './smtp.email.js';
 import { listUnsubscribeHeaders } from './unsubscribe.js';
 
@@ -36,56 +38,6 @@ function outbound(id: string, to: string, extra: Partial<OutboundMessage['email'
       ...extra,
     },
   };
-}
-
-/**
- * Minimal DKIM check (relaxed/relaxed, rsa-sha256) of a received message: recomputes the body
- * hash and verifies the signature with the public key. Throws when either does not match.
- */
-function verifyDkimRelaxed(raw: Buffer, publicKey: KeyObject): Record<string, string> {
-  const text = raw.toString('latin1');
-  const split = text.indexOf('\r\n\r\n');
-  const headerLines = text.slice(0, split).split(/\r\n(?![ \t])/);
-  const body = text.slice(split + 4);
-  const sigLine = headerLines.find((l) => /^dkim-signature:/i.test(l));
-  if (!sigLine) throw new Error('no DKIM-Signature header');
-  const tags: Record<string, string> = {};
-  for (const part of sigLine.slice(sigLine.indexOf(':') + 1).split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0) tags[part.slice(0, eq).trim()] = part.slice(eq + 1).replace(/\s+/g, '');
-  }
-  expect(tags.c).toBe('relaxed/relaxed');
-  const canonBody =
-    body
-      .split('\r\n')
-      .map((l) => l.replace(/[ \t]+/g, ' ').replace(/ $/, ''))
-      .join('\r\n')
-      .replace(/(\r\n)*$/, '') + '\r\n';
-  expect(createHash('sha256').update(canonBody, 'latin1').digest('base64')).toBe(tags.bh);
-  const canonHeader = (line: string): string => {
-    const colon = line.indexOf(':');
-    const value = line
-      .slice(colon + 1)
-      .replace(/\r\n/g, '')
-      .replace(/[ \t]+/g, ' ')
-      .trim();
-    return `${line.slice(0, colon).trim().toLowerCase()}:${value}`;
-  };
-  const used = new Set<number>();
-  let input = '';
-  for (const name of tags.h.split(':')) {
-    for (let i = headerLines.length - 1; i >= 0; i--) {
-      if (!used.has(i) && headerLines[i].toLowerCase().startsWith(`${name.toLowerCase()}:`)) {
-        used.add(i);
-        input += canonHeader(headerLines[i]) + '\r\n';
-        break;
-      }
-    }
-  }
-  input += canonHeader(sigLine).replace(/b=[^;]*$/, 'b=');
-  const ok = verify('sha256', Buffer.from(input, 'latin1'), publicKey, Buffer.from(tags.b, 'base64'));
-  if (!ok) throw new Error('DKIM signature does not verify');
-  return tags;
 }
 
 describe('SmtpEmailProvider against a real SMTP server', () => {
@@ -219,6 +171,119 @@ describe('SmtpEmailProvider against a real SMTP server', () => {
     expect(tags.h.split(':')).toEqual(
       expect.arrayContaining(['list-unsubscribe', 'list-unsubscribe-post', 'message-id']),
     );
+  });
+
+  describe('a stored .eml (raw)', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const dkim = {
+      domainName: 'notices.bank.example',
+      keySelector: 'n2026',
+      privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+    };
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    /** A hand-made message with lines that need dot-stuffing, signed like the renderer signs. */
+    const stored = (id: string) =>
+      dkimSign(
+        Buffer.from(
+          [
+            `From: ${FROM}`,
+            'To: a@example.com',
+            'Subject: =?UTF-8?B?5YKs5pS25Ye9?=',
+            `Message-ID: <${id}@notices.bank.example>`,
+            'Date: Tue, 24 Nov 2026 02:00:00 +0000',
+            'MIME-Version: 1.0',
+            'Content-Type: text/plain; charset=us-ascii',
+            'Content-Transfer-Encoding: 7bit',
+            '',
+            '.a line that starts with a dot',
+            '.',
+            '..two dots',
+            'last line',
+            '',
+          ].join('\r\n'),
+        ),
+        dkim,
+      );
+    const raw = (id: string, bytes: Buffer): OutboundMessage => {
+      const m = outbound(id, 'a@example.com');
+      return { ...m, email: { ...m.email!, raw: bytes } };
+    };
+
+    it('arrives byte for byte, is not signed again, and request.written hashes the bytes read', async () => {
+      const { server, provider } = await setup({}, { dkim });
+      const bytes = await stored('raw-1');
+      const result = await provider.send(raw('raw-1', bytes));
+      const [msg] = await server.waitForMessages(1);
+      expect(msg.raw.equals(bytes)).toBe(true);
+      expect(msg.raw.toString('latin1').match(/^DKIM-Signature:/gim)).toHaveLength(1);
+      verifyDkimRelaxed(msg.raw, publicKey);
+      const request = result.request as {
+        sha256: string;
+        size: number;
+        written: { sha256: string; size: number };
+      };
+      expect(request.sha256).toBe(sha(bytes));
+      expect(request.written).toEqual({ sha256: sha(bytes), size: bytes.length });
+      expect(result.providerMessageId).toBe('<raw-1@notices.bank.example>');
+    });
+
+    it('a resend of the same notification sends the same bytes', async () => {
+      const { server, provider } = await setup(
+        {
+          afterData: (_r, attempt) => (attempt === 1 ? { code: 451, message: '4.3.0 try later' } : undefined),
+        },
+        { dkim },
+      );
+      const bytes = await stored('raw-2');
+      const first = (await provider.send(raw('raw-2', bytes)).catch((e: unknown) => e)) as ProviderError;
+      expect(first.retryable).toBe(true);
+      await provider.send(raw('raw-2', bytes));
+      const [msg] = await server.waitForMessages(1);
+      expect(sha(msg.raw)).toBe(sha(bytes));
+    });
+
+    it('sends what composeEml built (the stored .eml of the renderer) unchanged, DKIM intact', async () => {
+      const { server, provider } = await setup({}, { dkim });
+      const m = outbound('raw-3', 'a@example.com');
+      const bytes = await composeEml(
+        { ...m.email!, from: FROM, to: m.to, messageId: '<raw-3@notices.bank.example>', date: new Date(0) },
+        dkim,
+      );
+      await provider.send(raw('raw-3', bytes));
+      const [msg] = await server.waitForMessages(1);
+      expect(msg.raw.equals(bytes)).toBe(true);
+      verifyDkimRelaxed(msg.raw, publicKey);
+    });
+
+    it.each([
+      [
+        'bare LF line breaks',
+        async () => Buffer.from((await stored('raw-4')).toString('latin1').replace(/\r\n/g, '\n'), 'latin1'),
+        /bare CR or LF/,
+      ],
+      ['no final CRLF', async () => (await stored('raw-4')).subarray(0, -2), /no final CRLF/],
+      [
+        'another Message-ID',
+        () => stored('other'),
+        /Message-ID <other@notices\.bank\.example> is not <raw-4@/,
+      ],
+      [
+        'no DKIM signature while DKIM is configured',
+        async () =>
+          Buffer.from(
+            (await stored('raw-4')).toString('latin1').replace(/^DKIM-Signature:[^]*?\r\n(?![ \t])/, ''),
+            'latin1',
+          ),
+        /DKIM is configured/,
+      ],
+    ])('refuses a message with %s before connecting', async (_what, make, why) => {
+      const { server, provider } = await setup({}, { dkim });
+      const err = (await provider.send(raw('raw-4', await make())).catch((e: unknown) => e)) as ProviderError;
+      expect(err).toBeInstanceOf(ProviderError);
+      expect(err.retryable).toBe(false);
+      expect(err.message).toMatch(why);
+      expect(server.connections).toBe(0);
+    });
   });
 
   it.each([421, 451])('maps a %i reply to RCPT TO to a retryable error with the SMTP code', async (code) => {

@@ -1,22 +1,16 @@
-import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { createHash, type Hash } from 'node:crypto';
+import { type Readable, Transform } from 'node:stream';
 import nodemailer from 'nodemailer';
-import type {
-  Attachment,
-  NodemailerError,
-  SMTPPoolOptions,
-  SMTPPoolSentMessageInfo,
-  Transporter,
-} from 'nodemailer';
-import DKIM from 'nodemailer/lib/dkim';
+import type { NodemailerError, SMTPPoolOptions, SMTPPoolSentMessageInfo, Transporter } from 'nodemailer';
 import { maskEmail, ProviderError } from '#libs/core';
 import type { ChannelProvider, Json, NormalisedReceipt, OutboundMessage, SendResult } from '../provider.js';
-import { domainOfAddress, messageIdFor } from './message-id.js';
+import { composeEml, dkimSignatures, emlHeader, isWireForm } from './eml.js';
+import { domainOfAddress, messageIdFor, normaliseMessageId } from './message-id.js';
 
 export interface SmtpDkimSettings {
   domainName: string;
   keySelector: string;
-  /** PEM private key (RSA or Ed25519). */
+  /** PEM RSA private key. */
   privateKey: string;
 }
 
@@ -47,6 +41,11 @@ export interface SmtpEmailSettings {
   maxMessagesPerConnection?: number;
   /** Close a pooled connection after this long idle (default 30 s). */
   idleTimeoutMs?: number;
+  /**
+   * DKIM key of the messages. A message given as `raw` must already carry a DKIM-Signature of
+   * this domain and selector (it is never re-signed: the stored bytes are the bytes sent); a
+   * message given as parts is composed and signed here.
+   */
   dkim?: SmtpDkimSettings;
   connectionTimeoutMs: number;
   greetingTimeoutMs: number;
@@ -58,6 +57,8 @@ export interface SmtpEmailSettings {
 interface SendTracker {
   /** The whole message (up to the end-of-data dot) was handed to the socket. */
   dataSent: boolean;
+  /** SHA-256 and size of the message bytes as the SMTP client read them (before dot-stuffing). */
+  written: { hash: Hash; size: number } | null;
 }
 
 /** Error codes nodemailer uses for failures of the connection rather than of the message. */
@@ -133,6 +134,10 @@ function toJsonStrings(list: unknown): string[] {
  *
  * The Message-ID is derived from our notification id (`<{id}@{domain}>`) and is the provider
  * message id: a retried send carries the same Message-ID, and bounces (DSNs) quote it.
+ * The message goes out as the exact bytes of `EmailContent.raw` (the stored `.eml`, see
+ * `composeEml`): nodemailer's `raw` option, with the envelope given separately, adds no header
+ * and re-encodes nothing. `request.written` records the SHA-256 of the bytes the SMTP client
+ * actually read from the message stream.
  * SMTP has no status API: `poll` and `findSent` return null; outcomes arrive as DSNs.
  */
 export class SmtpEmailProvider implements ChannelProvider {
@@ -140,7 +145,6 @@ export class SmtpEmailProvider implements ChannelProvider {
   readonly channel = 'email' as const;
   readonly sandbox = false;
   private readonly transport: Transporter<SMTPPoolSentMessageInfo, SMTPPoolOptions>;
-  private readonly dkim: DKIM | null;
   private readonly domain: string;
   private readonly inFlight = new Map<string, SendTracker>();
 
@@ -148,13 +152,6 @@ export class SmtpEmailProvider implements ChannelProvider {
     const domain = settings.messageIdDomain ?? domainOfAddress(settings.from);
     if (!domain) throw new Error('smtp: cannot derive the Message-ID domain; set messageIdDomain');
     this.domain = domain;
-    this.dkim = settings.dkim
-      ? new DKIM({
-          domainName: settings.dkim.domainName,
-          keySelector: settings.dkim.keySelector,
-          privateKey: settings.dkim.privateKey,
-        })
-      : null;
     this.transport = nodemailer.createTransport({
       pool: true,
       host: settings.host,
@@ -178,22 +175,27 @@ export class SmtpEmailProvider implements ChannelProvider {
       disableUrlAccess: true,
       logger: false,
     });
-    // DKIM is applied here rather than through the transport option so that the tap below runs
-    // after it, on the exact bytes that go out, and sees when the whole message was consumed.
+    // Taps the outgoing stream: the bytes the SMTP client reads (hashed), and when it has read
+    // the last one (the end-of-data dot follows), which tells an ambiguous failure from a clean one.
     this.transport.use('stream', (mail, done) => {
-      if (this.dkim) {
-        const dkim = this.dkim;
-        mail.message.processFunc((input: Readable) => dkim.sign(input));
-      }
       const id = typeof mail.data.messageId === 'string' ? mail.data.messageId : undefined;
       const tracker = id ? this.inFlight.get(id) : undefined;
       if (tracker) {
         mail.message.processFunc((input: Readable) => {
-          // 'end' fires once the socket writer has read the last byte; the end-of-data dot follows.
-          input.once('end', () => {
+          const written = { hash: createHash('sha256'), size: 0 };
+          tracker.written = written;
+          const tap = new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              written.hash.update(chunk);
+              written.size += chunk.length;
+              cb(null, chunk);
+            },
+          });
+          tap.once('end', () => {
             tracker.dataSent = true;
           });
-          return input;
+          input.once('error', (err) => tap.destroy(err));
+          return input.pipe(tap);
         });
       }
       done();
@@ -212,16 +214,51 @@ export class SmtpEmailProvider implements ChannelProvider {
     const messageId = this.messageIdFor(message.notificationId);
     const from = email.from ?? this.settings.from;
     const returnPath = bareAddress(this.settings.returnPath ?? from);
-    const attachments: Attachment[] = (email.attachments ?? []).map((a) => ({
-      filename: a.filename,
-      contentType: a.contentType,
-      content: a.content,
-    }));
+    const refuse = (why: string) => new ProviderError(`smtp: ${why}`, false, { httpStatus: 0 });
+    let raw: Buffer;
+    try {
+      raw =
+        email.raw ??
+        (await composeEml(
+          {
+            from,
+            to: message.to,
+            subject: email.subject,
+            text: email.text,
+            html: email.html,
+            messageId,
+            date: new Date(),
+            headers: email.headers,
+            attachments: email.attachments,
+          },
+          this.settings.dkim,
+        ));
+    } catch (err) {
+      throw refuse(`cannot build the message: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    // The bytes are sent as they are: refuse what would not arrive as stored, or not as ours.
+    if (!isWireForm(raw))
+      throw refuse('the message has a bare CR or LF or no final CRLF; it would not arrive byte for byte');
+    const inMessage = normaliseMessageId(emlHeader(raw, 'Message-ID'));
+    if (inMessage !== messageId)
+      throw refuse(`the message's Message-ID ${String(inMessage)} is not ${messageId}`);
+    const signatures = dkimSignatures(raw);
+    const dkim = this.settings.dkim;
+    if (
+      dkim &&
+      !signatures.some((s) => s.domain === dkim.domainName.toLowerCase() && s.selector === dkim.keySelector)
+    ) {
+      throw refuse(
+        `DKIM is configured (${dkim.keySelector}._domainkey.${dkim.domainName}) but the message carries no such DKIM-Signature`,
+      );
+    }
     const request: Json = {
       messageId,
       to: message.to,
       from,
       returnPath,
+      sha256: sha256(raw),
+      size: raw.length,
       subjectLength: email.subject.length,
       htmlLength: email.html.length,
       textLength: email.text.length,
@@ -232,9 +269,7 @@ export class SmtpEmailProvider implements ChannelProvider {
         size: a.content.length,
         sha256: sha256(a.content),
       })),
-      dkim: this.dkim
-        ? `${this.settings.dkim?.keySelector}._domainkey.${this.settings.dkim?.domainName}`
-        : null,
+      dkim: signatures.length ? signatures.map((s) => `${s.selector}._domainkey.${s.domain}`) : null,
     };
     if (this.inFlight.has(messageId)) {
       // The earlier attempt may still deliver: this is exactly the ambiguous case.
@@ -244,20 +279,20 @@ export class SmtpEmailProvider implements ChannelProvider {
         request,
       });
     }
-    const tracker: SendTracker = { dataSent: false };
+    const tracker: SendTracker = { dataSent: false, written: null };
     this.inFlight.set(messageId, tracker);
     try {
       const info = await this.transport.sendMail({
-        messageId,
-        from,
-        to: message.to,
+        // With `raw` nodemailer emits these bytes only (no header is added or changed); the
+        // messageId here only names the message for the stream tap and nodemailer's own info.
+        raw,
         envelope: { from: returnPath, to: [message.to] },
-        subject: email.subject,
-        text: email.text,
-        html: email.html,
-        attachments,
-        headers: { ...(email.headers ?? {}) },
+        messageId,
       });
+      const written = tracker.written
+        ? { sha256: tracker.written.hash.digest('hex'), size: tracker.written.size }
+        : null;
+      Object.assign(request as Record<string, Json>, { written });
       const accepted = toJsonStrings(info.accepted);
       const rejected = toJsonStrings(info.rejected);
       if (accepted.length === 0) {

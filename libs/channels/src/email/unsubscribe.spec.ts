@@ -19,6 +19,19 @@ describe('unsubscribe tokens', () => {
     expect(verifyUnsubscribeToken(SECRET, token)).toEqual({ ...SUBJECT, issuedAt });
   });
 
+  it('is the same token for the same subject and time (a re-rendered email is the same bytes)', () => {
+    const at = new Date('2026-05-12T02:15:00Z');
+    expect(unsubscribeToken(SECRET, SUBJECT, at)).toBe(unsubscribeToken(SECRET, SUBJECT, at));
+    const other = unsubscribeToken(SECRET, { ...SUBJECT, notificationId: 'n-2' }, at);
+    expect(other).not.toBe(unsubscribeToken(SECRET, SUBJECT, at));
+    // Different payloads never share the IV (the first 12 bytes of `sealed`).
+    const iv = (t: string) => Buffer.from(t.split('.')[1], 'base64url').subarray(0, 12).toString('hex');
+    expect(iv(other)).not.toBe(iv(unsubscribeToken(SECRET, SUBJECT, at)));
+    expect(iv(unsubscribeToken(SECRET, SUBJECT, new Date(at.getTime() + 1000)))).not.toBe(
+      iv(unsubscribeToken(SECRET, SUBJECT, at)),
+    );
+  });
+
   it('rejects a token with any character changed', () => {
     const token = unsubscribeToken(SECRET, SUBJECT);
     for (const i of [3, 10, Math.floor(token.length / 2), token.length - 2]) {

@@ -5,17 +5,14 @@
  * - `sealed` = base64url(iv[12] || AES-256-GCM(payload) || tag[16]); the address is personal data
  *   and must not be readable from a URL in an access log, so the payload is encrypted;
  * - `mac` = base64url(HMAC-SHA256(macKey, "u1." + sealed)), checked in constant time first.
- * Both keys are derived from the one configured secret with HKDF-SHA256. Payload:
+ * All keys are derived from the one configured secret with HKDF-SHA256. Payload:
  * `{ a: address, n: notificationId, c: channel, iat: unix seconds }`. Tokens do not expire.
+ * The IV is synthetic (HMAC-SHA256 of the payload under its own key, first 12 bytes): the same
+ * subject and issue time give the same token, so a notification's email (which carries the
+ * link in its signed, stored bytes) renders identically every time; a GCM nonce repeats only
+ * for the same plaintext, which reveals nothing but that equality.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  hkdfSync,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { Channel } from '#libs/core';
 import { CHANNELS, storedAddressKey } from '#libs/core';
 
@@ -32,13 +29,14 @@ export interface VerifiedUnsubscribe extends UnsubscribeSubject {
 
 const VERSION = 'u1';
 
-function keys(secret: string | Buffer): { enc: Buffer; mac: Buffer } {
+function keys(secret: string | Buffer): { enc: Buffer; mac: Buffer; iv: Buffer } {
   if (secret.length < 16) throw new Error('unsubscribe: the secret must be at least 16 bytes');
   const ikm = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret;
   const salt = Buffer.from('collection-notices/unsubscribe');
   return {
     enc: Buffer.from(hkdfSync('sha256', ikm, salt, 'enc', 32)),
     mac: Buffer.from(hkdfSync('sha256', ikm, salt, 'mac', 32)),
+    iv: Buffer.from(hkdfSync('sha256', ikm, salt, 'iv', 32)),
   };
 }
 
@@ -59,7 +57,7 @@ export function unsubscribeToken(
     c: subject.channel,
     iat: Math.floor(issuedAt.getTime() / 1000),
   });
-  const iv = randomBytes(12);
+  const iv = createHmac('sha256', k.iv).update(payload).digest().subarray(0, 12);
   const cipher = createCipheriv('aes-256-gcm', k.enc, iv);
   const ct = Buffer.concat([cipher.update(payload, 'utf8'), cipher.final()]);
   const sealed = Buffer.concat([iv, ct, cipher.getAuthTag()]).toString('base64url');
