@@ -165,8 +165,7 @@ export class LegalController {
   @Scopes('evidence:read')
   @ApiOperation({ summary: 'Find cases by case-id prefix' })
   @ApiQuery({ name: 'prefix', required: false })
-  @PagedQuery({ defaultLimit: 20 })
-  @ApiResponse({ status: 200, description: 'Cases in id order and the cursor of the next page' })
+  @PagedQuery({ defaultLimit: 20, list: { field: 'cases', description: 'Cases in id order' } })
   async findCases(
     @Query('prefix') prefix?: unknown,
     @Query('limit') limit?: unknown,

@@ -113,7 +113,9 @@ export class TemplatesController {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  @PagedQuery()
+  @PagedQuery({
+    list: { field: 'items', description: 'Templates (one per key and locale), by key then locale' },
+  })
   @Get()
   async list(@Query('limit') limit?: unknown, @Query('cursor') cursor?: unknown) {
     // The summaries merge published versions and open drafts (one per key and locale, a bounded
@@ -132,7 +134,7 @@ export class TemplatesController {
     return this.config.stagePolicy;
   }
 
-  @PagedQuery()
+  @PagedQuery({ list: { field: 'items', description: 'Audit entries, newest first' } })
   @Get('audit')
   async audit(
     @Query('key') k?: string,
@@ -155,7 +157,7 @@ export class TemplatesController {
 
   // ------------------------------------------------------------ drafts
 
-  @PagedQuery()
+  @PagedQuery({ list: { field: 'items', description: 'Drafts, most recently updated first' } })
   @Get('drafts')
   async drafts(
     @Query('status') status?: string,
@@ -357,7 +359,7 @@ export class TemplatesController {
     return { key: k, locale: l, latest, openDraft: drafts[0] ?? null };
   }
 
-  @PagedQuery()
+  @PagedQuery({ list: { field: 'items', description: 'Published versions, newest first' } })
   @Get(':key/:locale/versions')
   async versions(
     @Param('key') k: string,

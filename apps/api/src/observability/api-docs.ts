@@ -68,10 +68,18 @@ const nextCursor = {
 
 /**
  * `limit` and `cursor` of a paged list: limit 1..500 (over the cap, or a cursor this API did not
- * issue for this list, is a 400 naming the parameter), the stable order is the route's.
+ * issue for this list, is a 400 naming the parameter), the stable order is the route's. With
+ * `list`, also the 200 answer: `{ <field>: [...], next }`. `badRequest: false` when the route
+ * documents its own 400.
  */
-export function PagedQuery(opts: { defaultLimit?: number } = {}) {
-  return applyDecorators(
+export function PagedQuery(
+  opts: {
+    defaultLimit?: number;
+    list?: { field: string; description: string; item?: Record<string, unknown> };
+    badRequest?: boolean;
+  } = {},
+) {
+  const decorators = [
     ApiQuery({
       name: 'limit',
       required: false,
@@ -84,8 +92,28 @@ export function PagedQuery(opts: { defaultLimit?: number } = {}) {
       schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' },
       description: 'The `next` of the previous page (opaque)',
     }),
-    ApiResponse({ status: 400, description: 'limit over 500 or not an integer, or an invalid cursor' }),
-  );
+  ];
+  if (opts.badRequest !== false) {
+    decorators.push(
+      ApiResponse({ status: 400, description: 'limit not an integer 1..500, or an invalid cursor' }),
+    );
+  }
+  if (opts.list) {
+    decorators.push(
+      ApiResponse({
+        status: 200,
+        description: opts.list.description,
+        schema: {
+          type: 'object',
+          properties: {
+            [opts.list.field]: { type: 'array', items: opts.list.item ?? { type: 'object' } },
+            next: nextCursor,
+          },
+        },
+      }),
+    );
+  }
+  return applyDecorators(...decorators);
 }
 
 export const Docs = {
@@ -144,7 +172,7 @@ export const Docs = {
         summary: "A case's notifications (without their events), a page at a time in (createdAt, id) order",
       }),
       ApiQuery({ name: 'caseId', required: true, example: 'C-2026-000123' }),
-      PagedQuery(),
+      PagedQuery({ badRequest: false }),
       ApiResponse({
         status: 200,
         description: 'A page of the notifications',
@@ -182,7 +210,7 @@ export const Docs = {
           "A case's hash-chained evidence, a page at a time in seq order; the first page carries the whole chain's verification",
       }),
       caseIdParam,
-      PagedQuery(),
+      PagedQuery({ badRequest: false }),
       ApiResponse({
         status: 200,
         description:
@@ -255,7 +283,7 @@ export const Docs = {
     applyDecorators(
       ApiOperation({ summary: "A case's holds, released ones included, in (createdAt, id) order" }),
       caseIdParam,
-      PagedQuery(),
+      PagedQuery({ badRequest: false }),
       ApiResponse({
         status: 200,
         description: 'A page of the holds',
