@@ -57,6 +57,15 @@ export async function startApi(
     if (shutdown.draining) res.setHeader('Connection', 'close');
     next();
   });
+  // API answers carry personal data (names, addresses, evidence): no cache may keep them. A route
+  // serving something public sets its own Cache-Control (the evidence public key).
+  app.use(
+    ['/v1', '/unsubscribe'],
+    (_req: unknown, res: { setHeader(k: string, v: string): void }, next: () => void) => {
+      res.setHeader('Cache-Control', 'no-store');
+      next();
+    },
+  );
   // Signed webhooks are verified over their exact bytes: keep those bodies raw.
   app.use(
     ['/webhooks/email', '/webhooks/post', '/v1/post/print-room/tracking'],

@@ -630,6 +630,23 @@ export interface AppConfig {
   };
 }
 
+/**
+ * Where this service answers when `PUBLIC_BASE_URL` is unset: `http://<HOST>:<PORT>`, with a
+ * wildcard bind address (`0.0.0.0`, `::`) read as loopback. The API and its workers read the same
+ * HOST and PORT, so a worker given the API's environment builds callback URLs (Twilio status
+ * callbacks, the print vendor's, unsubscribe links) that reach the API, whatever its port.
+ */
+export function defaultPublicBaseUrl(host: string, port: number): string {
+  const h = host.trim().replace(/^\[|\]$/g, '');
+  const name = h === '' || h === '0.0.0.0' || h === '::' || h === '*' ? '127.0.0.1' : h;
+  return `http://${name.includes(':') ? `[${name}]` : name}:${port}`;
+}
+
+/** `PUBLIC_BASE_URL` without its trailing slash, or the default above. */
+export function publicBaseUrlOf(env: { PUBLIC_BASE_URL?: string; HOST: string; PORT: number }): string {
+  return (env.PUBLIC_BASE_URL ?? defaultPublicBaseUrl(env.HOST, env.PORT)).replace(/\/+$/, '');
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -655,7 +672,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     http: {
       host: e.HOST,
       port,
-      publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, ''),
+      publicBaseUrl: publicBaseUrlOf(e),
       maxBodyBytes: e.MAX_BODY_BYTES,
     },
     logLevel: e.LOG_LEVEL,
@@ -764,10 +781,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
             }
           : undefined,
       printRoomDir: e.PRINT_ROOM_DIR ?? join(dirname(e.SQLITE_PATH), 'print-room'),
-      verifyBaseUrl: (
-        e.LETTER_VERIFY_BASE_URL ??
-        `${(e.PUBLIC_BASE_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, '')}/verify`
-      ).replace(/\/$/, ''),
+      verifyBaseUrl: (e.LETTER_VERIFY_BASE_URL ?? `${publicBaseUrlOf(e)}/verify`).replace(/\/$/, ''),
       sealImagePath: e.SEAL_IMAGE_PATH,
     },
     compliance: { profile: e.COMPLIANCE_PROFILE, overrides: e.COMPLIANCE_OVERRIDES ?? {} },

@@ -1,2 +1,3 @@
 export * from './notification.dto.js';
 export * from './input.js';
+export * from './page.js';

@@ -49,8 +49,8 @@ export class LegalEvidenceService {
     return timelineOf(all);
   }
 
-  /** Cases whose id starts with `prefix` (case-sensitive), in id order. */
-  async findCases(prefix: string, limit = 20): Promise<CaseSummary[]> {
+  /** Cases whose id starts with `prefix` (case-sensitive), in id order; `after` a case id (keyset). */
+  async findCases(prefix: string, limit = 20, after?: string): Promise<CaseSummary[]> {
     const escaped = prefix.replace(/[\\%_]/g, (c) => `\\${c}`);
     const rows = await this.db.rows<{
       case_id: string;
@@ -58,8 +58,8 @@ export class LegalEvidenceService {
       last_hash: string;
       updated_at: number | string;
     }>(
-      "SELECT case_id, last_seq, last_hash, updated_at FROM case_heads WHERE case_id LIKE ? ESCAPE '\\' AND last_seq > 0 ORDER BY case_id LIMIT ?",
-      [`${escaped}%`, limit],
+      "SELECT case_id, last_seq, last_hash, updated_at FROM case_heads WHERE case_id LIKE ? ESCAPE '\\' AND case_id > ? AND last_seq > 0 ORDER BY case_id LIMIT ?",
+      [`${escaped}%`, after ?? '', limit],
     );
     return rows.map((r) => ({
       caseId: r.case_id,

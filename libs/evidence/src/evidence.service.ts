@@ -174,6 +174,15 @@ export class EvidenceService {
     return rows.map(toEvent);
   }
 
+  /** One keyset page of a case's chain in seq order: up to `take` events after seq `afterSeq`. */
+  async caseEventsPage(caseId: string, afterSeq: number, take: number): Promise<ChainedEvent[]> {
+    const rows = await this.db.rows<EventRow>(
+      'SELECT case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_events WHERE case_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      [caseId, afterSeq, take],
+    );
+    return rows.map(toEvent);
+  }
+
   async notificationEvents(notificationId: string): Promise<ChainedEvent[]> {
     const rows = await this.db.rows<EventRow>(
       'SELECT case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_events WHERE notification_id = ? ORDER BY seq',

@@ -221,6 +221,17 @@ export class HoldsService {
     return results;
   }
 
+  /** One keyset page of the case's holds in (created_at, id) order: up to `take` after `after`. */
+  async listPage(caseId: string, after: readonly [number, string] | null, take: number): Promise<HoldView[]> {
+    const rows = await this.db.rows<HoldRow>(
+      after
+        ? 'SELECT * FROM case_holds WHERE case_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?'
+        : 'SELECT * FROM case_holds WHERE case_id = ? ORDER BY created_at, id LIMIT ?',
+      after ? [caseId, after[0], after[1], take] : [caseId, take],
+    );
+    return rows.map(view);
+  }
+
   async list(caseId: string): Promise<HoldView[]> {
     const rows = await this.db.rows<HoldRow>(
       'SELECT * FROM case_holds WHERE case_id = ? ORDER BY created_at',

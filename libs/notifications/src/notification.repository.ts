@@ -173,6 +173,21 @@ export class NotificationRepository {
     return rows.map(fromRaw);
   }
 
+  /** One keyset page of a case's notifications in (created_at, id) order: `take` rows after `after`. */
+  async byCasePage(
+    caseId: string,
+    after: readonly [number, string] | null,
+    take: number,
+  ): Promise<NotificationRow[]> {
+    const rows = await this.db.rows<RawRow>(
+      after
+        ? `SELECT ${COLUMNS} FROM notifications WHERE case_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`
+        : `SELECT ${COLUMNS} FROM notifications WHERE case_id = ? ORDER BY created_at, id LIMIT ?`,
+      after ? [caseId, after[0], after[1], take] : [caseId, take],
+    );
+    return rows.map(fromRaw);
+  }
+
   /** Atomically moves a row from one of `from` to `to`; false when another process got there first. */
   async transition(
     runner: SqlRunner,

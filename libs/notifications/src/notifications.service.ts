@@ -7,6 +7,7 @@ import {
   type CreateNotificationRequest,
   isAutomaticRequest,
   type NotificationView,
+  type PageRequest,
 } from '#libs/contracts';
 import {
   CaseOnHoldError,
@@ -344,8 +345,18 @@ export class NotificationsService {
     };
   }
 
-  async listByCase(caseId: string): Promise<Omit<NotificationView, 'events' | 'compliance'>[]> {
-    const rows = await this.repo.byCase(caseId);
+  /**
+   * A page of the case's notifications in (createdAt, id) order: up to `page.limit + 1` items
+   * (the extra one tells the caller there is a next page; see `pageOf` in #libs/contracts).
+   * Without `page`: the first 500.
+   */
+  async listByCase(
+    caseId: string,
+    page?: PageRequest<readonly [number, string]>,
+  ): Promise<Omit<NotificationView, 'events' | 'compliance'>[]> {
+    const rows = page
+      ? await this.repo.byCasePage(caseId, page.after, page.limit + 1)
+      : await this.repo.byCase(caseId);
     return rows.map((n) => ({
       id: n.id,
       caseId: n.caseId,

@@ -1,6 +1,14 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req } from '@nestjs/common';
 import type { Request } from 'express';
-import { HoldBodySchema, type OptOutBody, OptOutBodySchema, parseStrict } from '#libs/contracts';
+import {
+  CursorKeys,
+  HoldBodySchema,
+  type OptOutBody,
+  OptOutBodySchema,
+  pageOf,
+  pageRequestOf,
+  parseStrict,
+} from '#libs/contracts';
 import { ValidationError } from '#libs/core';
 import { HoldsService, OptOutsService, type OptOutReason, parseHoldKind } from '#libs/notifications';
 import { actorOf } from './actor.js';
@@ -56,8 +64,16 @@ export class CasesController {
   @Get('v1/cases/:caseId/holds')
   @Scopes('notifications:read')
   @Docs.listHolds()
-  async list(@Param('caseId') caseId: string) {
-    return { caseId, holds: await this.holds.list(caseIdOf(caseId)) };
+  async list(
+    @Param('caseId') caseId: string,
+    @Query('limit') limit: unknown,
+    @Query('cursor') cursor: unknown,
+  ) {
+    const id = caseIdOf(caseId);
+    const req = pageRequestOf({ limit, cursor }, 'holds.byCase', CursorKeys.timeAndId);
+    const rows = await this.holds.listPage(id, req.after, req.limit + 1);
+    const page = pageOf(rows, req, (h) => [Date.parse(h.createdAt), h.id] as const);
+    return { caseId, holds: page.items, next: page.next };
   }
 
   /** Records an opt-out (or a contact's refusal) for an address on a channel (`*` = all). */

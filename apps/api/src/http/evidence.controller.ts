@@ -1,5 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { parseStrict, VerifyBodySchema } from '#libs/contracts';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { CursorKeys, pageOf, pageRequestOf, parseStrict, VerifyBodySchema } from '#libs/contracts';
 import { ValidationError } from '#libs/core';
 import { EvidenceService, LegalEvidenceService } from '#libs/evidence';
 import { Scopes } from '../auth/scopes.js';
@@ -27,13 +27,21 @@ export class EvidenceController {
 
   @Get('v1/cases/:caseId/evidence')
   @Docs.caseEvidence()
-  async caseEvidence(@Param('caseId') caseId: string) {
+  async caseEvidence(
+    @Param('caseId') caseId: string,
+    @Query('limit') limit: unknown,
+    @Query('cursor') cursor: unknown,
+  ) {
     const id = caseIdOf(caseId, 'caseId');
-    const [events, verification] = await Promise.all([
-      this.evidence.caseEvents(id),
-      this.evidence.verifyCase(id),
+    const req = pageRequestOf({ limit, cursor }, 'evidence.events', CursorKeys.seq);
+    // `verification` recomputes the whole chain: on the first page only (null on later ones), so
+    // walking a long chain costs one verification, not one per page.
+    const [rows, verification] = await Promise.all([
+      this.evidence.caseEventsPage(id, req.after ?? 0, req.limit + 1),
+      req.after === null ? this.evidence.verifyCase(id) : Promise.resolve(null),
     ]);
-    return { caseId: id, verification, events };
+    const page = pageOf(rows, req, (e) => e.seq);
+    return { caseId: id, verification, events: page.items, next: page.next };
   }
 
   @Post('v1/evidence/verify')

@@ -1,6 +1,7 @@
 import { Controller, Get, Header, HttpCode, Logger, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { CursorKeys, encodeCursor, PAGE_MAX_LIMIT, pageOf, pageRequestOf } from '#libs/contracts';
 import { NotFoundError, ValidationError } from '#libs/core';
 import {
   CheckpointService,
@@ -11,6 +12,7 @@ import {
   RetentionService,
 } from '#libs/evidence';
 import { Public, Scopes } from '../auth/scopes.js';
+import { PagedQuery } from '../observability/api-docs.js';
 
 const CASE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -163,15 +165,22 @@ export class LegalController {
   @Scopes('evidence:read')
   @ApiOperation({ summary: 'Find cases by case-id prefix' })
   @ApiQuery({ name: 'prefix', required: false })
-  @ApiQuery({ name: 'limit', required: false, type: Number })
-  async findCases(@Query('prefix') prefix?: string, @Query('limit') limit?: string) {
+  @PagedQuery({ defaultLimit: 20, list: { field: 'cases', description: 'Cases in id order' } })
+  async findCases(
+    @Query('prefix') prefix?: unknown,
+    @Query('limit') limit?: unknown,
+    @Query('cursor') cursor?: unknown,
+  ) {
     const p = prefix ?? '';
-    if (p.length > 64 || !/^[A-Za-z0-9_.-]*$/.test(p)) {
+    if (typeof p !== 'string' || p.length > 64 || !/^[A-Za-z0-9_.-]*$/.test(p)) {
       throw new ValidationError('prefix is invalid', [
         { path: 'prefix', message: 'letters, digits, . _ -; up to 64' },
       ]);
     }
-    return { cases: await this.legal.findCases(p, intOf(limit, 'limit', 20, 1, 200)) };
+    const req = pageRequestOf({ limit, cursor }, 'evidence.cases', CursorKeys.text, { defaultLimit: 20 });
+    const rows = await this.legal.findCases(p, req.limit + 1, req.after ?? undefined);
+    const page = pageOf(rows, req, (c) => c.caseId);
+    return { cases: page.items, next: page.next };
   }
 
   @Get('v1/evidence/retention')
@@ -180,10 +189,23 @@ export class LegalController {
     summary:
       'Retention report: cases past EVIDENCE_RETENTION_YEARS and not on legal hold (nothing is deleted)',
   })
-  @ApiQuery({ name: 'after', required: false })
-  @ApiQuery({ name: 'limit', required: false, type: Number })
-  async retentionReport(@Query('after') after?: string, @Query('limit') limit?: string) {
-    if (after !== undefined && after !== '') caseIdOf(after);
-    return this.retention.report({ after: after || undefined, limit: intOf(limit, 'limit', 500, 1, 5000) });
+  @ApiQuery({
+    name: 'after',
+    required: false,
+    description: 'Deprecated: a case id to start after; use `cursor`',
+  })
+  @PagedQuery({ defaultLimit: PAGE_MAX_LIMIT })
+  @ApiResponse({ status: 200, description: 'The report page; `next` is the cursor of the next page' })
+  async retentionReport(
+    @Query('after') after?: unknown,
+    @Query('limit') limit?: unknown,
+    @Query('cursor') cursor?: unknown,
+  ) {
+    const req = pageRequestOf({ limit, cursor }, 'evidence.retention', CursorKeys.text, {
+      defaultLimit: PAGE_MAX_LIMIT,
+    });
+    const start = req.after ?? (after !== undefined && after !== '' ? caseIdOf(after) : undefined);
+    const report = await this.retention.report({ after: start, limit: req.limit });
+    return { ...report, next: report.next === null ? null : encodeCursor(req.kind, report.next) };
   }
 }

@@ -1,23 +1,18 @@
-import {
-  Body,
-  Controller,
-  Get,
-  Headers,
-  HttpCode,
-  Param,
-  ParseUUIDPipe,
-  Post,
-  Query,
-  Req,
-  Res,
-} from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { type NotificationView, parseCreateNotification } from '#libs/contracts';
+import {
+  CursorKeys,
+  type NotificationView,
+  pageOf,
+  pageRequestOf,
+  parseCreateNotification,
+} from '#libs/contracts';
 import { ValidationError } from '#libs/core';
 import { NotificationsService } from '#libs/notifications';
 import { Scopes } from '../auth/scopes.js';
 import { Docs } from '../observability/api-docs.js';
 import { idempotencyScopeOf } from './actor.js';
+import { UuidPipe } from './uuid.pipe.js';
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
@@ -54,27 +49,34 @@ export class NotificationsController {
   @Get(':id')
   @Scopes('notifications:read')
   @Docs.getNotification()
-  get(@Param('id', new ParseUUIDPipe()) id: string): Promise<NotificationView> {
+  get(@Param('id', UuidPipe) id: string): Promise<NotificationView> {
     return this.notifications.view(id);
   }
 
   @Get()
   @Scopes('notifications:read')
   @Docs.listNotifications()
-  async list(@Query('caseId') caseId: string | undefined) {
-    if (!caseId) {
+  async list(
+    @Query('caseId') caseId: string | undefined,
+    @Query('limit') limit: unknown,
+    @Query('cursor') cursor: unknown,
+  ) {
+    if (!caseId || typeof caseId !== 'string') {
       throw new ValidationError('caseId is required', [
         { path: 'caseId', message: 'required query parameter' },
       ]);
     }
-    return { caseId, items: await this.notifications.listByCase(caseId) };
+    const req = pageRequestOf({ limit, cursor }, 'notifications.byCase', CursorKeys.timeAndId);
+    const rows = await this.notifications.listByCase(caseId, req);
+    const page = pageOf(rows, req, (n) => [Date.parse(n.createdAt), n.id] as const);
+    return { caseId, items: page.items, next: page.next };
   }
 
   @Post(':id/cancel')
   @Scopes('notifications:send')
   @Docs.cancelNotification()
   @HttpCode(200)
-  cancel(@Param('id', new ParseUUIDPipe()) id: string, @Body() body: { reason?: unknown } | undefined) {
+  cancel(@Param('id', UuidPipe) id: string, @Body() body: { reason?: unknown } | undefined) {
     const reason =
       typeof body?.reason === 'string' && body.reason.length <= 500 ? body.reason : 'cancelled by caller';
     return this.notifications.cancel(id, reason);

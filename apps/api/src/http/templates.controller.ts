@@ -27,7 +27,9 @@ import {
   type TemplatePreview,
   TemplateStore,
 } from '#libs/templates';
+import { CursorKeys, pageOf, pageRequestOf } from '#libs/contracts';
 import { Scopes } from '../auth/scopes.js';
+import { PagedQuery } from '../observability/api-docs.js';
 
 /**
  * The user acting on templates: the name of the authenticated API key (set by the global
@@ -111,9 +113,20 @@ export class TemplatesController {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
+  @PagedQuery({
+    list: { field: 'items', description: 'Templates (one per key and locale), by key then locale' },
+  })
   @Get()
-  async list() {
-    return { items: await this.store.list() };
+  async list(@Query('limit') limit?: unknown, @Query('cursor') cursor?: unknown) {
+    // The summaries merge published versions and open drafts (one per key and locale, a bounded
+    // set), so the page is cut from the ordered list rather than in SQL.
+    const req = pageRequestOf({ limit, cursor }, 'templates', CursorKeys.textPair);
+    const after = req.after;
+    const all = await this.store.list();
+    const rest = after
+      ? all.filter((t) => (t.key.localeCompare(after[0]) || t.locale.localeCompare(after[1])) > 0)
+      : all;
+    return pageOf(rest.slice(0, req.limit + 1), req, (t): [string, string] => [t.key, t.locale]);
   }
 
   @Get('policy')
@@ -121,45 +134,55 @@ export class TemplatesController {
     return this.config.stagePolicy;
   }
 
+  @PagedQuery({ list: { field: 'items', description: 'Audit entries, newest first' } })
   @Get('audit')
   async audit(
     @Query('key') k?: string,
     @Query('locale') l?: string,
     @Query('draftId') draftId?: string,
-    @Query('limit') limit?: string,
+    @Query('limit') limit?: unknown,
+    @Query('cursor') cursor?: unknown,
   ) {
-    return {
-      items: await this.store.auditLog({
-        key: k ? key(k) : undefined,
-        locale: l ? locale(l) : undefined,
-        draftId,
-        limit: limit ? positiveInt(limit, 'limit') : undefined,
-      }),
-    };
+    // Newest first: the cursor is the id of the previous page's last (oldest) entry.
+    const req = pageRequestOf({ limit, cursor }, 'templates.audit', CursorKeys.seq);
+    const rows = await this.store.auditLog({
+      key: k ? key(k) : undefined,
+      locale: l ? locale(l) : undefined,
+      draftId,
+      limit: req.limit + 1,
+      beforeId: req.after,
+    });
+    return pageOf(rows, req, (a) => a.id);
   }
 
   // ------------------------------------------------------------ drafts
 
+  @PagedQuery({ list: { field: 'items', description: 'Drafts, most recently updated first' } })
   @Get('drafts')
   async drafts(
     @Query('status') status?: string,
     @Query('key') k?: string,
     @Query('locale') l?: string,
     @Query('open') open?: string,
+    @Query('limit') limit?: unknown,
+    @Query('cursor') cursor?: unknown,
   ) {
     if (status && !DRAFT_STATUSES.includes(status as DraftStatus)) {
       throw new ValidationError(`Unknown status ${status}`, [
         { path: 'status', message: DRAFT_STATUSES.join(', ') },
       ]);
     }
-    return {
-      items: await this.store.drafts({
-        status: status as DraftStatus | undefined,
-        key: k ? key(k) : undefined,
-        locale: l ? locale(l) : undefined,
-        open: open === 'true',
-      }),
-    };
+    // Most recently updated first; the cursor is the previous page's last (updatedAt, id).
+    const req = pageRequestOf({ limit, cursor }, 'templates.drafts', CursorKeys.timeAndId);
+    const rows = await this.store.drafts({
+      status: status as DraftStatus | undefined,
+      key: k ? key(k) : undefined,
+      locale: l ? locale(l) : undefined,
+      open: open === 'true',
+      before: req.after,
+      take: req.limit + 1,
+    });
+    return pageOf(rows, req, (d) => [Date.parse(d.updatedAt), d.id] as const);
   }
 
   @Scopes('templates:edit')
@@ -336,16 +359,26 @@ export class TemplatesController {
     return { key: k, locale: l, latest, openDraft: drafts[0] ?? null };
   }
 
+  @PagedQuery({ list: { field: 'items', description: 'Published versions, newest first' } })
   @Get(':key/:locale/versions')
-  async versions(@Param('key') k: string, @Param('locale') l: string) {
-    const items = await this.store.versions(key(k), locale(l));
+  async versions(
+    @Param('key') k: string,
+    @Param('locale') l: string,
+    @Query('limit') limit?: unknown,
+    @Query('cursor') cursor?: unknown,
+  ) {
+    // Newest first: the cursor is the previous page's last (lowest) version.
+    const req = pageRequestOf({ limit, cursor }, 'templates.versions', CursorKeys.seq);
+    const rows = await this.store.versions(key(k), locale(l), { before: req.after, take: req.limit + 1 });
+    const page = pageOf(rows, req, (v) => v.version);
     return {
       key: k,
       locale: l,
-      items: items.map(({ definition, ...meta }) => ({
+      items: page.items.map(({ definition, ...meta }) => ({
         ...meta,
         description: definition.description ?? null,
       })),
+      next: page.next,
     };
   }
 

@@ -58,6 +58,64 @@ const holdResult = {
   },
 };
 
+/** `next` of a paged list (docs/api.md, "Pagination"). */
+const nextCursor = {
+  type: 'string',
+  nullable: true,
+  description: 'Pass as `cursor` for the next page; null on the last page',
+  example: 'eyJrIjoibm90aWZpY2F0aW9ucy5ieUNhc2UiLCJ2IjpbMTc2NDc0MjQwMDAwMCwiNmYxYyJdfQ',
+};
+
+/**
+ * `limit` and `cursor` of a paged list: limit 1..500 (over the cap, or a cursor this API did not
+ * issue for this list, is a 400 naming the parameter), the stable order is the route's. With
+ * `list`, also the 200 answer: `{ <field>: [...], next }`. `badRequest: false` when the route
+ * documents its own 400.
+ */
+export function PagedQuery(
+  opts: {
+    defaultLimit?: number;
+    list?: { field: string; description: string; item?: Record<string, unknown> };
+    badRequest?: boolean;
+  } = {},
+) {
+  const decorators = [
+    ApiQuery({
+      name: 'limit',
+      required: false,
+      schema: { type: 'integer', minimum: 1, maximum: 500, default: opts.defaultLimit ?? 50 },
+      description: 'Items per page (1..500)',
+    }),
+    ApiQuery({
+      name: 'cursor',
+      required: false,
+      schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' },
+      description: 'The `next` of the previous page (opaque)',
+    }),
+  ];
+  if (opts.badRequest !== false) {
+    decorators.push(
+      ApiResponse({ status: 400, description: 'limit not an integer 1..500, or an invalid cursor' }),
+    );
+  }
+  if (opts.list) {
+    decorators.push(
+      ApiResponse({
+        status: 200,
+        description: opts.list.description,
+        schema: {
+          type: 'object',
+          properties: {
+            [opts.list.field]: { type: 'array', items: opts.list.item ?? { type: 'object' } },
+            next: nextCursor,
+          },
+        },
+      }),
+    );
+  }
+  return applyDecorators(...decorators);
+}
+
 export const Docs = {
   notifications: () => ApiTags('notifications'),
   evidence: () => ApiTags('evidence'),
@@ -110,17 +168,24 @@ export const Docs = {
 
   listNotifications: () =>
     applyDecorators(
-      ApiOperation({ summary: "A case's notifications (without timelines)" }),
+      ApiOperation({
+        summary: "A case's notifications (without their events), a page at a time in (createdAt, id) order",
+      }),
       ApiQuery({ name: 'caseId', required: true, example: 'C-2026-000123' }),
+      PagedQuery({ badRequest: false }),
       ApiResponse({
         status: 200,
-        description: 'The notifications',
+        description: 'A page of the notifications',
         schema: {
           type: 'object',
-          properties: { caseId: { type: 'string' }, items: { type: 'array', items: ref('Notification') } },
+          properties: {
+            caseId: { type: 'string' },
+            items: { type: 'array', items: ref('Notification') },
+            next: nextCursor,
+          },
         },
       }),
-      ApiResponse({ status: 400, description: 'caseId missing' }),
+      ApiResponse({ status: 400, description: 'caseId missing, limit over 500, or an invalid cursor' }),
     ),
 
   cancelNotification: () =>
@@ -140,21 +205,27 @@ export const Docs = {
 
   caseEvidence: () =>
     applyDecorators(
-      ApiOperation({ summary: "A case's hash-chained evidence and its verification" }),
+      ApiOperation({
+        summary:
+          "A case's hash-chained evidence, a page at a time in seq order; the first page carries the whole chain's verification",
+      }),
       caseIdParam,
+      PagedQuery({ badRequest: false }),
       ApiResponse({
         status: 200,
-        description: 'Chain and verification',
+        description:
+          'A page of the chain; `verification` (of the whole chain) on the first page, null on later ones',
         schema: {
           type: 'object',
           properties: {
             caseId: { type: 'string' },
-            verification,
+            verification: { ...verification, nullable: true },
             events: { type: 'array', items: evidenceEvent },
+            next: nextCursor,
           },
         },
       }),
-      ApiResponse({ status: 400, description: 'Invalid caseId' }),
+      ApiResponse({ status: 400, description: 'Invalid caseId, limit over 500, or an invalid cursor' }),
     ),
 
   verifyEvidence: () =>
@@ -210,17 +281,22 @@ export const Docs = {
 
   listHolds: () =>
     applyDecorators(
-      ApiOperation({ summary: "A case's holds, released ones included" }),
+      ApiOperation({ summary: "A case's holds, released ones included, in (createdAt, id) order" }),
       caseIdParam,
+      PagedQuery({ badRequest: false }),
       ApiResponse({
         status: 200,
-        description: 'Holds',
+        description: 'A page of the holds',
         schema: {
           type: 'object',
-          properties: { caseId: { type: 'string' }, holds: { type: 'array', items: holdSchema } },
+          properties: {
+            caseId: { type: 'string' },
+            holds: { type: 'array', items: holdSchema },
+            next: nextCursor,
+          },
         },
       }),
-      ApiResponse({ status: 400, description: 'Invalid caseId' }),
+      ApiResponse({ status: 400, description: 'Invalid caseId, limit over 500, or an invalid cursor' }),
     ),
 
   optOut: () =>

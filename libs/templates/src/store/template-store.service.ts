@@ -424,10 +424,18 @@ export class TemplateStore {
   }
 
   /** Published versions of a key in a locale, newest first. */
-  async versions(key: string, locale: Locale): Promise<TemplateVersionRecord[]> {
+  /** Published versions, newest first; `page` reads `take` of them below version `before`. */
+  async versions(
+    key: string,
+    locale: Locale,
+    page?: { before: number | null; take: number },
+  ): Promise<TemplateVersionRecord[]> {
+    const before = page?.before ?? null;
     const rows = await this.db.rows<VersionRow>(
-      `SELECT ${VERSION_COLUMNS} FROM template_versions WHERE template_key = ? AND locale = ? ORDER BY version DESC`,
-      [key, locale],
+      `SELECT ${VERSION_COLUMNS} FROM template_versions WHERE template_key = ? AND locale = ?${
+        before !== null ? ' AND version < ?' : ''
+      } ORDER BY version DESC${page ? ' LIMIT ?' : ''}`,
+      [key, locale, ...(before !== null ? [before] : []), ...(page ? [page.take] : [])],
     );
     return rows.map(toVersion);
   }
@@ -483,11 +491,26 @@ export class TemplateStore {
     return [...out.values()].sort((a, b) => a.key.localeCompare(b.key) || a.locale.localeCompare(b.locale));
   }
 
+  /**
+   * Drafts, most recently updated first ((updated_at, id) descending). `before`/`take` read one
+   * keyset page (the drafts after the previous page's last); without them, the latest 500.
+   */
   async drafts(
-    filter: { open?: boolean; status?: DraftStatus; key?: string; locale?: Locale } = {},
+    filter: {
+      open?: boolean;
+      status?: DraftStatus;
+      key?: string;
+      locale?: Locale;
+      before?: readonly [number, string] | null;
+      take?: number;
+    } = {},
   ): Promise<TemplateDraftRecord[]> {
     const where: string[] = [];
     const params: unknown[] = [];
+    if (filter.before) {
+      where.push('(updated_at, id) < (?, ?)');
+      params.push(filter.before[0], filter.before[1]);
+    }
     if (filter.open) where.push(`status IN ('draft', 'in_review', 'approved')`);
     if (filter.status) {
       where.push('status = ?');
@@ -503,8 +526,8 @@ export class TemplateStore {
     }
     const rows = await this.db.rows<DraftRow>(
       `SELECT * FROM template_drafts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY updated_at DESC LIMIT 500`,
-      params,
+       ORDER BY updated_at DESC, id DESC LIMIT ?`,
+      [...params, filter.take ?? 500],
     );
     return rows.map(toDraft);
   }
@@ -516,10 +539,20 @@ export class TemplateStore {
   }
 
   async auditLog(
-    filter: { key?: string; locale?: Locale; draftId?: string; limit?: number } = {},
+    filter: {
+      key?: string;
+      locale?: Locale;
+      draftId?: string;
+      limit?: number;
+      beforeId?: number | null;
+    } = {},
   ): Promise<AuditEntry[]> {
     const where: string[] = [];
     const params: unknown[] = [];
+    if (filter.beforeId !== undefined && filter.beforeId !== null) {
+      where.push('id < ?');
+      params.push(filter.beforeId);
+    }
     if (filter.key) {
       where.push('template_key = ?');
       params.push(filter.key);
