@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CLOCK, type Clock } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
 import {
@@ -11,6 +11,8 @@ import {
   type JsonValue,
   verifyChain,
 } from './chain.js';
+import { EvidenceSigningKeys } from './signer.js';
+import { openSet, type SetEntry, setBody } from './transparency/set.js';
 
 export interface NewEvidence {
   notificationId: string | null;
@@ -47,16 +49,25 @@ export function toEvent(r: EventRow): ChainedEvent {
   };
 }
 
+/** Key id stored on a SET made without a signing key (no key configured): it verifies as no SET. */
+export const UNSIGNED_SET_KEY = 'unsigned';
+
 /**
  * The append-only evidence ledger: one hash chain per case. Appends run inside the caller's
  * transaction so a state change and its evidence commit together; the case head row is
  * locked (PostgreSQL) so appends to one case are serialised while cases write in parallel.
+ * Every append batch is covered by one signed entry timestamp (`evidence_sets`) written in the
+ * same transaction: verification names any event no valid SET covers as forged.
  */
 @Injectable()
 export class EvidenceService {
+  /** Signature checks of SETs already seen (id -> detail of the failure, or null when valid). */
+  private readonly setCache = new Map<number, string | null>();
+
   constructor(
     private readonly db: Db,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Optional() private readonly keys?: EvidenceSigningKeys,
   ) {}
 
   async append(tx: SqlRunner, caseId: string, items: NewEvidence[]): Promise<ChainedEvent[]> {
@@ -118,6 +129,7 @@ export class EvidenceService {
       }
       newHeads.push([caseId, next]);
     }
+    await this.writeSet(tx, now, all, heads, newHeads);
     for (let i = 0; i < all.length; i += 500) {
       const part = all.slice(i, i + 500);
       const values: unknown[] = [];
@@ -166,6 +178,38 @@ export class EvidenceService {
     return result;
   }
 
+  /**
+   * One signed entry timestamp over every new event of the batch (caseId, seq, hash) and the
+   * time, and its per-case seq ranges (what the case_heads trigger and verification look up).
+   */
+  private async writeSet(
+    tx: SqlRunner,
+    now: Date,
+    events: ChainedEvent[],
+    before: Map<string, { seq: number }>,
+    after: [string, { seq: number }][],
+  ): Promise<void> {
+    const key = this.keys?.tryGet();
+    const entries: SetEntry[] = events.map((e) => [e.caseId, e.seq, e.hash]);
+    const keyId = key ? key.keyId : UNSIGNED_SET_KEY;
+    const body = setBody({ time: now.toISOString(), keyId, entries });
+    const signature = key
+      ? (await this.keys!.signer().sign(Buffer.from(body, 'utf8'))).toString('base64')
+      : '';
+    const [row] = await tx.rows<{ id: number | string }>(
+      'INSERT INTO evidence_sets (created_at, key_id, body, signature) VALUES (?, ?, ?, ?) RETURNING id',
+      [now.getTime(), keyId, body, signature],
+    );
+    const setId = Number(row.id);
+    for (let i = 0; i < after.length; i += 500) {
+      const part = after.slice(i, i + 500);
+      await tx.exec(
+        `INSERT INTO evidence_set_cases (set_id, case_id, from_seq, to_seq) VALUES ${part.map(() => '(?, ?, ?, ?)').join(', ')}`,
+        part.flatMap(([c, h]) => [setId, c, (before.get(c)?.seq ?? 0) + 1, h.seq]),
+      );
+    }
+  }
+
   async caseEvents(caseId: string): Promise<ChainedEvent[]> {
     const rows = await this.db.rows<EventRow>(
       'SELECT case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_events WHERE case_id = ? ORDER BY seq',
@@ -188,10 +232,82 @@ export class EvidenceService {
       [caseId],
     );
     const events = await this.caseEvents(caseId);
-    return verifyChain(
+    const chain = verifyChain(
       caseId,
       events,
       head ? { seq: Number(head.last_seq), hash: head.last_hash } : { seq: 0, hash: GENESIS_HASH },
     );
+    if (!chain.ok) return chain;
+    return this.verifySets(caseId, events, chain);
+  }
+
+  /**
+   * Every event must be listed, with its hash, by a SET whose signature verifies with the
+   * service's key; a SET that lists a seq past the end of the chain means its tail was removed.
+   * Without a key in this process the check is skipped (nothing to verify the SETs with).
+   */
+  private async verifySets(
+    caseId: string,
+    events: ChainedEvent[],
+    chain: ChainVerification,
+  ): Promise<ChainVerification> {
+    const key = this.keys?.tryGet();
+    if (!key) return chain;
+    const ranges = await this.db.rows<{ set_id: number | string }>(
+      'SELECT DISTINCT set_id FROM evidence_set_cases WHERE case_id = ?',
+      [caseId],
+    );
+    const signed = new Map<number, string>();
+    const bad: string[] = [];
+    const ids = ranges.map((r) => Number(r.set_id));
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      const rows = await this.db.rows<{ id: number | string; body: string; signature: string }>(
+        `SELECT id, body, signature FROM evidence_sets WHERE id IN (${part.map(() => '?').join(', ')})`,
+        part,
+      );
+      for (const r of rows) {
+        const id = Number(r.id);
+        const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
+        if (!opened.ok) {
+          this.setCache.set(id, opened.detail);
+          bad.push(`SET ${id}: ${opened.detail}`);
+          continue;
+        }
+        if (this.setCache.size > 10_000) this.setCache.clear();
+        this.setCache.set(id, null);
+        for (const [c, seq, hash] of opened.statement.entries) if (c === caseId) signed.set(seq, hash);
+      }
+    }
+    const fail = (seq: number, failure: 'forged' | 'truncated', detail: string): ChainVerification => ({
+      ok: false,
+      caseId,
+      events: seq - 1,
+      headHash: seq >= 2 && events[seq - 2] ? events[seq - 2].hash : GENESIS_HASH,
+      brokenSeq: seq,
+      failure,
+      detail,
+    });
+    for (const e of events) {
+      const hash = signed.get(e.seq);
+      if (hash !== e.hash) {
+        return fail(
+          e.seq,
+          'forged',
+          hash === undefined
+            ? `seq ${e.seq} is covered by no valid signed entry timestamp${bad.length ? ` (${bad[0]})` : ''}: it was not appended by the service`
+            : `seq ${e.seq} differs from the hash its signed entry timestamp lists`,
+        );
+      }
+    }
+    const last = Math.max(0, ...signed.keys());
+    if (last > events.length) {
+      return fail(
+        events.length + 1,
+        'truncated',
+        `a signed entry timestamp lists seq ${events.length + 1}..${last}, the chain ends at ${events.length}: its tail was removed`,
+      );
+    }
+    return chain;
   }
 }

@@ -6,6 +6,10 @@ import { InitialPostgres1764057600000, InitialSqlite1764057600000 } from './init
 import { ReceiptDedupPostgres1764600000000, ReceiptDedupSqlite1764600000000 } from './receipt-dedup.js';
 import { TemplatesPostgres1764300000000, TemplatesSqlite1764300000000 } from './templates.js';
 import { WebhooksPostgres1764400000000, WebhooksSqlite1764400000000 } from './webhooks.js';
+import {
+  TransparencyLogPostgres1764700000000,
+  TransparencyLogSqlite1764700000000,
+} from './transparency-log.js';
 
 /**
  * Every migration, per dialect, in order. A new migration is one file in this folder with a
@@ -20,6 +24,7 @@ export const SQLITE_MIGRATIONS = [
   CheckpointsSqlite1764560000000,
   CallerScopeSqlite1764630000000,
   ReceiptDedupSqlite1764600000000,
+  TransparencyLogSqlite1764700000000,
 ];
 export const POSTGRES_MIGRATIONS = [
   InitialPostgres1764057600000,
@@ -30,4 +35,5 @@ export const POSTGRES_MIGRATIONS = [
   CheckpointsPostgres1764560000000,
   CallerScopePostgres1764630000000,
   ReceiptDedupPostgres1764600000000,
+  TransparencyLogPostgres1764700000000,
 ];
