@@ -61,8 +61,8 @@ export const UNSIGNED_SET_KEY = 'unsigned';
  */
 @Injectable()
 export class EvidenceService {
-  /** Signature checks of SETs already seen (id -> detail of the failure, or null when valid). */
-  private readonly setCache = new Map<number, string | null>();
+  /** SETs already read: id -> entries by case when the signature verified, else why not. */
+  private readonly setCache = new Map<number, Map<string, [number, string][]> | string>();
 
   constructor(
     private readonly db: Db,
@@ -260,24 +260,33 @@ export class EvidenceService {
     const signed = new Map<number, string>();
     const bad: string[] = [];
     const ids = ranges.map((r) => Number(r.set_id));
-    for (let i = 0; i < ids.length; i += 500) {
-      const part = ids.slice(i, i + 500);
+    const missing = ids.filter((id) => !this.setCache.has(id));
+    for (let i = 0; i < missing.length; i += 500) {
+      const part = missing.slice(i, i + 500);
       const rows = await this.db.rows<{ id: number | string; body: string; signature: string }>(
         `SELECT id, body, signature FROM evidence_sets WHERE id IN (${part.map(() => '?').join(', ')})`,
         part,
       );
       for (const r of rows) {
-        const id = Number(r.id);
         const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
-        if (!opened.ok) {
-          this.setCache.set(id, opened.detail);
-          bad.push(`SET ${id}: ${opened.detail}`);
-          continue;
+        const byCase = new Map<string, [number, string][]>();
+        if (opened.ok) {
+          for (const [c, seq, hash] of opened.statement.entries) {
+            const list = byCase.get(c) ?? [];
+            list.push([seq, hash]);
+            byCase.set(c, list);
+          }
         }
-        if (this.setCache.size > 10_000) this.setCache.clear();
-        this.setCache.set(id, null);
-        for (const [c, seq, hash] of opened.statement.entries) if (c === caseId) signed.set(seq, hash);
+        // SET rows are append-only and signed: what was read once stays valid (bounded cache).
+        if (this.setCache.size >= 256) this.setCache.delete(this.setCache.keys().next().value as number);
+        this.setCache.set(Number(r.id), opened.ok ? byCase : opened.detail);
       }
+    }
+    for (const id of ids) {
+      const cached = this.setCache.get(id);
+      if (cached === undefined) bad.push(`SET ${id}: missing`);
+      else if (typeof cached === 'string') bad.push(`SET ${id}: ${cached}`);
+      else for (const [seq, hash] of cached.get(caseId) ?? []) signed.set(seq, hash);
     }
     const fail = (seq: number, failure: 'forged' | 'truncated', detail: string): ChainVerification => ({
       ok: false,
@@ -300,7 +309,8 @@ export class EvidenceService {
         );
       }
     }
-    const last = Math.max(0, ...signed.keys());
+    let last = 0;
+    for (const seq of signed.keys()) if (seq > last) last = seq;
     if (last > events.length) {
       return fail(
         events.length + 1,
