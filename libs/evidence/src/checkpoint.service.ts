@@ -334,7 +334,12 @@ export class CheckpointScheduler implements OnApplicationBootstrap, OnApplicatio
       if (this.running) return;
       this.running = this.checkpoints
         .create('scheduled', { skipIfUnchanged: true })
-        .catch((err: unknown) => this.log.error(`scheduled checkpoint failed: ${String(err)}`))
+        .catch((err: unknown) => {
+          // An open integrity alert was logged as an error when found; repeat it only as a warning.
+          if (err instanceof EvidenceIntegrityError)
+            this.log.warn(`scheduled checkpoint skipped: ${err.message}`);
+          else this.log.error(`scheduled checkpoint failed: ${String(err)}`);
+        })
         .finally(() => {
           this.running = undefined;
         });
