@@ -12,7 +12,7 @@ import {
   verifyChain,
 } from './chain.js';
 import { EvidenceSigningKeys } from './signer.js';
-import { openSet, type SetEntry, setBody } from './transparency/set.js';
+import { LEGACY_SET_KEY, openSet, type SetEntry, setBody } from './transparency/set.js';
 
 export interface NewEvidence {
   notificationId: string | null;
@@ -49,6 +49,21 @@ export function toEvent(r: EventRow): ChainedEvent {
   };
 }
 
+interface OpenedSet {
+  byCase: Map<string, [number, string][]>;
+  legacy?: true;
+}
+
+function indexSet(entries: SetEntry[]): OpenedSet {
+  const byCase = new Map<string, [number, string][]>();
+  for (const [c, seq, hash] of entries) {
+    const list = byCase.get(c) ?? [];
+    list.push([seq, hash]);
+    byCase.set(c, list);
+  }
+  return { byCase };
+}
+
 /** Key id stored on a SET made without a signing key (no key configured): it verifies as no SET. */
 export const UNSIGNED_SET_KEY = 'unsigned';
 
@@ -62,7 +77,9 @@ export const UNSIGNED_SET_KEY = 'unsigned';
 @Injectable()
 export class EvidenceService {
   /** SETs already read: id -> entries by case when the signature verified, else why not. */
-  private readonly setCache = new Map<number, Map<string, [number, string][]> | string>();
+  private readonly setCache = new Map<number, OpenedSet | string>();
+  /** Signed adoptions of pre-SET events, by the legacy row they adopt (read once per process). */
+  private adoptions?: Promise<Map<number, OpenedSet>>;
 
   constructor(
     private readonly db: Db,
@@ -210,6 +227,25 @@ export class EvidenceService {
     }
   }
 
+  private loadAdoptions(key: { publicKey: import('node:crypto').KeyObject; keyId: string }) {
+    this.adoptions ??= this.db
+      .rows<{ body: string; signature: string }>(
+        `SELECT body, signature FROM evidence_sets WHERE body LIKE '{"adopts":%' ORDER BY id`,
+      )
+      .then((rows) => {
+        const out = new Map<number, OpenedSet>();
+        for (const r of rows) {
+          const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
+          if (opened.ok && opened.statement.prefix && opened.statement.adopts !== undefined) {
+            out.set(opened.statement.adopts, indexSet(opened.statement.entries));
+          }
+        }
+        if (out.size === 0) this.adoptions = undefined; // not adopted yet: look again next time
+        return out;
+      });
+    return this.adoptions;
+  }
+
   async caseEvents(caseId: string): Promise<ChainedEvent[]> {
     const rows = await this.db.rows<EventRow>(
       'SELECT case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_events WHERE case_id = ? ORDER BY seq',
@@ -263,30 +299,39 @@ export class EvidenceService {
     const missing = ids.filter((id) => !this.setCache.has(id));
     for (let i = 0; i < missing.length; i += 500) {
       const part = missing.slice(i, i + 500);
-      const rows = await this.db.rows<{ id: number | string; body: string; signature: string }>(
-        `SELECT id, body, signature FROM evidence_sets WHERE id IN (${part.map(() => '?').join(', ')})`,
+      const rows = await this.db.rows<{
+        id: number | string;
+        key_id: string;
+        body: string;
+        signature: string;
+      }>(
+        `SELECT id, key_id, body, signature FROM evidence_sets WHERE id IN (${part.map(() => '?').join(', ')})`,
         part,
       );
       for (const r of rows) {
-        const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
-        const byCase = new Map<string, [number, string][]>();
-        if (opened.ok) {
-          for (const [c, seq, hash] of opened.statement.entries) {
-            const list = byCase.get(c) ?? [];
-            list.push([seq, hash]);
-            byCase.set(c, list);
-          }
-        }
         // SET rows are append-only and signed: what was read once stays valid (bounded cache).
         if (this.setCache.size >= 256) this.setCache.delete(this.setCache.keys().next().value as number);
-        this.setCache.set(Number(r.id), opened.ok ? byCase : opened.detail);
+        if (r.key_id === LEGACY_SET_KEY) {
+          this.setCache.set(Number(r.id), { byCase: new Map(), legacy: true });
+          continue;
+        }
+        const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
+        this.setCache.set(Number(r.id), opened.ok ? indexSet(opened.statement.entries) : opened.detail);
       }
     }
     for (const id of ids) {
       const cached = this.setCache.get(id);
       if (cached === undefined) bad.push(`SET ${id}: missing`);
       else if (typeof cached === 'string') bad.push(`SET ${id}: ${cached}`);
-      else for (const [seq, hash] of cached.get(caseId) ?? []) signed.set(seq, hash);
+      else if (cached.legacy) {
+        // Events from before SETs: covered up to the head a signed adoption lists, through the chain.
+        const adoption = (await this.loadAdoptions(key)).get(id);
+        if (!adoption) bad.push(`SET ${id}: pre-transparency events not adopted by a signed SET`);
+        for (const [seq, hash] of adoption?.byCase.get(caseId) ?? []) {
+          if (events[seq - 1]?.hash !== hash) continue;
+          for (let k = 1; k <= seq; k++) signed.set(k, events[k - 1].hash);
+        }
+      } else for (const [seq, hash] of cached.byCase.get(caseId) ?? []) signed.set(seq, hash);
     }
     const fail = (seq: number, failure: 'forged' | 'truncated', detail: string): ChainVerification => ({
       ok: false,

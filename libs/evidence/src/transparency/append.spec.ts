@@ -8,6 +8,7 @@ import { ManualClock } from '#libs/core';
 import { createDataSource, Db, runMigrations } from '#libs/persistence';
 import { createPgDatabase, type TempDatabase } from '../../../../test/support/infra.js';
 import { CheckpointService } from '../checkpoint.service.js';
+import { chainEvents } from '../chain.js';
 import { EvidenceService, type NewEvidence } from '../evidence.service.js';
 import { EvidenceSigningKeys } from '../signer.js';
 import { generateSigningKeyPair } from '../signing.js';
@@ -115,5 +116,96 @@ describe.each(['sqlite', 'postgres'] as const)('transparency log appends (%s)', 
     const v = await new EvidenceService(db, clock, keys).verifyCase('C-b');
     expect(v).toMatchObject({ ok: false, failure: 'forged', brokenSeq: 3 });
     expect(v.detail).toMatch(/signature does not verify/);
+  });
+});
+
+/** A database with evidence from before this migration: its chains are adopted by one signed SET. */
+describe.each(['sqlite', 'postgres'] as const)('pre-transparency evidence (%s)', (dialect) => {
+  let dir: string | undefined;
+  let pg: TempDatabase | undefined;
+  let ds: DataSource;
+  let db: Db;
+  const keyPem = generateSigningKeyPair().privateKeyPem;
+  const clock = new ManualClock(new Date('2026-11-24T02:00:00.000Z'));
+
+  beforeAll(async () => {
+    const env: Record<string, string> = { NODE_ENV: 'test', EVIDENCE_SIGNING_KEY: keyPem };
+    if (dialect === 'postgres') {
+      pg = await createPgDatabase();
+      env.DATABASE_URL = pg.url;
+    } else {
+      dir = await mkdtemp(join(tmpdir(), 'tlog-legacy-'));
+      env.SQLITE_PATH = join(dir, 'notices.db');
+    }
+    ds = createDataSource(loadConfig(env).database);
+    await ds.initialize();
+    await runMigrations(ds);
+    await ds.undoLastMigration(); // back to the schema before the transparency log (its down())
+    db = new Db(ds);
+  }, 30_000);
+
+  afterAll(async () => {
+    await ds?.destroy();
+    await pg?.drop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('verifies old chains after the first start signs their adoption, and appends continue', async () => {
+    // Evidence as the service wrote it before: events and a head, no SET.
+    const { events, head } = chainEvents(
+      { seq: 0, hash: '0'.repeat(64) },
+      [1, 2, 3].map((i) => ({
+        caseId: 'C-old',
+        notificationId: null,
+        type: 'test.event',
+        occurredAt: '2026-11-01T00:00:00.000Z',
+        recordedAt: '2026-11-01T00:00:00.000Z',
+        payload: { i },
+      })),
+    );
+    for (const e of events) {
+      await db.exec(
+        'INSERT INTO evidence_events (case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        [
+          e.caseId,
+          e.seq,
+          null,
+          e.type,
+          e.occurredAt,
+          e.recordedAt,
+          JSON.stringify(e.payload),
+          e.prevHash,
+          e.hash,
+        ],
+      );
+    }
+    await db.exec('INSERT INTO case_heads (case_id, last_seq, last_hash, updated_at) VALUES (?, ?, ?, ?)', [
+      'C-old',
+      head.seq,
+      head.hash,
+      0,
+    ]);
+    await runMigrations(ds);
+    const config = loadConfig({ NODE_ENV: 'test', SQLITE_PATH: ':memory:', EVIDENCE_SIGNING_KEY: keyPem });
+    const keys = new EvidenceSigningKeys(config);
+    const integrity = new EvidenceIntegrity(db, keys, clock);
+    expect(await new EvidenceService(db, clock, keys).verifyCase('C-old')).toMatchObject({
+      ok: false,
+      failure: 'forged',
+      brokenSeq: 1,
+      detail: expect.stringMatching(/not adopted/),
+    });
+    const adopted = await integrity.adoptLegacy();
+    expect(adopted).not.toBeNull();
+    expect(await integrity.adoptLegacy()).toBeNull(); // once
+    const evidence = new EvidenceService(db, clock, keys);
+    expect(await evidence.verifyCase('C-old')).toMatchObject({ ok: true, events: 3 });
+    await db.transaction((tx) =>
+      evidence.append(tx, 'C-old', [{ notificationId: null, type: 'test.event', payload: { i: 4 } }]),
+    );
+    expect(await evidence.verifyCase('C-old')).toMatchObject({ ok: true, events: 4 });
+    const checkpoints = new CheckpointService(db, keys, clock, config, integrity);
+    expect((await checkpoints.create('on_demand'))?.signed.checkpoint.logSize).toBe(4);
+    expect(await integrity.check()).toEqual([]);
   });
 });

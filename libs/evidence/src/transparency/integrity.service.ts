@@ -5,7 +5,7 @@ import { Db, type SqlRunner } from '#libs/persistence';
 import { MerkleTree } from '../merkle.js';
 import { EvidenceSigningKeys } from '../signer.js';
 import { verifyCheckpointBytes } from '../signing.js';
-import { eventLeafHash } from './set.js';
+import { eventLeafHash, LEGACY_SET_KEY, type SetEntry, setBody } from './set.js';
 
 /**
  * The global evidence log and its integrity check (docs/evidence.md, "Transparency log").
@@ -131,10 +131,48 @@ export class EvidenceIntegrity implements OnApplicationBootstrap {
   /** The start-up check. Failures of the check itself are logged, never fatal. */
   async onApplicationBootstrap(): Promise<void> {
     try {
+      await this.adoptLegacy();
       await this.run();
     } catch (err) {
       this.log.error(`evidence integrity check failed to run: ${String(err)}`);
     }
+  }
+
+  /**
+   * Signs, once, the events appended before SETs existed (the migration's `legacy` row and its
+   * per-case ranges): one SET over those case heads, with `adopts` and `prefix`, so their chains
+   * verify. Needs the key; returns the new SET's id, or null when there is nothing to adopt.
+   */
+  async adoptLegacy(): Promise<number | null> {
+    const key = this.keys.tryGet();
+    if (!key) return null;
+    const [legacy] = await this.db.rows<{ id: number | string }>(
+      'SELECT id FROM evidence_sets WHERE key_id = ? ORDER BY id LIMIT 1',
+      [LEGACY_SET_KEY],
+    );
+    if (!legacy) return null;
+    const [done] = await this.db.rows<{ id: number | string }>(
+      `SELECT id FROM evidence_sets WHERE body LIKE '{"adopts":%' LIMIT 1`,
+    );
+    if (done) return null;
+    const heads = await this.db.rows<{ case_id: string; to_seq: number | string; hash: string }>(
+      `SELECT c.case_id, c.to_seq, e.hash FROM evidence_set_cases c
+       JOIN evidence_events e ON e.case_id = c.case_id AND e.seq = c.to_seq
+       WHERE c.set_id = ? ORDER BY c.case_id`,
+      [legacy.id],
+    );
+    const entries: SetEntry[] = heads.map((h) => [h.case_id, Number(h.to_seq), h.hash]);
+    const now = this.clock.now();
+    const body = setBody({ time: now.toISOString(), keyId: key.keyId, entries, adopts: Number(legacy.id) });
+    const signature = (await this.keys.signer().sign(Buffer.from(body, 'utf8'))).toString('base64');
+    const [row] = await this.db.rows<{ id: number | string }>(
+      'INSERT INTO evidence_sets (created_at, key_id, body, signature) VALUES (?, ?, ?, ?) RETURNING id',
+      [now.getTime(), key.keyId, body, signature],
+    );
+    this.log.warn(
+      `signed SET ${Number(row.id)} adopting the ${entries.length} case chains appended before signed entry timestamps`,
+    );
+    return Number(row.id);
   }
 
   /** Runs the check, records new findings as alerts, returns the open alerts. */

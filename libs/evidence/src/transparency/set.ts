@@ -19,21 +19,39 @@ export type SetEntry = [caseId: string, seq: number, hash: string];
 
 export interface SetStatement {
   type: typeof SET_TYPE;
+  /**
+   * Adoption of the events appended before SETs existed: the id of the migration's `legacy` row.
+   * Its entries are case heads and cover, through the hash chain, every event up to them.
+   */
+  adopts?: number;
+  prefix?: true;
   /** ISO-8601 UTC: when the batch was appended. */
   time: string;
   keyId: string;
   entries: SetEntry[];
 }
 
-export function setBody(input: { time: string; keyId: string; entries: SetEntry[] }): string {
+export function setBody(input: {
+  time: string;
+  keyId: string;
+  entries: SetEntry[];
+  adopts?: number;
+}): string {
   const statement: SetStatement = {
     type: SET_TYPE,
     time: input.time,
     keyId: input.keyId,
     entries: input.entries,
   };
+  if (input.adopts !== undefined) {
+    statement.adopts = input.adopts;
+    statement.prefix = true;
+  }
   return canonicalJson(statement);
 }
+
+/** Key id of the unsigned row the migration writes for events that predate SETs. */
+export const LEGACY_SET_KEY = 'legacy';
 
 /**
  * Parses a stored SET and checks its signature; returns its entries, or the reason it is not a

@@ -51,6 +51,23 @@ const common = (serial: string) => [
   `ALTER TABLE checkpoints ADD COLUMN log_root VARCHAR(64) NULL`,
 ];
 
+/**
+ * Events appended before this migration have no SET: one unsigned `legacy` SET row and a range
+ * per case (1..head) mark them, and the first start with the signing key signs an adoption SET
+ * over those heads (EvidenceIntegrity.adoptLegacy), so they verify through their chains.
+ */
+async function markLegacy(q: QueryRunner): Promise<void> {
+  const rows = (await q.query('SELECT COUNT(*) AS n FROM case_heads WHERE last_seq > 0')) as {
+    n: number | string;
+  }[];
+  if (Number(rows[0]?.n ?? 0) === 0) return;
+  await q.query(
+    `INSERT INTO evidence_sets (created_at, key_id, body, signature) VALUES (${Date.now()}, 'legacy', '{"type":"cns-evidence-legacy/v1"}', '')`,
+  );
+  await q.query(`INSERT INTO evidence_set_cases (set_id, case_id, from_seq, to_seq)
+    SELECT (SELECT MAX(id) FROM evidence_sets), case_id, 1, last_seq FROM case_heads WHERE last_seq > 0`);
+}
+
 const APPEND_ONLY = ['evidence_sets', 'evidence_set_cases', 'log_leaves', 'checkpoint_leaves'];
 
 /** A case head may point at (case, seq, hash) only when that event exists and a SET covers it. */
@@ -83,6 +100,7 @@ export class TransparencyLogSqlite1764700000000 implements MigrationInterface {
   name = 'TransparencyLogSqlite1764700000000';
   async up(q: QueryRunner): Promise<void> {
     for (const sql of common('INTEGER PRIMARY KEY AUTOINCREMENT')) await q.query(sql);
+    await markLegacy(q);
     for (const t of APPEND_ONLY) {
       await q.query(`CREATE TRIGGER ${t}_no_update BEFORE UPDATE ON ${t}
         BEGIN SELECT RAISE(ABORT, '${t} is append-only'); END`);
@@ -130,6 +148,7 @@ export class TransparencyLogPostgres1764700000000 implements MigrationInterface 
   name = 'TransparencyLogPostgres1764700000000';
   async up(q: QueryRunner): Promise<void> {
     for (const sql of common('BIGSERIAL PRIMARY KEY')) await q.query(sql);
+    await markLegacy(q);
     await q.query(`CREATE FUNCTION transparency_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$`);
     for (const t of [...APPEND_ONLY, 'checkpoints', 'evidence_alerts']) {
