@@ -2,7 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { MerkleTree } from '../merkle.js';
 import { generateSigningKeyPair, loadSigningKey, signBytes } from '../signing.js';
 import { consistencyFinding, fingerprintOf, prefixRoot } from './integrity.service.js';
-import { eventLeafHash, openSet, setBody } from './set.js';
+import { canonicalJson } from '../chain.js';
+import { eventLeafData, eventLeafHash, openSet, setBody } from './set.js';
 
 describe('signed entry timestamps', () => {
   const key = loadSigningKey(generateSigningKeyPair().privateKeyPem);
@@ -35,6 +36,17 @@ describe('signed entry timestamps', () => {
       ok: false,
       detail: 'not JSON',
     });
+  });
+
+  it('leaf data is the canonical JSON of {caseId, hash, seq}', () => {
+    for (const e of [
+      { caseId: 'C-1', seq: 1, hash: 'a'.repeat(64) },
+      { caseId: 'C-"é\\u2028', seq: 123456, hash: 'b'.repeat(64) },
+    ]) {
+      expect(eventLeafData(e).toString('utf8')).toBe(
+        canonicalJson({ caseId: e.caseId, seq: e.seq, hash: e.hash }),
+      );
+    }
   });
 
   it('leaf hashes include the event hash', () => {

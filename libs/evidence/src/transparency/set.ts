@@ -87,9 +87,17 @@ export function openSet(
   return { ok: true, statement: s as SetStatement };
 }
 
-/** The leaf data of an evidence event in the global log: canonical JSON of `{caseId, hash, seq}`. */
+/**
+ * The leaf data of an evidence event in the global log: canonical JSON (RFC 8785) of
+ * `{caseId, hash, seq}`, written out directly (members in JCS order, strings as JSON.stringify
+ * writes them, seq an integer); a unit test holds it equal to `canonicalJson`.
+ */
 export function eventLeafData(e: { caseId: string; seq: number; hash: string }): Buffer {
-  return Buffer.from(canonicalJson({ caseId: e.caseId, seq: e.seq, hash: e.hash }), 'utf8');
+  if (!Number.isSafeInteger(e.seq)) throw new TypeError('seq must be an integer');
+  return Buffer.from(
+    `{"caseId":${JSON.stringify(e.caseId)},"hash":${JSON.stringify(e.hash)},"seq":${e.seq}}`,
+    'utf8',
+  );
 }
 
 /** Hex RFC 6962 leaf hash of an event: SHA-256(0x00 || leaf data), the leaf data including its hash. */
