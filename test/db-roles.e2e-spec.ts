@@ -145,6 +145,8 @@ describe('database roles: owner migrates, the service cannot touch the ledger st
       "UPDATE evidence_events SET type = 'forged'",
       'DELETE FROM evidence_events',
       'DELETE FROM template_versions',
+      'DELETE FROM log_leaves',
+      'UPDATE evidence_sets SET signature = signature',
       'ALTER TABLE notifications ADD COLUMN forged INT',
       'DROP TABLE checkpoints',
       'TRUNCATE case_heads',

@@ -9,6 +9,7 @@ import { CasesController } from './http/cases.controller.js';
 import { PrintRoomController } from './http/post.controller.js';
 import { ChannelWebhooksController } from './http/channel-webhooks.controller.js';
 import { EvidenceController } from './http/evidence.controller.js';
+import { EvidenceAlertsController } from './http/evidence-alerts.controller.js';
 import { NotificationsController } from './http/notifications.controller.js';
 import { WebhooksController } from './http/webhooks.controller.js';
 import { AuthModule } from './auth/auth.module.js';
@@ -36,6 +37,7 @@ export class ApiModule {
         ChannelWebhooksController,
         NotificationsController,
         EvidenceController,
+        EvidenceAlertsController,
         WebhooksController,
         HealthController,
         MetricsController,

@@ -92,7 +92,15 @@ export function chainEvents(
 }
 
 export type VerifyFailure =
-  'seq_gap' | 'prev_hash_mismatch' | 'hash_mismatch' | 'case_mismatch' | 'head_mismatch';
+  | 'seq_gap'
+  | 'prev_hash_mismatch'
+  | 'hash_mismatch'
+  | 'case_mismatch'
+  | 'head_mismatch'
+  /** No valid signed entry timestamp covers the event (EvidenceService.verifyCase). */
+  | 'forged'
+  /** A signed entry timestamp lists events past the end of the chain. */
+  | 'truncated';
 
 export interface ChainVerification {
   ok: boolean;

@@ -4,20 +4,36 @@ import {
   Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
+  Optional,
 } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock, NotFoundError } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
-import { type CaseHead, CaseHeadTree, type CaseInclusionProof } from './merkle.js';
+import { type CaseHead, CaseHeadTree, type CaseInclusionProof, MerkleTree } from './merkle.js';
 import { EvidenceSigningKeys } from './signer.js';
 import { type SignedCheckpoint, signCheckpoint, type SigningKey } from './signing.js';
 import { parseTimeStampResponse, requestTimestamp } from './tsa.js';
+import {
+  consistencyFinding,
+  EvidenceIntegrity,
+  EvidenceIntegrityError,
+  type IntegrityFinding,
+} from './transparency/integrity.service.js';
 
 /**
  * Signed checkpoints over all case-chain heads (docs/evidence.md): an RFC 6962 root, signed with
  * the service's Ed25519 key, optionally time-stamped by an RFC 3161 TSA, stored in `checkpoints`
- * with the tree's leaves as a per-case delta in `checkpoint_leaves`.
+ * with the tree's leaves as a per-case delta in `checkpoint_leaves`. Each checkpoint also signs
+ * the global evidence log (logSize, logRoot): the writer integrates new events into `log_leaves`
+ * in the same transaction and refuses to sign a log that does not extend the previous checkpoint's.
  */
+
+/** The stored log does not extend the previous checkpoint (found under the checkpoint lock). */
+class InconsistentLogError extends Error {
+  constructor(readonly finding: IntegrityFinding) {
+    super(finding.detail);
+  }
+}
 
 export type CheckpointReason = 'scheduled' | 'on_demand' | 'bundle';
 
@@ -85,13 +101,17 @@ export class CheckpointService {
   /** Creation is serialised in the process (and by an advisory lock across PostgreSQL processes). */
   private tail: Promise<unknown> = Promise.resolve();
   private cachedTree?: { id: number; tree: CaseHeadTree };
+  private readonly integrity: EvidenceIntegrity;
 
   constructor(
     private readonly db: Db,
     private readonly keys: EvidenceSigningKeys,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    @Optional() integrity?: EvidenceIntegrity,
+  ) {
+    this.integrity = integrity ?? new EvidenceIntegrity(db, keys, clock);
+  }
 
   /**
    * Takes a checkpoint of every case head now, signs it, stores it and (with a TSA configured)
@@ -102,7 +122,7 @@ export class CheckpointService {
     opts: { skipIfUnchanged?: boolean } = {},
   ): Promise<StoredCheckpoint | null> {
     const key = this.keys.get();
-    const run = this.tail.then(() => this.createLocked(key, reason, opts.skipIfUnchanged ?? false));
+    const run = this.tail.then(() => this.createChecked(key, reason, opts.skipIfUnchanged ?? false));
     this.tail = run.catch(() => undefined);
     const made = await run;
     if (!made) return null;
@@ -127,9 +147,28 @@ export class CheckpointService {
       }
     }
     this.log.log(
-      `checkpoint ${made.id} (${reason}): ${made.signed.checkpoint.treeSize} cases, root ${made.signed.checkpoint.rootHash}`,
+      `checkpoint ${made.id} (${reason}): ${made.signed.checkpoint.treeSize} cases, root ${made.signed.checkpoint.rootHash}, log of ${made.signed.checkpoint.logSize} events`,
     );
     return stored;
+  }
+
+  /**
+   * Runs the integrity check, refuses while an alert is open, then signs under the lock; a log
+   * found inconsistent there is recorded as an alert too.
+   */
+  private async createChecked(key: SigningKey, reason: CheckpointReason, skipIfUnchanged: boolean) {
+    await this.integrity.record(await this.integrity.check());
+    await this.integrity.assertClear('checkpoint');
+    try {
+      return await this.createLocked(key, reason, skipIfUnchanged);
+    } catch (err) {
+      if (!(err instanceof InconsistentLogError)) throw err;
+      await this.integrity.record([err.finding]);
+      await this.integrity.openAlerts();
+      throw new EvidenceIntegrityError(
+        `checkpoint refused: the stored evidence log does not extend the previous checkpoint: ${err.finding.detail}`,
+      );
+    }
   }
 
   private async createLocked(
@@ -149,14 +188,31 @@ export class CheckpointService {
       const previous = lastId > 0 ? await this.leavesAt(tx, lastId) : new Map<string, CaseHead>();
       const changed = heads.filter((h) => previous.get(h.caseId)?.hash !== h.hash);
       if (skipIfUnchanged && lastId > 0 && changed.length === 0) return null;
+      // The log: new events appended (single integrator: this lock), then the previous checkpoint's
+      // (size, root) must be a prefix of it.
+      await this.integrity.integrate(tx);
+      const leaves = await this.integrity.leafHashes(tx);
+      if (lastId > 0) {
+        const [prev] = await tx.rows<{ body: string }>('SELECT body FROM checkpoints WHERE id = ?', [lastId]);
+        const p = JSON.parse(prev.body) as { logSize?: number; logRoot?: string };
+        if (p.logSize !== undefined && p.logRoot !== undefined) {
+          const f = consistencyFinding(lastId, p.logSize, p.logRoot, leaves);
+          if (f && !(await this.integrity.acknowledged(f, tx))) throw new InconsistentLogError(f);
+        }
+      }
       const tree = new CaseHeadTree(heads);
+      const logRoot = MerkleTree.fromLeafHashes(leaves.map((h) => Buffer.from(h, 'hex')))
+        .root()
+        .toString('hex');
       const signed = signCheckpoint(key, {
         treeSize: tree.treeSize,
         rootHash: tree.rootHash,
         createdAt: this.clock.now(),
+        logSize: leaves.length,
+        logRoot,
       });
       const [row] = await tx.rows<{ id: number | string }>(
-        'INSERT INTO checkpoints (created_at, tree_size, root_hash, key_id, body, signature, reason) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id',
+        'INSERT INTO checkpoints (created_at, tree_size, root_hash, key_id, body, signature, reason, log_size, log_root) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id',
         [
           Date.parse(signed.checkpoint.createdAt),
           tree.treeSize,
@@ -165,6 +221,8 @@ export class CheckpointService {
           signed.body,
           signed.signature,
           reason,
+          leaves.length,
+          logRoot,
         ],
       );
       const id = Number(row.id);
@@ -236,6 +294,7 @@ export class CheckpointService {
    * the current head, otherwise a fresh checkpoint. 404 for a case without evidence.
    */
   async covering(caseId: string): Promise<{ checkpoint: StoredCheckpoint; proof: CaseInclusionProof }> {
+    await this.integrity.assertClear('evidence bundle');
     const [head] = await this.db.rows<{ last_seq: number | string; last_hash: string }>(
       'SELECT last_seq, last_hash FROM case_heads WHERE case_id = ? AND last_seq > 0',
       [caseId],
@@ -275,7 +334,12 @@ export class CheckpointScheduler implements OnApplicationBootstrap, OnApplicatio
       if (this.running) return;
       this.running = this.checkpoints
         .create('scheduled', { skipIfUnchanged: true })
-        .catch((err: unknown) => this.log.error(`scheduled checkpoint failed: ${String(err)}`))
+        .catch((err: unknown) => {
+          // An open integrity alert was logged as an error when found; repeat it only as a warning.
+          if (err instanceof EvidenceIntegrityError)
+            this.log.warn(`scheduled checkpoint skipped: ${err.message}`);
+          else this.log.error(`scheduled checkpoint failed: ${String(err)}`);
+        })
         .finally(() => {
           this.running = undefined;
         });

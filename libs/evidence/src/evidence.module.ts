@@ -5,6 +5,7 @@ import { EvidenceSigningKeys } from './signer.js';
 import { LegalEvidenceService } from './eligibility.service.js';
 import { EvidenceService } from './evidence.service.js';
 import { RetentionService } from './retention.js';
+import { EvidenceIntegrity } from './transparency/integrity.service.js';
 
 const PROVIDERS = [
   EvidenceService,
@@ -13,6 +14,7 @@ const PROVIDERS = [
   EvidenceBundleService,
   LegalEvidenceService,
   RetentionService,
+  EvidenceIntegrity,
 ];
 
 /** The ledger and its read side. `CheckpointScheduler` is not here: only the api registers it. */

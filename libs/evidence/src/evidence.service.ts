@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CLOCK, type Clock } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
 import {
@@ -11,6 +11,8 @@ import {
   type JsonValue,
   verifyChain,
 } from './chain.js';
+import { EvidenceSigningKeys } from './signer.js';
+import { LEGACY_SET_KEY, openSet, type SetEntry, setBody } from './transparency/set.js';
 
 export interface NewEvidence {
   notificationId: string | null;
@@ -47,16 +49,42 @@ export function toEvent(r: EventRow): ChainedEvent {
   };
 }
 
+interface OpenedSet {
+  byCase: Map<string, [number, string][]>;
+  legacy?: true;
+}
+
+function indexSet(entries: SetEntry[]): OpenedSet {
+  const byCase = new Map<string, [number, string][]>();
+  for (const [c, seq, hash] of entries) {
+    const list = byCase.get(c) ?? [];
+    list.push([seq, hash]);
+    byCase.set(c, list);
+  }
+  return { byCase };
+}
+
+/** Key id stored on a SET made without a signing key (no key configured): it verifies as no SET. */
+export const UNSIGNED_SET_KEY = 'unsigned';
+
 /**
  * The append-only evidence ledger: one hash chain per case. Appends run inside the caller's
  * transaction so a state change and its evidence commit together; the case head row is
  * locked (PostgreSQL) so appends to one case are serialised while cases write in parallel.
+ * Every append batch is covered by one signed entry timestamp (`evidence_sets`) written in the
+ * same transaction: verification names any event no valid SET covers as forged.
  */
 @Injectable()
 export class EvidenceService {
+  /** SETs already read: id -> entries by case when the signature verified, else why not. */
+  private readonly setCache = new Map<number, OpenedSet | string>();
+  /** Signed adoptions of pre-SET events, by the legacy row they adopt (read once per process). */
+  private adoptions?: Promise<Map<number, OpenedSet>>;
+
   constructor(
     private readonly db: Db,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Optional() private readonly keys?: EvidenceSigningKeys,
   ) {}
 
   async append(tx: SqlRunner, caseId: string, items: NewEvidence[]): Promise<ChainedEvent[]> {
@@ -118,6 +146,7 @@ export class EvidenceService {
       }
       newHeads.push([caseId, next]);
     }
+    await this.writeSet(tx, now, all, heads, newHeads);
     for (let i = 0; i < all.length; i += 500) {
       const part = all.slice(i, i + 500);
       const values: unknown[] = [];
@@ -166,6 +195,57 @@ export class EvidenceService {
     return result;
   }
 
+  /**
+   * One signed entry timestamp over every new event of the batch (caseId, seq, hash) and the
+   * time, and its per-case seq ranges (what the case_heads trigger and verification look up).
+   */
+  private async writeSet(
+    tx: SqlRunner,
+    now: Date,
+    events: ChainedEvent[],
+    before: Map<string, { seq: number }>,
+    after: [string, { seq: number }][],
+  ): Promise<void> {
+    const key = this.keys?.tryGet();
+    const entries: SetEntry[] = events.map((e) => [e.caseId, e.seq, e.hash]);
+    const keyId = key ? key.keyId : UNSIGNED_SET_KEY;
+    const body = setBody({ time: now.toISOString(), keyId, entries });
+    const signature = key
+      ? (await this.keys!.signer().sign(Buffer.from(body, 'utf8'))).toString('base64')
+      : '';
+    const [row] = await tx.rows<{ id: number | string }>(
+      'INSERT INTO evidence_sets (created_at, key_id, body, signature) VALUES (?, ?, ?, ?) RETURNING id',
+      [now.getTime(), keyId, body, signature],
+    );
+    const setId = Number(row.id);
+    for (let i = 0; i < after.length; i += 500) {
+      const part = after.slice(i, i + 500);
+      await tx.exec(
+        `INSERT INTO evidence_set_cases (set_id, case_id, from_seq, to_seq) VALUES ${part.map(() => '(?, ?, ?, ?)').join(', ')}`,
+        part.flatMap(([c, h]) => [setId, c, (before.get(c)?.seq ?? 0) + 1, h.seq]),
+      );
+    }
+  }
+
+  private loadAdoptions(key: { publicKey: import('node:crypto').KeyObject; keyId: string }) {
+    this.adoptions ??= this.db
+      .rows<{ body: string; signature: string }>(
+        `SELECT body, signature FROM evidence_sets WHERE body LIKE '{"adopts":%' ORDER BY id`,
+      )
+      .then((rows) => {
+        const out = new Map<number, OpenedSet>();
+        for (const r of rows) {
+          const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
+          if (opened.ok && opened.statement.prefix && opened.statement.adopts !== undefined) {
+            out.set(opened.statement.adopts, indexSet(opened.statement.entries));
+          }
+        }
+        if (out.size === 0) this.adoptions = undefined; // not adopted yet: look again next time
+        return out;
+      });
+    return this.adoptions;
+  }
+
   async caseEvents(caseId: string): Promise<ChainedEvent[]> {
     const rows = await this.db.rows<EventRow>(
       'SELECT case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_events WHERE case_id = ? ORDER BY seq',
@@ -197,10 +277,101 @@ export class EvidenceService {
       [caseId],
     );
     const events = await this.caseEvents(caseId);
-    return verifyChain(
+    const chain = verifyChain(
       caseId,
       events,
       head ? { seq: Number(head.last_seq), hash: head.last_hash } : { seq: 0, hash: GENESIS_HASH },
     );
+    if (!chain.ok) return chain;
+    return this.verifySets(caseId, events, chain);
+  }
+
+  /**
+   * Every event must be listed, with its hash, by a SET whose signature verifies with the
+   * service's key; a SET that lists a seq past the end of the chain means its tail was removed.
+   * Without a key in this process the check is skipped (nothing to verify the SETs with).
+   */
+  private async verifySets(
+    caseId: string,
+    events: ChainedEvent[],
+    chain: ChainVerification,
+  ): Promise<ChainVerification> {
+    const key = this.keys?.tryGet();
+    if (!key) return chain;
+    const ranges = await this.db.rows<{ set_id: number | string }>(
+      'SELECT DISTINCT set_id FROM evidence_set_cases WHERE case_id = ?',
+      [caseId],
+    );
+    const signed = new Map<number, string>();
+    const bad: string[] = [];
+    const ids = ranges.map((r) => Number(r.set_id));
+    const missing = ids.filter((id) => !this.setCache.has(id));
+    for (let i = 0; i < missing.length; i += 500) {
+      const part = missing.slice(i, i + 500);
+      const rows = await this.db.rows<{
+        id: number | string;
+        key_id: string;
+        body: string;
+        signature: string;
+      }>(
+        `SELECT id, key_id, body, signature FROM evidence_sets WHERE id IN (${part.map(() => '?').join(', ')})`,
+        part,
+      );
+      for (const r of rows) {
+        // SET rows are append-only and signed: what was read once stays valid (bounded cache).
+        if (this.setCache.size >= 256) this.setCache.delete(this.setCache.keys().next().value as number);
+        if (r.key_id === LEGACY_SET_KEY) {
+          this.setCache.set(Number(r.id), { byCase: new Map(), legacy: true });
+          continue;
+        }
+        const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
+        this.setCache.set(Number(r.id), opened.ok ? indexSet(opened.statement.entries) : opened.detail);
+      }
+    }
+    for (const id of ids) {
+      const cached = this.setCache.get(id);
+      if (cached === undefined) bad.push(`SET ${id}: missing`);
+      else if (typeof cached === 'string') bad.push(`SET ${id}: ${cached}`);
+      else if (cached.legacy) {
+        // Events from before SETs: covered up to the head a signed adoption lists, through the chain.
+        const adoption = (await this.loadAdoptions(key)).get(id);
+        if (!adoption) bad.push(`SET ${id}: pre-transparency events not adopted by a signed SET`);
+        for (const [seq, hash] of adoption?.byCase.get(caseId) ?? []) {
+          if (events[seq - 1]?.hash !== hash) continue;
+          for (let k = 1; k <= seq; k++) signed.set(k, events[k - 1].hash);
+        }
+      } else for (const [seq, hash] of cached.byCase.get(caseId) ?? []) signed.set(seq, hash);
+    }
+    const fail = (seq: number, failure: 'forged' | 'truncated', detail: string): ChainVerification => ({
+      ok: false,
+      caseId,
+      events: seq - 1,
+      headHash: seq >= 2 && events[seq - 2] ? events[seq - 2].hash : GENESIS_HASH,
+      brokenSeq: seq,
+      failure,
+      detail,
+    });
+    for (const e of events) {
+      const hash = signed.get(e.seq);
+      if (hash !== e.hash) {
+        return fail(
+          e.seq,
+          'forged',
+          hash === undefined
+            ? `seq ${e.seq} is covered by no valid signed entry timestamp${bad.length ? ` (${bad[0]})` : ''}: it was not appended by the service`
+            : `seq ${e.seq} differs from the hash its signed entry timestamp lists`,
+        );
+      }
+    }
+    let last = 0;
+    for (const seq of signed.keys()) if (seq > last) last = seq;
+    if (last > events.length) {
+      return fail(
+        events.length + 1,
+        'truncated',
+        `a signed entry timestamp lists seq ${events.length + 1}..${last}, the chain ends at ${events.length}: its tail was removed`,
+      );
+    }
+    return chain;
   }
 }

@@ -14,3 +14,4 @@ export * from './bundle.service.js';
 export * from './eligibility.js';
 export * from './eligibility.service.js';
 export * from './retention.js';
+export * from './transparency/index.js';

@@ -102,6 +102,10 @@ export interface Checkpoint {
   /** ISO-8601 UTC. */
   createdAt: string;
   keyId: string;
+  /** Size of the global evidence log (one leaf per event) the checkpoint signs. */
+  logSize?: number;
+  /** Hex RFC 6962 root of the global evidence log's first `logSize` leaves. */
+  logRoot?: string;
 }
 
 export interface SignedCheckpoint {
@@ -114,7 +118,7 @@ export interface SignedCheckpoint {
 
 export function signCheckpoint(
   key: SigningKey,
-  input: { treeSize: number; rootHash: string; createdAt: Date | string },
+  input: { treeSize: number; rootHash: string; createdAt: Date | string; logSize?: number; logRoot?: string },
 ): SignedCheckpoint {
   if (!Number.isSafeInteger(input.treeSize) || input.treeSize < 0)
     throw new Error('treeSize must be a count');
@@ -127,6 +131,14 @@ export function signCheckpoint(
     createdAt,
     keyId: key.keyId,
   };
+  if (input.logSize !== undefined || input.logRoot !== undefined) {
+    if (!Number.isSafeInteger(input.logSize) || (input.logSize ?? -1) < 0)
+      throw new Error('logSize must be a count');
+    if (!/^[0-9a-f]{64}$/.test(input.logRoot ?? ''))
+      throw new Error('logRoot must be 64 lowercase hex digits');
+    checkpoint.logSize = input.logSize;
+    checkpoint.logRoot = input.logRoot;
+  }
   const body = canonicalJson(checkpoint);
   return { checkpoint, body, signature: signBytes(key, Buffer.from(body, 'utf8')).toString('base64') };
 }
@@ -183,6 +195,11 @@ function isCheckpoint(v: unknown): v is Checkpoint {
     /^[0-9a-f]{64}$/.test(c.rootHash) &&
     typeof c.createdAt === 'string' &&
     typeof c.keyId === 'string' &&
-    Object.keys(c).length === 5
+    (Object.keys(c).length === 5 ||
+      (Object.keys(c).length === 7 &&
+        typeof c.logSize === 'number' &&
+        Number.isSafeInteger(c.logSize) &&
+        typeof c.logRoot === 'string' &&
+        /^[0-9a-f]{64}$/.test(c.logRoot)))
   );
 }

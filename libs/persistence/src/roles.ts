@@ -12,6 +12,10 @@ import { StorageStartupError } from './storage.js';
  */
 export const APPEND_ONLY_TABLES: readonly string[] = [
   'evidence_events',
+  'evidence_sets',
+  'evidence_set_cases',
+  'log_leaves',
+  'checkpoint_leaves',
   'template_versions',
   'template_audit',
 ];

@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock } from '#libs/core';
 import { Db, freeBytes, probeWrite, sqliteFix } from '#libs/persistence';
+import { EvidenceIntegrity } from '#libs/evidence';
 import { JobQueue } from '#libs/queue';
 import { Public } from '../auth/scopes.js';
 
@@ -47,6 +48,7 @@ export class HealthController implements OnApplicationShutdown {
     private readonly shutdown: ShutdownState,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly integrity: EvidenceIntegrity,
   ) {}
 
   @Get('live')
@@ -64,7 +66,7 @@ export class HealthController implements OnApplicationShutdown {
   @Get('ready')
   @ApiOperation({
     summary:
-      'Readiness: database (writable), disk space, Redis (queue mode), queue lag; down while shutting down',
+      'Readiness: database (writable), disk space, Redis (queue mode), queue lag, no open evidence integrity alert; down while shutting down',
   })
   @ApiResponse({ status: 200, description: 'Ready', schema: healthSchema })
   @ApiResponse({ status: 503, description: 'Not ready (details per check)', schema: healthSchema })
@@ -79,6 +81,7 @@ export class HealthController implements OnApplicationShutdown {
         () => this.storage(),
         () => this.redisCheck(),
         () => this.queueLag(),
+        () => this.evidence(),
       ]);
     } catch (err) {
       res.status(503);
@@ -158,6 +161,22 @@ export class HealthController implements OnApplicationShutdown {
       const max = this.config.observability.readyMaxQueueLagMs;
       const data = { kind: this.queue.kind, ...stats, lagMs, maxLagMs: max };
       return max > 0 && lagMs > max ? s.down(data) : s.up(data);
+    } catch (err) {
+      return s.down({ message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /** Down while an evidence integrity alert is not acknowledged (POST /v1/admin/evidence/alerts/:id/ack). */
+  private async evidence() {
+    const s = this.indicators.check('evidence');
+    try {
+      const open = await this.integrity.openAlerts();
+      if (open.length === 0) return s.up({ openAlerts: 0 });
+      return s.down({
+        openAlerts: open.length,
+        alerts: open.map((a) => ({ id: a.id, kind: a.kind, detail: a.detail, createdAt: a.createdAt })),
+        fix: 'investigate, then POST /v1/admin/evidence/alerts/{id}/ack',
+      });
     } catch (err) {
       return s.down({ message: err instanceof Error ? err.message : String(err) });
     }

@@ -89,6 +89,17 @@ export class MetricsService implements GateMetrics, OnApplicationShutdown {
           );
         },
       });
+      new Gauge({
+        name: 'cns_evidence_integrity_alerts_open',
+        help: 'Evidence integrity alerts not yet acknowledged (checkpoints and bundles are refused while > 0)',
+        registers,
+        async collect() {
+          const [r] = await database.rows<{ n: string | number }>(
+            'SELECT COUNT(*) AS n FROM evidence_alerts WHERE acked_at IS NULL',
+          );
+          this.set(Number(r?.n ?? 0));
+        },
+      });
     }
     if (jobs) {
       new Gauge({

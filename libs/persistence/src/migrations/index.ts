@@ -5,11 +5,15 @@ import { CompliancePostgres1764100000000, ComplianceSqlite1764100000000 } from '
 import { InitialPostgres1764057600000, InitialSqlite1764057600000 } from './initial.js';
 import { ReceiptDedupPostgres1764600000000, ReceiptDedupSqlite1764600000000 } from './receipt-dedup.js';
 import {
-  ReceiptDedupRetentionPostgres1764700000000,
-  ReceiptDedupRetentionSqlite1764700000000,
+  ReceiptDedupRetentionPostgres1764710000000,
+  ReceiptDedupRetentionSqlite1764710000000,
 } from './receipt-dedup-retention.js';
 import { TemplatesPostgres1764300000000, TemplatesSqlite1764300000000 } from './templates.js';
 import { WebhooksPostgres1764400000000, WebhooksSqlite1764400000000 } from './webhooks.js';
+import {
+  TransparencyLogPostgres1764700000000,
+  TransparencyLogSqlite1764700000000,
+} from './transparency-log.js';
 
 /**
  * Every migration, per dialect, in order. A new migration is one file in this folder with a
@@ -24,7 +28,8 @@ export const SQLITE_MIGRATIONS = [
   CheckpointsSqlite1764560000000,
   CallerScopeSqlite1764630000000,
   ReceiptDedupSqlite1764600000000,
-  ReceiptDedupRetentionSqlite1764700000000,
+  TransparencyLogSqlite1764700000000,
+  ReceiptDedupRetentionSqlite1764710000000,
 ];
 export const POSTGRES_MIGRATIONS = [
   InitialPostgres1764057600000,
@@ -35,5 +40,6 @@ export const POSTGRES_MIGRATIONS = [
   CheckpointsPostgres1764560000000,
   CallerScopePostgres1764630000000,
   ReceiptDedupPostgres1764600000000,
-  ReceiptDedupRetentionPostgres1764700000000,
+  TransparencyLogPostgres1764700000000,
+  ReceiptDedupRetentionPostgres1764710000000,
 ];

@@ -21,16 +21,16 @@ async function down(q: QueryRunner): Promise<void> {
   await q.query('ALTER TABLE receipts DROP COLUMN dedup_expires_at');
 }
 
-export class ReceiptDedupRetentionSqlite1764700000000 implements MigrationInterface {
-  name = 'ReceiptDedupRetentionSqlite1764700000000';
+export class ReceiptDedupRetentionSqlite1764710000000 implements MigrationInterface {
+  name = 'ReceiptDedupRetentionSqlite1764710000000';
   async up(q: QueryRunner): Promise<void> {
     for (const sql of statements) await q.query(sql);
   }
   down = down;
 }
 
-export class ReceiptDedupRetentionPostgres1764700000000 implements MigrationInterface {
-  name = 'ReceiptDedupRetentionPostgres1764700000000';
+export class ReceiptDedupRetentionPostgres1764710000000 implements MigrationInterface {
+  name = 'ReceiptDedupRetentionPostgres1764710000000';
   async up(q: QueryRunner): Promise<void> {
     for (const sql of statements) await q.query(sql);
   }
