@@ -97,6 +97,19 @@ describe('loadConfig', () => {
       'development-unsubscribe-secret',
     );
     expect(problems({ NODE_ENV: 'test', EMAIL_WEBHOOK_SECRET: 'email-webhook-secret-for-tests' })).toBe('');
+    // PostgreSQL in production: every process must be given the evidence key (none is generated).
+    const pgUrl = 'postgres://cns_service@db/cns';
+    expect(problems({ NODE_ENV: 'production', UNSUBSCRIBE_SECRET: own, DATABASE_URL: pgUrl })).toMatch(
+      /EVIDENCE_SIGNING_KEY_FILE: required with DATABASE_URL.*same key/,
+    );
+    expect(
+      problems({
+        NODE_ENV: 'production',
+        UNSUBSCRIBE_SECRET: own,
+        DATABASE_URL: pgUrl,
+        EVIDENCE_SIGNING_KEY_FILE: '/etc/cns/evidence-key.pem',
+      }),
+    ).toBe('');
   });
 
   it('DKIM: all or nothing, one key source, an RSA key of 1024+ bits; both email providers get it', () => {

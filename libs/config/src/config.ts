@@ -486,6 +486,13 @@ function devSecretProblems(env: Record<string, string | undefined>): string[] {
   if (env.NODE_ENV === 'development' || env.NODE_ENV === 'test') return [];
   const problems: string[] = [];
   const why = `NODE_ENV is ${env.NODE_ENV ? `"${env.NODE_ENV}"` : 'not set'}`;
+  // With PostgreSQL several processes append evidence and no key is generated for them: each
+  // must be given the same key, or events written without it carry no signed entry timestamp.
+  if (env.DATABASE_URL && !env.EVIDENCE_SIGNING_KEY && !env.EVIDENCE_SIGNING_KEY_FILE) {
+    problems.push(
+      `EVIDENCE_SIGNING_KEY_FILE: required with DATABASE_URL (${why}): every process that writes evidence (the api and each worker) signs it with the same key. Fix: set EVIDENCE_SIGNING_KEY_FILE (or EVIDENCE_SIGNING_KEY) to the same Ed25519 key in all of them (docs/evidence.md)`,
+    );
+  }
   if (!env.UNSUBSCRIBE_SECRET) {
     problems.push(
       `UNSUBSCRIBE_SECRET: required (${why}): the built-in development secret is public and would let anyone forge one-click unsubscribe links. Fix: set a random secret of 16+ characters (e.g. "openssl rand -hex 32"), or NODE_ENV=development on a development machine`,
