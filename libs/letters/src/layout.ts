@@ -124,6 +124,8 @@ export function validateLetterInput(input: LetterInput): void {
   need('bank.phone', input.bank?.phone);
   if (typeof input.bodyMarkdown !== 'string')
     fields.push({ path: 'bodyMarkdown', message: 'must be a string' });
+  if (input.service !== undefined && input.service !== 'ordinary' && input.service !== 'registered')
+    fields.push({ path: 'service', message: "must be 'ordinary' or 'registered'" });
   if (input.locale !== 'zh-CN' && input.locale !== 'en')
     fields.push({ path: 'locale', message: "must be 'zh-CN' or 'en'" });
   const m = DATE.exec(input.date ?? '');
@@ -619,7 +621,7 @@ function addressBlock(ops: DrawOp[], input: LetterInput, fonts: LetterFonts, L: 
     width: 0.3,
     color: RULE,
   });
-  text(ops, fonts, L.registered, x, w.y + 12.5 * MM, 9, true, BLACK);
+  if (input.service) text(ops, fonts, L.service[input.service], x, w.y + 12.5 * MM, 9, true, BLACK);
 
   // Address zone (bottom 27.3 mm): up to 6 lines.
   const r = input.recipient;
@@ -662,6 +664,20 @@ function addressBlock(ops: DrawOp[], input: LetterInput, fonts: LetterFonts, L: 
   throw new TemplateDataError('The recipient address does not fit the envelope window (6 lines of 75 mm)', [
     { path: 'recipient.addressLines', message: 'too long for the envelope window' },
   ]);
+}
+
+/**
+ * Problems of the recipient block in the envelope window, measured exactly as {@link layoutLetter} places it
+ * (same fonts, sizes and wrapping): empty when it fits. Used at accept so a letter that would fail at send is refused.
+ */
+export function addressWindowProblems(input: LetterInput, fonts: LetterFonts): ProblemField[] {
+  try {
+    addressBlock([], input, fonts, labelsFor(input.locale));
+    return [];
+  } catch (err) {
+    if (err instanceof TemplateDataError) return err.fields;
+    throw err;
+  }
 }
 
 function infoBlock(ops: DrawOp[], input: LetterInput, fonts: LetterFonts, L: LetterLabels): void {
