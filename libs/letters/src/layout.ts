@@ -404,14 +404,16 @@ function flowParagraphLines(
     const avail = Math.max(0, Math.floor((BODY_BOTTOM + 0.01 - flow.y) / lh));
     let take: number;
     if (rest <= avail && flow.fits(rest * lh + tail)) take = rest;
-    else if (rest <= avail) take = rest - Math.min(rest, MIN_LINES); // keep the last lines with the tail
+    else if (rest <= avail)
+      take = rest - Math.min(rest, MIN_LINES); // keep the last lines with the tail
     else {
       take = avail;
       if (rest - take < MIN_LINES) take = rest - MIN_LINES; // no widow
     }
     if (take < MIN_LINES && take < rest) take = 0; // no orphan
     if (take <= 0) {
-      if (flow.atTop) take = Math.max(1, Math.min(rest, avail)); // a fresh page cannot do better
+      if (flow.atTop)
+        take = Math.max(1, Math.min(rest, avail)); // a fresh page cannot do better
       else {
         flow.newPage();
         continue;
