@@ -163,6 +163,21 @@ describe('letters: glyphs, labels, escaping and accept-time refusals (REST, in-p
     expect(byPath.get('recipient.address.street')).toContain('U+31351');
   });
 
+  it('an email carrying a copy of the letter is checked the same way (no window: the copy is not posted)', async () => {
+    const copy = (name: string, data: object) => ({
+      caseId: 'C-glyph-7',
+      channel: 'email',
+      templateKey: 'late.email.demand_copy',
+      recipient: { role: 'debtor', name, email: 'debtor@example.com', timeZone: 'Asia/Shanghai' },
+      data,
+    });
+    const p = await refused(copy('王\u{31350}', { ...LATE, repayBy: '2026-11-01' }));
+    expect(p.status).toBe(422);
+    expect(new Set((p.errors ?? []).map((e) => e.path))).toEqual(new Set(['recipient.name', 'data.repayBy']));
+    const ok = await postJson(api.baseUrl, '/v1/notifications', copy(RARE, LATE));
+    expect(ok.status).toBe(202);
+  });
+
   it('an address too long for the envelope window is a 422, not a failure at send', async () => {
     // Each field is within the address rules (120 characters), together they need more than the window's lines.
     const street = `示例街道${'示例小区示例楼'.repeat(16)}8号`;

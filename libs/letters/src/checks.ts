@@ -151,13 +151,15 @@ export function preflightLetter(
     sources: LetterSource[];
     data: Record<string, unknown>;
     addressPath?: string;
+    /** false: skip the envelope-window check (a copy that is not posted). */
+    window?: boolean;
     fonts?: LetterFonts;
   },
 ): void {
   const fonts = options.fonts ?? loadLetterFonts();
   const fields = glyphProblems(options.sources, input, fonts);
   // The window check measures glyphs: only meaningful once every character has one.
-  if (fields.length === 0) {
+  if (fields.length === 0 && options.window !== false) {
     for (const f of addressWindowProblems(input, fonts))
       fields.push({ path: options.addressPath ?? f.path, message: f.message });
   }

@@ -160,26 +160,7 @@ export class ArtifactRenderer {
         })
       ).letter;
       if (!letter) throw new Error(`template ${def.attachLetter} has no letter part`);
-      const checked = n.recipient.address
-        ? validatePostalAddress(n.recipient.address, n.recipient.name)
-        : null;
-      const pdf = await renderLetterPdf({
-        documentId: n.id,
-        caseId: n.caseId,
-        date: issuedOn,
-        locale: n.locale === 'en' ? 'en' : 'zh-CN',
-        recipient: {
-          name: n.recipient.name,
-          addressLines: checked?.ok ? checked.addressLines : [n.recipientAddress],
-          postcode: n.recipient.address?.postcode,
-        },
-        title: letter.title,
-        bodyMarkdown: letter.markdown,
-        attachments: letter.attachments.map((a) => ({ title: a.title, bodyMarkdown: a.markdown })),
-        bank: this.letterBank(),
-        verifyUrl: `${this.config.letter.verifyBaseUrl}/${n.id}`,
-        sealImagePath: this.config.letter.sealImagePath,
-      });
+      const pdf = await renderLetterPdf(this.copyInput(n, letter, issuedOn));
       attachments.push({ filename: `${letter.title}.pdf`, contentType: 'application/pdf', content: pdf });
       extra.push({ mediaType: 'application/pdf', content: pdf, sha256: sha256(pdf) });
     }
@@ -281,6 +262,63 @@ export class ArtifactRenderer {
       ],
       data: n.data,
       addressPath: 'recipient.address',
+    });
+  }
+
+  /** The LetterInput of the copy of a letter attached to an email (not posted: no service endorsement). */
+  private copyInput(
+    n: LetterCheckTarget & Pick<NotificationRow, 'recipientAddress'>,
+    letter: NonNullable<Awaited<ReturnType<TemplateRegistry['render']>>['letter']>,
+    issuedOn: string,
+  ): LetterInput {
+    const checked = n.recipient.address ? validatePostalAddress(n.recipient.address, n.recipient.name) : null;
+    return {
+      documentId: n.id,
+      caseId: n.caseId,
+      date: issuedOn,
+      locale: n.locale === 'en' ? 'en' : 'zh-CN',
+      recipient: {
+        name: n.recipient.name,
+        addressLines: checked?.ok ? checked.addressLines : [n.recipientAddress],
+        postcode: n.recipient.address?.postcode,
+      },
+      title: letter.title,
+      bodyMarkdown: letter.markdown,
+      attachments: letter.attachments.map((a) => ({ title: a.title, bodyMarkdown: a.markdown })),
+      bank: this.letterBank(),
+      verifyUrl: `${this.config.letter.verifyBaseUrl}/${n.id}`,
+      sealImagePath: this.config.letter.sealImagePath,
+    };
+  }
+
+  /**
+   * Accept-time checks of the letter copy an email attaches (`attachLetter`): glyph coverage, amounts and deadline
+   * as for a posted letter (no envelope window: the copy is not posted). Throws TemplateDataError (422).
+   */
+  async precheckLetterCopy(
+    n: LetterCheckTarget & Pick<NotificationRow, 'recipientAddress'>,
+    def: TemplateDefinition,
+  ): Promise<void> {
+    if (!def.attachLetter) return;
+    const issuedOn = localDate(n.createdAt, n.recipient.timeZone || 'Asia/Shanghai');
+    const letterDef = await this.templates.resolve(def.attachLetter, n.locale as Locale);
+    const letter = (
+      await this.templates.render(letterDef, n.data, {
+        recipientName: n.recipient.name,
+        caseId: n.caseId,
+        notificationId: n.id,
+        issuedOn,
+      })
+    ).letter;
+    if (!letter) throw new Error(`template ${def.attachLetter} has no letter part`);
+    preflightLetter(this.copyInput(n, letter, issuedOn), {
+      sources: [
+        { path: 'recipient.name', value: n.recipient.name },
+        { path: 'recipient.address', value: n.recipient.address },
+        { path: 'data', value: n.data },
+      ],
+      data: n.data,
+      window: false,
     });
   }
 

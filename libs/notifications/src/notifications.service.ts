@@ -189,6 +189,19 @@ export class NotificationsService {
         },
         def,
       );
+    } else if (def.channel === 'email' && def.attachLetter) {
+      await this.artifacts.precheckLetterCopy(
+        {
+          id,
+          caseId: input.caseId,
+          locale: def.locale,
+          recipient: input.recipient,
+          recipientAddress: address,
+          data: input.data,
+          createdAt: now,
+        },
+        def,
+      );
     }
     // Early answer from the compliance gate; the authoritative check runs again at send time.
     const decision = await this.compliance.evaluate(
