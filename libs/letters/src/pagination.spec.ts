@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import {
   MM,
   layoutLetter,
@@ -145,6 +146,101 @@ describe('the signature block', () => {
       expect(page2).toContain('示例商业银行股份有限公司信用卡中心');
       const bodyLines = page2.split('\n').filter((l) => l.startsWith('P00'));
       expect(bodyLines.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A red ring as an RGBA PNG (a stand-in seal). */
+function sealPng(size = 64): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf: Buffer): number => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 255] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(size, 0);
+  ihdr.writeUInt32BE(size, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 6;
+  const raw = Buffer.alloc(size * (size * 4 + 1));
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const d = Math.hypot(x - size / 2, y - size / 2);
+      const o = y * (size * 4 + 1) + 1 + x * 4;
+      raw[o] = 220;
+      raw[o + 3] = d < size / 2 - 1 && d > size / 2 - 8 ? 255 : 0;
+    }
+  }
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+describe('the seal in pixels', () => {
+  it('on a continuation page, the red seal stays below the body text and the header, above the footer', async () => {
+    const tool = '/usr/bin/pdftoppm';
+    if (!existsSync(tool)) throw new Error(`${tool} missing: run bash scripts/install-system-deps.sh`);
+    const dir = mkdtempSync(join(tmpdir(), 'letters-seal-'));
+    try {
+      const seal = join(dir, 'seal.png');
+      writeFileSync(seal, sealPng());
+      let input: LetterInput | undefined;
+      for (let n = 20; n < 60 && !input; n++) {
+        const candidate = letter([n * 23], { sealImagePath: seal });
+        if (signaturePage(candidate).index === 1) input = candidate;
+      }
+      expect(input).toBeDefined();
+      const chosen = input as LetterInput;
+      const page = layoutLetter(chosen, fonts).pages[1];
+      const bodyBottom = Math.max(
+        ...texts(page.ops)
+          .filter((t) => t.text.startsWith('P00'))
+          .map((t) => t.y - t.size * fonts.descent),
+      );
+      const pdf = await renderLetterPdf(chosen);
+      const file = join(dir, 'seal.pdf');
+      writeFileSync(file, pdf);
+      const dpi = 72; // 1 px per point
+      execFileSync(tool, ['-f', '2', '-l', '2', '-r', String(dpi), file, join(dir, 'p')]);
+      const ppm = readFileSync(join(dir, 'p-2.ppm'));
+      // P6 header: "P6\n<w> <h>\n255\n"
+      const header = /^P6\s+(\d+)\s+(\d+)\s+255\s/.exec(ppm.toString('latin1', 0, 40));
+      expect(header).not.toBeNull();
+      const [w, h] = [Number(header?.[1]), Number(header?.[2])];
+      const data = ppm.subarray(ppm.length - w * h * 3);
+      let top = Infinity;
+      let bottom = -Infinity;
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const o = (y * w + x) * 3;
+          if (data[o] > 150 && data[o + 1] < 110 && data[o + 2] < 110) {
+            top = Math.min(top, y);
+            bottom = Math.max(bottom, y);
+          }
+        }
+      }
+      expect(Number.isFinite(top)).toBe(true); // the seal is painted
+      expect(top).toBeGreaterThanOrEqual(Math.floor(bodyBottom)); // not over the carried body lines
+      expect(top).toBeGreaterThan(16 * MM); // below the running header's rule
+      expect(bottom).toBeLessThan(265 * MM); // above the footer rule
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
