@@ -522,7 +522,12 @@ function columnWidths(block: Extract<MarkdownBlock, { kind: 'table' }>, fonts: L
   return minimum.map((w, i) => w + (sumFlex > 0 ? (flex[i] / sumFlex) * spare : spare / n));
 }
 
-function table(flow: Flow, block: Extract<MarkdownBlock, { kind: 'table' }>, fonts: LetterFonts): void {
+function table(
+  flow: Flow,
+  block: Extract<MarkdownBlock, { kind: 'table' }>,
+  fonts: LetterFonts,
+  tail = 0,
+): void {
   const widths = columnWidths(block, fonts);
   const lh = TABLE_SIZE * TABLE_LEADING;
   const wrapRow = (cells: InlineRun[][], bold: boolean): Line[][] =>
@@ -578,12 +583,15 @@ function table(flow: Flow, block: Extract<MarkdownBlock, { kind: 'table' }>, fon
   flow.y += 2;
   // Header plus the first row stay together.
   const firstRow = block.rows.length > 0 ? wrapRow(block.rows[0], false) : null;
-  flow.ensure(headerH + (firstRow ? rowHeight(firstRow) : 0));
+  const tailAfter = tail > 0 ? BODY_SIZE * flow.leading * 0.5 + tail : 0;
+  flow.ensure(headerH + (firstRow ? rowHeight(firstRow) : 0) + (block.rows.length <= 1 ? tailAfter : 0));
   drawRow(header, headerH, true);
   block.rows.forEach((row, r) => {
     const cells = r === 0 && firstRow ? firstRow : wrapRow(row, false);
     const h = rowHeight(cells);
-    if (flow.y + h > BODY_BOTTOM + 0.01) {
+    // The last row goes with what must follow the table (the signature block) when both do not fit.
+    const after = r === block.rows.length - 1 ? tailAfter : 0;
+    if (flow.y + h > BODY_BOTTOM + 0.01 || (r > 0 && flow.y + h + after > BODY_BOTTOM + 0.01)) {
       flow.newPage();
       drawRow(header, headerH, true); // repeated header row on every continuation page
     }
@@ -605,7 +613,7 @@ function blocks(
     if (b.kind === 'paragraph') paragraph(flow, b.content, fonts, indentParagraphs, t);
     else if (b.kind === 'heading') heading(flow, b.level, b.content, fonts);
     else if (b.kind === 'list') list(flow, b, fonts, t);
-    else table(flow, b, fonts);
+    else table(flow, b, fonts, t);
   });
 }
 

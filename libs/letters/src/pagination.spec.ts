@@ -102,6 +102,30 @@ describe('the signature block', () => {
     expect(moved).toBeGreaterThan(0);
   });
 
+  it('after a final table, its last row goes with the signature block (header row repeated)', () => {
+    let moved = 0;
+    for (let rows = 20; rows < 60; rows++) {
+      const table = [
+        '| Ref | Amount |',
+        '|---|---:|',
+        ...Array.from({ length: rows }, (_, i) => `| R${i} | ${i}.00 |`),
+      ];
+      const input = sampleDemandLetter({
+        locale: 'en',
+        attachments: [],
+        bodyMarkdown: `${body([60])}\n\n${table.join('\n')}`,
+      });
+      const sig = signaturePage(input);
+      const rowsThere = texts(sig.ops).filter((t) => /^R\d+$/.test(t.text) && t.y < sig.top);
+      expect(rowsThere.length).toBeGreaterThanOrEqual(1);
+      if (sig.index > 0) {
+        moved++;
+        expect(texts(sig.ops).some((t) => t.text === 'Ref')).toBe(true);
+      }
+    }
+    expect(moved).toBeGreaterThan(0);
+  });
+
   it('the seal stays inside its block: never over body text, the header or the footer', () => {
     let continuation = 0;
     for (let n = 20; n < 60; n += 1) {
