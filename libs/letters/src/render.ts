@@ -233,6 +233,9 @@ function notdefError(cps: number[]): TemplateDataError {
   ]);
 }
 
+/** Glyph id of each code point per face (the cmap: fixed for the font file), cached per process. */
+const cmapCache = new WeakMap<LetterFace, Map<number, number>>();
+
 interface FaceUse {
   stable: number[];
   extra: number[];
@@ -248,11 +251,13 @@ interface FaceUse {
  */
 function faceUse(face: LetterFace, list: string[], fixed: Set<number> | null): FaceUse {
   const font = face.font;
-  const cmapGid = new Map<number, number>();
+  let cmapGid = cmapCache.get(face);
+  if (!cmapGid) cmapCache.set(face, (cmapGid = new Map<number, number>()));
   const gidOf = (cp: number): number => {
     let g = cmapGid.get(cp);
     if (g === undefined) {
       g = font.glyphForCodePoint(cp)?.id ?? 0;
+      if (cmapGid.size >= 100_000) cmapGid.clear();
       cmapGid.set(cp, g);
     }
     return g;
