@@ -95,7 +95,10 @@ export interface LetterFonts {
   faceFor(cp: number, bold: boolean): number;
   /** `text` cut into runs of the first face of the chain that has each character. Memoised. */
   segments(text: string, bold: boolean): FaceSegment[];
-  /** Code points of `text` that no font of the chain has (layout spaces excepted), in order of first occurrence. */
+  /**
+   * Code points of `text` that the regular or the bold chain has no glyph for (layout spaces and variation
+   * selectors excepted), in order of first occurrence.
+   */
   uncovered(text: string): number[];
 }
 
@@ -267,7 +270,8 @@ class FontSet implements LetterFonts {
     for (const ch of text) {
       const cp = ch.codePointAt(0) as number;
       if (isLayoutSpace(cp) || isVariationSelector(cp)) continue;
-      if (this.faceFor(cp, false) < 0 && !out.includes(cp)) out.push(cp);
+      // Either weight may paint any text (bold runs, headings): both chains must have it.
+      if ((this.faceFor(cp, false) < 0 || this.faceFor(cp, true) < 0) && !out.includes(cp)) out.push(cp);
     }
     return out;
   }
