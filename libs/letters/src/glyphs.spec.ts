@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import type { LetterInput } from './types.js';
 
 /*
  * Fallback fonts (HanaMin A/B from Debian's fonts-hanazono, scripts/install-system-deps.sh) for characters Noto Sans
- * SC lacks, the refusal of characters no font has, the envelope endorsement, and byte-identical output whatever
+ * SC lacks, painted alike by poppler, Ghostscript and MuPDF (ghostscript, mupdf-tools from the same script), the refusal of characters no font has, the envelope endorsement, and byte-identical output whatever
  * order the process met the glyphs in (checked in fresh processes on the built dist).
  */
 
@@ -51,6 +51,7 @@ afterAll(() => {
 });
 
 const RARE = ['𠮷', '龘', '喆', '堃'];
+const NAME = RARE.join('');
 
 function rareLetter(overrides: Partial<LetterInput> = {}): LetterInput {
   return sampleDemandLetter({
@@ -146,6 +147,121 @@ describe('fallback font chain', () => {
     const fonts = loadLetterFonts();
     expect(fonts.uncovered('𠮷龘喆堃 王 abc\n')).toEqual([]);
     expect(fonts.uncovered('a\u{31350}\u{E000}')).toEqual([0x31350, 0xe000]);
+  });
+});
+
+/** A binary PGM/PPM (P5/P6, comments allowed) as a luminance array. */
+function readPnm(buf: Buffer): { w: number; h: number; lum: Uint8Array } {
+  const tokens: string[] = [];
+  let at = 2;
+  const magic = buf.toString('latin1', 0, 2);
+  while (tokens.length < 3) {
+    while (/\s/.test(String.fromCharCode(buf[at]))) at++;
+    if (buf[at] === 0x23) {
+      while (buf[at] !== 0x0a) at++;
+      continue;
+    }
+    let t = '';
+    while (!/\s/.test(String.fromCharCode(buf[at]))) t += String.fromCharCode(buf[at++]);
+    tokens.push(t);
+  }
+  at++; // the single whitespace after maxval
+  const [w, h] = [Number(tokens[0]), Number(tokens[1])];
+  const channels = magic === 'P6' ? 3 : 1;
+  const lum = new Uint8Array(w * h);
+  for (let i = 0; i < w * h; i++) {
+    const o = at + i * channels;
+    lum[i] = channels === 3 ? Math.round((buf[o] + buf[o + 1] + buf[o + 2]) / 3) : buf[o];
+  }
+  return { w, h, lum };
+}
+
+describe('Ghostscript and MuPDF', () => {
+  it('paint the rare characters as poppler does; MuPDF extracts them as text', async () => {
+    for (const t of ['gs', 'mutool', 'pdftoppm']) tool(t);
+    const file = write('rare-other.pdf', await renderLetterPdf(rareLetter()));
+    const mu = squash(
+      execFileSync(tool('mutool'), ['draw', '-q', '-F', 'txt', '-o', '-', file, '1'], { encoding: 'utf8' }),
+    );
+    expect(mu).toContain(`${NAME}收`);
+    expect(mu).toContain(`尊敬的${NAME}`);
+    // Ghostscript's txtwrite garbles UTF-16 surrogate pairs, so 𠮷 (plane 2) is checked in pixels below.
+    const gsText = spawnSync(
+      tool('gs'),
+      ['-q', '-dNOPAUSE', '-dBATCH', '-dSAFER', '-sDEVICE=txtwrite', '-o', '-', file],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(gsText.status).toBe(0);
+    expect(gsText.stderr).not.toMatch(/error/i);
+    expect(squash(gsText.stdout)).toContain('龘喆堃收');
+
+    const rasters: Record<string, ReturnType<typeof readPnm>> = {};
+    execFileSync(tool('pdftoppm'), ['-r', '72', '-f', '1', '-l', '1', file, join(dir, 'pp')]);
+    rasters.poppler = readPnm(readFileSync(join(dir, 'pp-1.ppm')));
+    const gs = spawnSync(
+      tool('gs'),
+      [
+        '-q',
+        '-dNOPAUSE',
+        '-dBATCH',
+        '-dSAFER',
+        '-sDEVICE=ppmraw',
+        '-r72',
+        '-dFirstPage=1',
+        '-dLastPage=1',
+        '-o',
+        join(dir, 'gs.ppm'),
+        file,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(gs.status).toBe(0);
+    expect(gs.stderr).not.toMatch(/error/i);
+    rasters.ghostscript = readPnm(readFileSync(join(dir, 'gs.ppm')));
+    execFileSync(tool('mutool'), [
+      'draw',
+      '-q',
+      '-r',
+      '72',
+      '-F',
+      'pnm',
+      '-o',
+      join(dir, 'mu.ppm'),
+      file,
+      '1',
+    ]);
+    rasters.mupdf = readPnm(readFileSync(join(dir, 'mu.ppm')));
+
+    // The rare name's word boxes (address window and salutation) from poppler, inked alike in all three renders.
+    const boxes = [
+      ...run('pdftotext', ['-bbox', '-f', '1', '-l', '1', file, '-']).matchAll(
+        /<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<\/word>/g,
+      ),
+    ]
+      .filter((m) => m[5].startsWith(NAME))
+      .map((m) => [+m[1], +m[2], +m[3], +m[4]]);
+    expect(boxes.length).toBe(2);
+    for (const [x0, y0, x1, y1] of boxes) {
+      const ink = (r: ReturnType<typeof readPnm>): number => {
+        let n = 0;
+        for (let y = Math.floor(y0); y < Math.ceil(y1); y++)
+          for (let x = Math.floor(x0); x < Math.ceil(x1); x++) if (r.lum[y * r.w + x] < 128) n++;
+        return n;
+      };
+      const base = ink(rasters.poppler);
+      expect(base).toBeGreaterThan(40);
+      for (const name of ['ghostscript', 'mupdf']) {
+        const v = ink(rasters[name]);
+        expect({ name, ratio: Math.round((v / base) * 10) / 10 }).toEqual({
+          name,
+          ratio: expect.any(Number),
+        });
+        expect(v / base).toBeGreaterThan(0.7);
+        expect(v / base).toBeLessThan(1.4);
+      }
+    }
   });
 });
 
