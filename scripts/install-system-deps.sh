@@ -3,6 +3,9 @@
 #   chromium       headless browser for bench/letters (HTML -> PDF comparison) and browser tests
 #   poppler-utils  pdftotext / pdffonts / pdfinfo used by libs/letters tests
 #   fonts-noto-cjk Chinese glyphs for Chromium (browser test screenshots such as test-output/editor.png)
+#   fonts-hanazono HanaMin A/B (OFL): the letters' fallback fonts for CJK Extension B and beyond (𠮷 U+20BB7),
+#                  subset into letter PDFs after Noto Sans SC (libs/letters/src/fonts.ts)
+#   ghostscript mupdf-tools  gs / mutool: the letter tests check rare glyphs render in Ghostscript and MuPDF too
 #   g++ make python3  node-gyp builds the `re2` addon (linear-time regular expressions for template schemas)
 #                  during `npm ci` when no prebuilt binary can be downloaded
 # Idempotent; safe to run as root with CI=true and no stdin. `apt-get update` is skipped when
@@ -16,6 +19,9 @@ declare -A wanted=(
   [chromium]=/usr/bin/chromium
   [poppler-utils]=/usr/bin/pdftotext
   [fonts-noto-cjk]=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+  [fonts-hanazono]=/usr/share/fonts/truetype/hanazono/HanaMinB.ttf
+  [ghostscript]=/usr/bin/gs
+  [mupdf-tools]=/usr/bin/mutool
   [g++]=/usr/bin/g++
   [make]=/usr/bin/make
   [python3]=/usr/bin/python3

@@ -389,7 +389,8 @@ describe.each(['sqlite', 'postgres'] as const)('template store and workflow (%s)
       balanceAsOf: '2026-10-31',
       cardLast4: '1234',
       overdueSince: '2026-06-25',
-      repayBy: '2026-11-20',
+      // After the letter date (the clock's 2026-11-24): an earlier deadline is a 422 (libs/letters checks.ts).
+      repayBy: '2026-12-10',
     };
     const late = await accept(`auto-3-${dialect}`, {
       caseId: `C-auto-3-${dialect}`,

@@ -1,11 +1,12 @@
-import type { LetterLocale } from './types.js';
+import type { LetterLocale, LetterService } from './types.js';
 
 /** Fixed wording printed by the layout itself (everything else comes from the caller's Markdown). */
 export interface LetterLabels {
   caseNo: string;
   documentNo: string;
   date: string;
-  registered: string;
+  /** Endorsement printed in the address window for each postal service class. */
+  service: Readonly<Record<LetterService, string>>;
   recipientLine: (name: string) => string;
   page: (n: number, total: number) => string;
   bodyDigest: string;
@@ -43,7 +44,7 @@ const ZH: LetterLabels = {
   caseNo: '案件编号',
   documentNo: '文书编号',
   date: '日期',
-  registered: '挂号信',
+  service: { registered: '挂号信', ordinary: '平信' },
   recipientLine: (name) => `${name} 收`,
   page: (n, total) => `第 ${n} 页 共 ${total} 页`,
   bodyDigest: '正文 SHA-256',
@@ -63,7 +64,7 @@ const EN: LetterLabels = {
   caseNo: 'Case No.',
   documentNo: 'Document No.',
   date: 'Date',
-  registered: 'REGISTERED MAIL',
+  service: { registered: 'REGISTERED MAIL', ordinary: 'ORDINARY MAIL' },
   recipientLine: (name) => name,
   page: (n, total) => `Page ${n} of ${total}`,
   bodyDigest: 'Body SHA-256',

@@ -124,6 +124,8 @@ export function validateLetterInput(input: LetterInput): void {
   need('bank.phone', input.bank?.phone);
   if (typeof input.bodyMarkdown !== 'string')
     fields.push({ path: 'bodyMarkdown', message: 'must be a string' });
+  if (input.service !== undefined && input.service !== 'ordinary' && input.service !== 'registered')
+    fields.push({ path: 'service', message: "must be 'ordinary' or 'registered'" });
   if (input.locale !== 'zh-CN' && input.locale !== 'en')
     fields.push({ path: 'locale', message: "must be 'zh-CN' or 'en'" });
   const m = DATE.exec(input.date ?? '');
@@ -329,7 +331,17 @@ class Flow {
 
   /** Starts a new page unless `height` still fits above the footer. */
   ensure(height: number): void {
-    if (this.y + height > BODY_BOTTOM + 0.01 && this.y > NEXT_BODY_TOP + 0.01) this.newPage();
+    if (!this.fits(height) && !this.atTop) this.newPage();
+  }
+
+  /** Whether `height` fits between the current position and the bottom of the body area. */
+  fits(height: number): boolean {
+    return this.y + height <= BODY_BOTTOM + 0.01;
+  }
+
+  /** At the top of a continuation page: moving on would not win any space. */
+  get atTop(): boolean {
+    return this.y <= NEXT_BODY_TOP + 0.01;
   }
 
   /** Baseline of a line whose box starts at `top` and is `size * leading` high. */
@@ -369,16 +381,65 @@ class Flow {
 // ---------------------------------------------------------------------------------------------------------
 // Blocks
 
-function paragraph(flow: Flow, runs: InlineRun[], fonts: LetterFonts, indentFirst: boolean): void {
+/** Fewest lines of a paragraph left at the foot of a page (orphans) or carried to the next one (widows). */
+const MIN_LINES = 2;
+
+/**
+ * Flows a paragraph's lines with widow and orphan control: a page break inside a paragraph leaves at least
+ * {@link MIN_LINES} lines on each side (a paragraph of fewer lines than that moves whole). `tail` is the height of
+ * what must follow the last line on the same page (the signature block): when it does not fit, the last
+ * {@link MIN_LINES} lines move to the next page with it.
+ */
+function flowParagraphLines(
+  flow: Flow,
+  lines: Line[],
+  draw: (line: Line, index: number) => void,
+  lh: number,
+  tail: number,
+): void {
+  const n = lines.length;
+  let i = 0;
+  while (i < n) {
+    const rest = n - i;
+    const avail = Math.max(0, Math.floor((BODY_BOTTOM + 0.01 - flow.y) / lh));
+    let take: number;
+    if (rest <= avail && flow.fits(rest * lh + tail)) take = rest;
+    else if (rest <= avail)
+      take = rest - Math.min(rest, MIN_LINES); // keep the last lines with the tail
+    else {
+      take = avail;
+      if (rest - take < MIN_LINES) take = rest - MIN_LINES; // no widow
+    }
+    if (take < MIN_LINES && take < rest) take = 0; // no orphan
+    if (take <= 0) {
+      if (flow.atTop)
+        take = Math.max(1, Math.min(rest, avail)); // a fresh page cannot do better
+      else {
+        flow.newPage();
+        continue;
+      }
+    }
+    for (let k = 0; k < take; k++) {
+      draw(lines[i + k], i + k);
+      flow.y += lh;
+    }
+    i += take;
+    if (i < n) flow.newPage();
+  }
+}
+
+function paragraph(flow: Flow, runs: InlineRun[], fonts: LetterFonts, indentFirst: boolean, tail = 0): void {
   const size = BODY_SIZE;
   const indent = indentFirst ? fonts.widthEm('\u4e00', false) * size * 2 : 0;
   const lines = wrapRuns(runs, size, CONTENT_W, fonts, CONTENT_W - indent);
   const lh = size * flow.leading;
-  lines.forEach((line, i) => {
-    flow.ensure(lh);
-    flow.drawLine(line, LEFT + (i === 0 ? indent : 0), flow.y, size, flow.leading, BLACK);
-    flow.y += lh;
-  });
+  flowParagraphLines(
+    flow,
+    lines,
+    (line, i) => flow.drawLine(line, LEFT + (i === 0 ? indent : 0), flow.y, size, flow.leading, BLACK),
+    lh,
+    tail === 0 ? 0 : tail + lh * PARAGRAPH_GAP,
+  );
   flow.y += lh * PARAGRAPH_GAP;
 }
 
@@ -389,13 +450,18 @@ function heading(flow: Flow, level: 1 | 2, runs: InlineRun[], fonts: LetterFonts
   const lines = wrapRuns(bold, size, CONTENT_W, fonts);
   const lh = size * leading;
   flow.y += level === 1 ? 6 : 2;
-  // Keep the heading with at least one body line.
-  flow.ensure(lh * lines.length + BODY_SIZE * flow.leading);
+  // Keep the heading with the first lines of what follows (no orphaned heading at the foot of a page).
+  flow.ensure(lh * lines.length + MIN_LINES * BODY_SIZE * flow.leading);
   flow.lines(lines, LEFT, size, leading);
   flow.y += level === 1 ? 2 : 0.5;
 }
 
-function list(flow: Flow, block: Extract<MarkdownBlock, { kind: 'list' }>, fonts: LetterFonts): void {
+function list(
+  flow: Flow,
+  block: Extract<MarkdownBlock, { kind: 'list' }>,
+  fonts: LetterFonts,
+  tail = 0,
+): void {
   const size = BODY_SIZE;
   const lh = size * flow.leading;
   const markerOf = (i: number): string => (block.ordered ? `${block.start + i}.` : '•');
@@ -404,6 +470,9 @@ function list(flow: Flow, block: Extract<MarkdownBlock, { kind: 'list' }>, fonts
   const textX = indentX + widest + size * 0.5;
   block.items.forEach((item, i) => {
     const lines = wrapRuns(item, size, RIGHT - textX, fonts);
+    const last = i === block.items.length - 1;
+    // The last item goes with what must follow it (the signature block) when that would not fit after it.
+    if (last && tail > 0 && !flow.fits(lines.length * lh + lh * PARAGRAPH_GAP + tail)) flow.ensure(Infinity);
     lines.forEach((line, li) => {
       flow.ensure(lh);
       if (li === 0) {
@@ -453,7 +522,12 @@ function columnWidths(block: Extract<MarkdownBlock, { kind: 'table' }>, fonts: L
   return minimum.map((w, i) => w + (sumFlex > 0 ? (flex[i] / sumFlex) * spare : spare / n));
 }
 
-function table(flow: Flow, block: Extract<MarkdownBlock, { kind: 'table' }>, fonts: LetterFonts): void {
+function table(
+  flow: Flow,
+  block: Extract<MarkdownBlock, { kind: 'table' }>,
+  fonts: LetterFonts,
+  tail = 0,
+): void {
   const widths = columnWidths(block, fonts);
   const lh = TABLE_SIZE * TABLE_LEADING;
   const wrapRow = (cells: InlineRun[][], bold: boolean): Line[][] =>
@@ -509,12 +583,15 @@ function table(flow: Flow, block: Extract<MarkdownBlock, { kind: 'table' }>, fon
   flow.y += 2;
   // Header plus the first row stay together.
   const firstRow = block.rows.length > 0 ? wrapRow(block.rows[0], false) : null;
-  flow.ensure(headerH + (firstRow ? rowHeight(firstRow) : 0));
+  const tailAfter = tail > 0 ? BODY_SIZE * flow.leading * 0.5 + tail : 0;
+  flow.ensure(headerH + (firstRow ? rowHeight(firstRow) : 0) + (block.rows.length <= 1 ? tailAfter : 0));
   drawRow(header, headerH, true);
   block.rows.forEach((row, r) => {
     const cells = r === 0 && firstRow ? firstRow : wrapRow(row, false);
     const h = rowHeight(cells);
-    if (flow.y + h > BODY_BOTTOM + 0.01) {
+    // The last row goes with what must follow the table (the signature block) when both do not fit.
+    const after = r === block.rows.length - 1 ? tailAfter : 0;
+    if (flow.y + h > BODY_BOTTOM + 0.01 || (r > 0 && flow.y + h + after > BODY_BOTTOM + 0.01)) {
       flow.newPage();
       drawRow(header, headerH, true); // repeated header row on every continuation page
     }
@@ -523,13 +600,21 @@ function table(flow: Flow, block: Extract<MarkdownBlock, { kind: 'table' }>, fon
   flow.y += BODY_SIZE * flow.leading * 0.5;
 }
 
-function blocks(flow: Flow, list_: MarkdownBlock[], fonts: LetterFonts, indentParagraphs: boolean): void {
-  for (const b of list_) {
-    if (b.kind === 'paragraph') paragraph(flow, b.content, fonts, indentParagraphs);
+/** Flows the blocks; `tail` is the height that must follow the last block on its page (the signature block). */
+function blocks(
+  flow: Flow,
+  list_: MarkdownBlock[],
+  fonts: LetterFonts,
+  indentParagraphs: boolean,
+  tail = 0,
+): void {
+  list_.forEach((b, i) => {
+    const t = i === list_.length - 1 ? tail : 0;
+    if (b.kind === 'paragraph') paragraph(flow, b.content, fonts, indentParagraphs, t);
     else if (b.kind === 'heading') heading(flow, b.level, b.content, fonts);
-    else if (b.kind === 'list') list(flow, b, fonts);
-    else table(flow, b, fonts);
-  }
+    else if (b.kind === 'list') list(flow, b, fonts, t);
+    else table(flow, b, fonts, t);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -619,7 +704,7 @@ function addressBlock(ops: DrawOp[], input: LetterInput, fonts: LetterFonts, L: 
     width: 0.3,
     color: RULE,
   });
-  text(ops, fonts, L.registered, x, w.y + 12.5 * MM, 9, true, BLACK);
+  if (input.service) text(ops, fonts, L.service[input.service], x, w.y + 12.5 * MM, 9, true, BLACK);
 
   // Address zone (bottom 27.3 mm): up to 6 lines.
   const r = input.recipient;
@@ -662,6 +747,20 @@ function addressBlock(ops: DrawOp[], input: LetterInput, fonts: LetterFonts, L: 
   throw new TemplateDataError('The recipient address does not fit the envelope window (6 lines of 75 mm)', [
     { path: 'recipient.addressLines', message: 'too long for the envelope window' },
   ]);
+}
+
+/**
+ * Problems of the recipient block in the envelope window, measured exactly as {@link layoutLetter} places it
+ * (same fonts, sizes and wrapping): empty when it fits. Used at accept so a letter that would fail at send is refused.
+ */
+export function addressWindowProblems(input: LetterInput, fonts: LetterFonts): ProblemField[] {
+  try {
+    addressBlock([], input, fonts, labelsFor(input.locale));
+    return [];
+  } catch (err) {
+    if (err instanceof TemplateDataError) return err.fields;
+    throw err;
+  }
 }
 
 function infoBlock(ops: DrawOp[], input: LetterInput, fonts: LetterFonts, L: LetterLabels): void {
@@ -726,27 +825,56 @@ function titleBlock(flow: Flow, title: string, fonts: LetterFonts, label?: strin
   flow.y += 2 * MM;
 }
 
-function signature(flow: Flow, input: LetterInput, fonts: LetterFonts, L: LetterLabels): void {
-  const colX = 115 * MM;
-  const colW = RIGHT - colX;
-  const nameSize = 11;
-  const nameLh = nameSize * 1.5;
-  const noteSize = 9;
-  const noteGap = 2 * MM;
-  const names = wrapRuns([{ text: input.bank.name, bold: true }], nameSize, colW, fonts);
-  const noteW = lineWidthOf(L.sealNote, false, noteSize, fonts);
+/** Side of the seal image's square. */
+const SEAL_SIZE = 36 * MM;
+/** Space above the signature block. */
+const SIGNATURE_GAP = 1.5 * MM;
+
+interface SignatureMetrics {
+  names: Line[];
+  noteInline: boolean;
+  nameTop: number;
+  dateBaseline: number;
+  /** Height reserved on the page: the text, or the seal's square when there is one (whichever is taller). */
+  height: number;
+}
+
+function signatureMetrics(input: LetterInput, fonts: LetterFonts, L: LetterLabels): SignatureMetrics {
+  const colW = RIGHT - SIGNATURE_X;
+  const nameLh = SIGNATURE_NAME_SIZE * 1.5;
+  const names = wrapRuns([{ text: input.bank.name, bold: true }], SIGNATURE_NAME_SIZE, colW, fonts);
+  const noteW = lineWidthOf(L.sealNote, false, SIGNATURE_NOTE_SIZE, fonts);
   // The seal note goes after the bank name when it fits on the name's last line, else on a line of its own.
-  const noteInline = names[names.length - 1].width + noteGap + noteW <= colW;
+  const noteInline = names[names.length - 1].width + 2 * MM + noteW <= colW;
   // Baselines from the top of the block: [signed-for line,] bank name line(s), [seal note,] date; 2 mm below the date.
-  const firstBaseline = 5 * MM;
-  const nameTop = firstBaseline + (L.signedFor ? 5 * MM : 0);
+  const nameTop = 5 * MM + (L.signedFor ? 5 * MM : 0);
   const dateBaseline = nameTop + names.length * nameLh + (noteInline ? 0 : 6 * MM);
-  const height = dateBaseline + 2 * MM;
-  flow.y += 1.5 * MM;
+  const textHeight = dateBaseline + 2 * MM;
+  const height = input.sealImagePath ? Math.max(textHeight, SEAL_SIZE) : textHeight;
+  return { names, noteInline, nameTop, dateBaseline, height };
+}
+
+/** Height the signature block needs below the body's last line (gap included). */
+function signatureHeight(input: LetterInput, fonts: LetterFonts, L: LetterLabels): number {
+  return SIGNATURE_GAP + signatureMetrics(input, fonts, L).height;
+}
+
+const SIGNATURE_X = 115 * MM;
+const SIGNATURE_NAME_SIZE = 11;
+const SIGNATURE_NOTE_SIZE = 9;
+
+function signature(flow: Flow, input: LetterInput, fonts: LetterFonts, L: LetterLabels): void {
+  const colX = SIGNATURE_X;
+  const nameSize = SIGNATURE_NAME_SIZE;
+  const nameLh = nameSize * 1.5;
+  const noteSize = SIGNATURE_NOTE_SIZE;
+  const noteGap = 2 * MM;
+  const { names, noteInline, nameTop, dateBaseline, height } = signatureMetrics(input, fonts, L);
+  flow.y += SIGNATURE_GAP;
   flow.ensure(height);
   const top = flow.y;
   const ops = flow.page;
-  if (L.signedFor) text(ops, fonts, L.signedFor, colX, top + firstBaseline, noteSize, false, GREY);
+  if (L.signedFor) text(ops, fonts, L.signedFor, colX, top + 5 * MM, noteSize, false, GREY);
   let y = top + nameTop;
   for (const line of names) {
     for (const seg of line.segments) {
@@ -777,17 +905,15 @@ function signature(flow: Flow, input: LetterInput, fonts: LetterFonts, L: Letter
   else text(ops, fonts, L.sealNote, colX, y, noteSize, false, GREY);
   text(ops, fonts, L.formatDate(input.date), colX, top + dateBaseline, BODY_SIZE, false, BLACK);
   if (input.sealImagePath) {
-    // The seal covers the bank name and the date, as a stamped seal would; it is lifted when it would otherwise
-    // reach the footer rule.
-    const seal = 36 * MM;
-    const cy = Math.min(top + (nameTop + dateBaseline) / 2 - 2 * MM, FOOTER_RULE - 1 * MM - seal / 2);
+    // The seal is stamped over the bank name and the date, as a seal is, inside the block's own reserved height:
+    // never over the body above it, the page header or the footer.
     ops.push({
       op: 'image',
       path: input.sealImagePath,
       x: colX + 8 * MM,
-      y: cy - seal / 2,
-      w: seal,
-      h: seal,
+      y: top,
+      w: SEAL_SIZE,
+      h: SEAL_SIZE,
     });
   }
   flow.y += height;
@@ -845,7 +971,8 @@ export function layoutLetter(input: LetterInput, fonts: LetterFonts): LetterLayo
   flow.startFirstPage(first, FIRST_BODY_TOP);
   titleBlock(flow, input.title, fonts);
   const zh = input.locale === 'zh-CN';
-  blocks(flow, parseMarkdown(input.bodyMarkdown), fonts, zh);
+  // The signature block never stands alone on a page: the body's last lines go with it.
+  blocks(flow, parseMarkdown(input.bodyMarkdown), fonts, zh, signatureHeight(input, fonts, L));
   signature(flow, input, fonts, L);
   (input.attachments ?? []).forEach((att, i) => {
     flow.newPage();

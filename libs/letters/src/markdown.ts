@@ -4,7 +4,8 @@
  * Supported:
  * - headings `# ` (level 1) and `## ` (level 2); deeper headings (`###`...) are treated as level 2
  * - paragraphs (consecutive lines; a line break between two CJK characters joins without a space)
- * - `**bold**` inline (unmatched `**` stays literal), backslash escapes `\*`, `\|`, `\\`
+ * - `**bold**` inline (unmatched `**` stays literal); a backslash before any ASCII punctuation prints that character
+ *   (as in CommonMark: `\*`, `\|`, `\#`, `1\.` ...), which is how template data values are escaped
  * - unordered lists with `- `, ordered lists with `1. ` (numbering starts at the first item's number);
  *   indented or lazy continuation lines join the current item
  * - pipe tables: a header row, a separator row (`|---|:--:|--:|` gives left/center/right alignment),
@@ -50,6 +51,9 @@ function joinSoft(a: string, b: string): string {
   return isCjk(last) || isCjk(first) ? a + b : `${a} ${b}`;
 }
 
+/** Characters a backslash escapes (CommonMark's ASCII punctuation). */
+const ASCII_PUNCTUATION = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
+
 /** Parses `**bold**` and backslash escapes into runs; adjacent runs of the same style are merged. */
 export function parseInline(source: string): InlineRun[] {
   // Tokenise into text pieces and `**` markers, honouring backslash escapes.
@@ -58,7 +62,7 @@ export function parseInline(source: string): InlineRun[] {
   let buf = '';
   for (let i = 0; i < source.length; i++) {
     const ch = source[i];
-    if (ch === '\\' && i + 1 < source.length && '\\*|_`#-'.includes(source[i + 1])) {
+    if (ch === '\\' && i + 1 < source.length && ASCII_PUNCTUATION.includes(source[i + 1])) {
       buf += source[i + 1];
       i++;
     } else if (ch === '*' && source[i + 1] === '*') {

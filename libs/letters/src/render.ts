@@ -9,6 +9,7 @@ import { loadLetterFonts, type LetterFace, type LetterFontPaths, type LetterFont
 import { cachedSegment, subsetTag, zlibJoin } from './truetype.js';
 import { layoutLetter, type DrawOp, type LetterLayout } from './layout.js';
 import type { LetterInput } from './types.js';
+import { TemplateDataError } from '#libs/core';
 
 export interface RenderOptions {
   /** Font files to use instead of the bundled Noto Sans SC (parsed once per process and path). */
@@ -107,7 +108,7 @@ function rgb(hex: string): string {
 
 type TextOp = Extract<DrawOp, { op: 'text' }>;
 
-/** One embedded font of one document: CID = index in `gids` (see truetype.ts). */
+/** One embedded font (face) of one document: CID = index in `gids` (see truetype.ts). */
 interface DocFont {
   id: string;
   face: LetterFace;
@@ -216,55 +217,126 @@ end
   );
 }
 
+/** Lexicographic order of code point sequences (shorter first on a common prefix). */
+function compareSeq(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+const hexCp = (cp: number): string => `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+
+/** Thrown before a glyph-less character would be painted as .notdef (accept refuses these earlier). */
+function notdefError(cps: number[]): TemplateDataError {
+  const list = cps.map((cp) => `${String.fromCodePoint(cp)} (${hexCp(cp)})`).join(', ');
+  return new TemplateDataError(`No letter font has a glyph for ${list}`, [
+    { path: 'letter', message: `no font has a glyph for ${list}` },
+  ]);
+}
+
+/** Glyph id of each code point per face (the cmap: fixed for the font file), cached per process. */
+const cmapCache = new WeakMap<LetterFace, Map<number, number>>();
+
+interface FaceUse {
+  stable: number[];
+  extra: number[];
+  unicode: Map<number, number[]>;
+}
+
 /**
- * Subsets and embeds the regular and bold faces for every glyph the layout paints (Type0 / CIDFontType2 with
- * FontFile2, W and ToUnicode), before any page is written. Returns the fonts keyed `R` / `B`.
+ * Which glyphs of one face the letter paints, and the Unicode text of each, independent of the order in which the
+ * process met them: fontkit caches one glyph object per glyph id, with the code points of the first string that
+ * produced it, so two characters sharing a glyph ("•" and "·") would otherwise map to whichever came first in this
+ * process. Here every code point is replaced by the smallest code point of this letter that maps to the same glyph,
+ * a glyph's text is the smallest of its candidate sequences, and both glyph lists are sorted.
  */
-function embedFonts(
-  doc: PdfDoc,
-  layout: LetterLayout,
-  fonts: LetterFonts,
-  input: LetterInput,
-): Record<'R' | 'B', DocFont> {
-  const variable = variableValues(input);
-  const texts: [string[], string[]] = [[], []];
-  for (const page of layout.pages)
-    for (const op of page.ops) if (op.op === 'text') texts[op.bold ? 1 : 0].push(op.text);
-  const used = texts.map((list, k) => {
-    const face = fonts.face(k === 1);
-    const fixed = stableCodePoints(list, variable);
-    const u = { stable: new Set<number>(), extra: new Set<number>(), unicode: new Map<number, number[]>() };
-    const add = (text: string): void => {
-      const run = face.shape(text);
-      for (let i = 0; i < run.gids.length; i++) {
-        const gid = run.gids[i];
-        if (u.unicode.has(gid)) continue;
-        const cps = run.codePoints[i];
-        u.unicode.set(gid, cps);
-        (cps.length > 0 && cps.every((cp) => fixed.has(cp)) ? u.stable : u.extra).add(gid);
-      }
-    };
-    if (list.length) {
-      for (const ch of ALWAYS_STABLE) fixed.add(ch.charCodeAt(0));
-      add(ALWAYS_STABLE);
-      for (const t of list) add(t);
+function faceUse(face: LetterFace, list: string[], fixed: Set<number> | null): FaceUse {
+  const font = face.font;
+  let cmapGid = cmapCache.get(face);
+  if (!cmapGid) cmapCache.set(face, (cmapGid = new Map<number, number>()));
+  const gidOf = (cp: number): number => {
+    let g = cmapGid.get(cp);
+    if (g === undefined) {
+      g = font.glyphForCodePoint(cp)?.id ?? 0;
+      if (cmapGid.size >= 100_000) cmapGid.clear();
+      cmapGid.set(cp, g);
     }
-    return u;
-  });
-  const out = {} as Record<'R' | 'B', DocFont>;
-  (['R', 'B'] as const).forEach((key, k) => {
-    const face = fonts.face(k === 1);
-    const u = used[k];
+    return g;
+  };
+  const smallest = new Map<number, number>();
+  const letterCps = new Set<number>();
+  for (const t of list) for (const ch of t) letterCps.add(ch.codePointAt(0) as number);
+  for (const cp of [...letterCps].sort((a, b) => a - b)) {
+    const g = gidOf(cp);
+    if (g !== 0 && !smallest.has(g)) smallest.set(g, cp);
+  }
+  const canon = (cp: number): number => smallest.get(gidOf(cp)) ?? cp;
+  const candidates = new Map<number, number[][]>();
+  const missing: number[] = [];
+  for (const t of list) {
+    const run = face.shape(t);
+    for (let i = 0; i < run.gids.length; i++) {
+      const gid = run.gids[i];
+      const cps = run.codePoints[i].map(canon);
+      if (gid === 0) {
+        for (const cp of cps) if (!missing.includes(cp)) missing.push(cp);
+        continue;
+      }
+      const list_ = candidates.get(gid);
+      if (!list_) candidates.set(gid, [cps]);
+      else if (!list_.some((c) => compareSeq(c, cps) === 0)) list_.push(cps);
+    }
+  }
+  if (missing.length) throw notdefError(missing);
+  const unicode = new Map<number, number[]>();
+  const stable: number[] = [];
+  const extra: number[] = [];
+  for (const [gid, list_] of candidates) {
+    list_.sort(compareSeq);
+    unicode.set(gid, list_[0]);
+    const isStable =
+      fixed !== null && list_.some((cps) => cps.length > 0 && cps.every((cp) => fixed.has(cp)));
+    (isStable ? stable : extra).push(gid);
+  }
+  stable.sort((a, b) => a - b);
+  extra.sort((a, b) => a - b);
+  return { stable, extra, unicode };
+}
+
+/**
+ * Subsets and embeds every face the layout paints with (the regular and bold main fonts, and the fallback fonts a
+ * character needed), as Type0 / CIDFontType2 with FontFile2, W and ToUnicode, before any page is written. Returns
+ * the fonts by face index (see {@link LetterFonts.faceAt}).
+ */
+function embedFonts(doc: PdfDoc, layout: LetterLayout, fonts: LetterFonts, input: LetterInput): DocFont[] {
+  const variable = variableValues(input);
+  const texts: string[][] = Array.from({ length: fonts.faceCount }, () => []);
+  for (const page of layout.pages)
+    for (const op of page.ops)
+      if (op.op === 'text')
+        for (const seg of fonts.segments(op.text, op.bold)) texts[seg.face].push(seg.text);
+  const out: DocFont[] = [];
+  texts.forEach((list, k) => {
+    if (k >= 2 && list.length === 0) return;
+    const face = fonts.faceAt(k);
     const id = `F${k + 1}`;
     const ref = doc.ref({});
-    out[key] = { id, face, ref, cid: () => 0 };
-    if (u.unicode.size === 0) {
+    const docFont: DocFont = { id, face, ref, cid: () => 0 };
+    out[k] = docFont;
+    if (list.length === 0) {
       endRef(ref);
       return;
     }
+    // The main faces keep a stable part (template wording, cached per process); fallback glyphs are all per letter.
+    let fixed: Set<number> | null = null;
+    if (k < 2) {
+      fixed = stableCodePoints(list, variable);
+      for (const ch of ALWAYS_STABLE) fixed.add(ch.charCodeAt(0));
+      list = [ALWAYS_STABLE, ...list];
+    }
+    const u = faceUse(face, list, fixed);
     const program = face.program;
-    const sub = program.subset([...u.stable], [...u.extra]);
-    out[key].cid = sub.cid;
+    const sub = program.subset(u.stable, u.extra);
+    docFont.cid = sub.cid;
     const font = face.font;
     const scale = 1000 / font.unitsPerEm;
     const name = `${subsetTag(sub.gids, font.postscriptName)}+${font.postscriptName.replaceAll(' ', '_')}`;
@@ -312,10 +384,11 @@ function embedFonts(
 
 /**
  * Writes one page's text as a single BT/ET block straight into the content stream, with glyph ids from our own
- * shaping cache mapped to the document's subset CIDs. Glyph offsets (mark positioning) get their own Tm, and a
- * kerning number is written where the positioning advance differs from the glyph width, as pdfkit does.
+ * shaping cache mapped to the document's subset CIDs. A text op is painted in segments, each with the first face of
+ * the chain that has its characters. Glyph offsets (mark positioning) get their own Tm, and a kerning number is
+ * written where the positioning advance differs from the glyph width, as pdfkit does.
  */
-function textBlock(doc: PdfDoc, ops: TextOp[], fonts: Record<'R' | 'B', DocFont>): void {
+function textBlock(doc: PdfDoc, ops: TextOp[], fonts: LetterFonts, docFonts: DocFont[]): void {
   const internals = doc as unknown as DocInternals;
   const page = internals.page;
   const h = page.height;
@@ -324,49 +397,52 @@ function textBlock(doc: PdfDoc, ops: TextOp[], fonts: Record<'R' | 'B', DocFont>
   let size = 0;
   let color = '';
   for (const op of ops) {
-    const f = fonts[op.bold ? 'B' : 'R'];
-    if (f !== font || op.size !== size) {
-      font = f;
-      size = op.size;
-      if (page.fonts[f.id] == null) page.fonts[f.id] = f.ref;
-      out.push(`/${f.id} ${num(size)} Tf`);
-    }
     if (op.color !== color) {
       color = op.color;
       out.push(`${rgb(color)} rg`);
     }
-    const run = f.face.shape(op.text);
-    const cidOf = f.cid;
-    const gids = run.gids;
-    out.push(`1 0 0 1 ${num(op.x)} ${num(h - op.y)} Tm`);
-    if (run.plain) {
-      let s = '[<';
-      for (let i = 0; i < gids.length; i++) s += hex4(cidOf(gids[i]));
-      out.push(`${s}>] TJ`);
-      continue;
-    }
-    let tj = '[<';
-    let x = op.x;
-    const scale = size / 1000;
-    for (let i = 0; i < gids.length; i++) {
-      const cid = hex4(cidOf(gids[i]));
-      const xOff = run.xOffset[i];
-      const yOff = run.yOffset[i];
-      if (xOff || yOff) {
-        out.push(
-          `${tj}>] TJ`,
-          `1 0 0 1 ${num(x + xOff * scale)} ${num(h - op.y + yOff * scale)} Tm`,
-          `[<${cid}>] TJ`,
-          `1 0 0 1 ${num(x + run.xAdvance[i] * scale)} ${num(h - op.y)} Tm`,
-        );
-        tj = '[<';
-      } else {
-        tj += cid;
-        if (run.xAdvance[i] !== run.width[i]) tj += `> ${num(run.width[i] - run.xAdvance[i])} <`;
+    for (const seg of fonts.segments(op.text, op.bold)) {
+      const f = docFonts[seg.face];
+      if (f !== font || op.size !== size) {
+        font = f;
+        size = op.size;
+        if (page.fonts[f.id] == null) page.fonts[f.id] = f.ref;
+        out.push(`/${f.id} ${num(size)} Tf`);
       }
-      x += run.xAdvance[i] * scale;
+      const x0 = op.x + seg.dxEm * size;
+      const run = f.face.shape(seg.text);
+      const cidOf = f.cid;
+      const gids = run.gids;
+      out.push(`1 0 0 1 ${num(x0)} ${num(h - op.y)} Tm`);
+      if (run.plain) {
+        let s = '[<';
+        for (let i = 0; i < gids.length; i++) s += hex4(cidOf(gids[i]));
+        out.push(`${s}>] TJ`);
+        continue;
+      }
+      let tj = '[<';
+      let x = x0;
+      const scale = size / 1000;
+      for (let i = 0; i < gids.length; i++) {
+        const cid = hex4(cidOf(gids[i]));
+        const xOff = run.xOffset[i];
+        const yOff = run.yOffset[i];
+        if (xOff || yOff) {
+          out.push(
+            `${tj}>] TJ`,
+            `1 0 0 1 ${num(x + xOff * scale)} ${num(h - op.y + yOff * scale)} Tm`,
+            `[<${cid}>] TJ`,
+            `1 0 0 1 ${num(x + run.xAdvance[i] * scale)} ${num(h - op.y)} Tm`,
+          );
+          tj = '[<';
+        } else {
+          tj += cid;
+          if (run.xAdvance[i] !== run.width[i]) tj += `> ${num(run.width[i] - run.xAdvance[i])} <`;
+        }
+        x += run.xAdvance[i] * scale;
+      }
+      out.push(`${tj}>] TJ`);
     }
-    out.push(`${tj}>] TJ`);
   }
   out.push('ET Q');
   doc.addContent(out.join('\n'));
@@ -376,7 +452,8 @@ function paint(
   doc: PdfDoc,
   layout: LetterLayout,
   qr: { ref: PDFKit.PDFKitReference; modules: number },
-  fonts: Record<'R' | 'B', DocFont>,
+  fonts: LetterFonts,
+  docFonts: DocFont[],
 ): void {
   for (const page of layout.pages) {
     doc.addPage({ size: 'A4', margin: 0 });
@@ -402,7 +479,7 @@ function paint(
     }
     // Backgrounds and rules first, text on top of them, then the seal image and QR code.
     if (graphics.length) doc.addContent(`q\n${graphics.join('\n')}\nQ`);
-    if (texts.length) textBlock(doc, texts, fonts);
+    if (texts.length) textBlock(doc, texts, fonts, docFonts);
     for (const op of overlays) {
       if (op.op === 'image') {
         doc.image(op.path, op.x, op.y, { fit: [op.w, op.h], align: 'center', valign: 'center' });
@@ -498,7 +575,7 @@ export function renderLetterPdfToStream(
       doc.once('error', reject);
       doc.pipe(out);
       const embedded = embedFonts(doc, layout, fonts, input);
-      paint(doc, layout, qrXObject(doc, input.verifyUrl), embedded);
+      paint(doc, layout, qrXObject(doc, input.verifyUrl), fonts, embedded);
       doc.end();
     } catch (err) {
       reject(err);

@@ -2,6 +2,9 @@
 
 export type LetterLocale = 'zh-CN' | 'en';
 
+/** The postal service class the letter is sent with; printed as the endorsement in the address window. */
+export type LetterService = 'ordinary' | 'registered';
+
 /** The sending bank as printed in the letterhead, the return-address line and the signature block. */
 export interface BankIdentity {
   /** Legal name, e.g. `示例银行股份有限公司信用卡中心`. */
@@ -44,6 +47,12 @@ export interface LetterInput {
   bank: BankIdentity;
   /** Verification URL encoded in the footer QR code and printed in the footer. */
   verifyUrl: string;
+  /**
+   * The postal service the letter goes out with (the one the print provider is told): printed above the address
+   * as `挂号信 / REGISTERED MAIL` or `平信 / ORDINARY MAIL`. Absent (a copy that is not posted, e.g. attached to an
+   * email, or a preview): no endorsement is printed.
+   */
+  service?: LetterService;
   /** Optional PNG/JPEG of the bank's seal, drawn over the signature block. */
   sealImagePath?: string;
 }

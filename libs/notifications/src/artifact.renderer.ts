@@ -12,7 +12,8 @@ import {
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import type { Locale } from '#libs/core';
 import { type JsonValue } from '#libs/evidence';
-import { renderLetterPdf } from '#libs/letters';
+import { type LetterInput, type LetterService, preflightLetter, renderLetterPdf } from '#libs/letters';
+import type { TemplateDefinition } from '#libs/templates';
 import type { NotificationRow } from './notification.repository.js';
 import { TemplateRegistry } from './template-registry.js';
 
@@ -40,6 +41,12 @@ function localDate(ms: number, timeZone: string): string {
   }
   return f.format(ms);
 }
+
+/** What the accept-time letter checks need of a notification that is not stored yet. */
+export type LetterCheckTarget = Pick<
+  NotificationRow,
+  'id' | 'caseId' | 'locale' | 'recipient' | 'data' | 'createdAt'
+>;
 
 /**
  * Renders a notification's pinned template version into the exact bytes that go out: the SMS
@@ -109,31 +116,17 @@ export class ArtifactRenderer {
 
     if (n.channel === 'letter') {
       if (!out.letter) throw new Error(`template ${def.key} has no letter part`);
-      const address = n.recipient.address;
-      const checked = address ? validatePostalAddress(address, n.recipient.name) : null;
-      if (!address || !checked || !checked.ok)
-        throw new Error(`notification ${n.id} has no valid postal address`);
-      const pdf = await renderLetterPdf({
-        documentId: n.id,
-        caseId: n.caseId,
-        date: issuedOn,
-        locale: n.locale === 'en' ? 'en' : 'zh-CN',
-        recipient: { name: n.recipient.name, addressLines: checked.addressLines, postcode: address.postcode },
-        title: out.letter.title,
-        bodyMarkdown: out.letter.markdown,
-        attachments: out.letter.attachments.map((a) => ({ title: a.title, bodyMarkdown: a.markdown })),
-        bank: this.letterBank(),
-        verifyUrl: `${this.config.letter.verifyBaseUrl}/${n.id}`,
-        sealImagePath: this.config.letter.sealImagePath,
-      });
+      const service = this.letterService(def.stage);
+      const pdf = await renderLetterPdf(this.letterInput(n, out.letter, issuedOn, service));
       const pdfSha256 = sha256(pdf);
+      const address = n.recipient.address as NonNullable<typeof n.recipient.address>;
       return {
         mediaType: 'application/pdf',
         content: pdf,
         sha256: pdfSha256,
         meta: {
           documentId: n.id,
-          service: this.registered(def.stage) ? 'registered' : 'ordinary',
+          service,
           bytes: pdf.length,
         },
         outbound: {
@@ -145,7 +138,7 @@ export class ArtifactRenderer {
             pdfSha256,
             recipientName: n.recipient.name,
             address,
-            service: this.registered(def.stage) ? 'registered' : 'ordinary',
+            service,
           },
         },
         extra: [],
@@ -167,26 +160,7 @@ export class ArtifactRenderer {
         })
       ).letter;
       if (!letter) throw new Error(`template ${def.attachLetter} has no letter part`);
-      const checked = n.recipient.address
-        ? validatePostalAddress(n.recipient.address, n.recipient.name)
-        : null;
-      const pdf = await renderLetterPdf({
-        documentId: n.id,
-        caseId: n.caseId,
-        date: issuedOn,
-        locale: n.locale === 'en' ? 'en' : 'zh-CN',
-        recipient: {
-          name: n.recipient.name,
-          addressLines: checked?.ok ? checked.addressLines : [n.recipientAddress],
-          postcode: n.recipient.address?.postcode,
-        },
-        title: letter.title,
-        bodyMarkdown: letter.markdown,
-        attachments: letter.attachments.map((a) => ({ title: a.title, bodyMarkdown: a.markdown })),
-        bank: this.letterBank(),
-        verifyUrl: `${this.config.letter.verifyBaseUrl}/${n.id}`,
-        sealImagePath: this.config.letter.sealImagePath,
-      });
+      const pdf = await renderLetterPdf(this.copyInput(n, letter, issuedOn));
       attachments.push({ filename: `${letter.title}.pdf`, contentType: 'application/pdf', content: pdf });
       extra.push({ mediaType: 'application/pdf', content: pdf, sha256: sha256(pdf) });
     }
@@ -230,6 +204,126 @@ export class ArtifactRenderer {
       },
       extra,
     };
+  }
+
+  /**
+   * The LetterInput of a letter notification: exactly what the renderer paints, and what the accept-time checks
+   * ({@link precheckLetter}) measure.
+   */
+  private letterInput(
+    n: LetterCheckTarget,
+    letter: NonNullable<Awaited<ReturnType<TemplateRegistry['render']>>['letter']>,
+    issuedOn: string,
+    service: LetterService,
+  ): LetterInput {
+    const address = n.recipient.address;
+    const checked = address ? validatePostalAddress(address, n.recipient.name) : null;
+    if (!address || !checked || !checked.ok)
+      throw new Error(`notification ${n.id} has no valid postal address`);
+    return {
+      documentId: n.id,
+      caseId: n.caseId,
+      date: issuedOn,
+      locale: n.locale === 'en' ? 'en' : 'zh-CN',
+      recipient: { name: n.recipient.name, addressLines: checked.addressLines, postcode: address.postcode },
+      title: letter.title,
+      bodyMarkdown: letter.markdown,
+      attachments: letter.attachments.map((a) => ({ title: a.title, bodyMarkdown: a.markdown })),
+      bank: this.letterBank(),
+      verifyUrl: `${this.config.letter.verifyBaseUrl}/${n.id}`,
+      service,
+      sealImagePath: this.config.letter.sealImagePath,
+    };
+  }
+
+  /**
+   * Accept-time checks of a letter notification, on the same LetterInput {@link render} would paint (same template
+   * render, date and service): every character has a glyph in the font chain (else the field and the code point
+   * are named), the address fits the envelope window, the total is principal + interest and fees, and the payment
+   * deadline falls after the letter date. Throws TemplateDataError (422); nothing is stored before it passes.
+   */
+  async precheckLetter(n: LetterCheckTarget, def: TemplateDefinition): Promise<void> {
+    const issuedOn = localDate(n.createdAt, n.recipient.timeZone || 'Asia/Shanghai');
+    const out = await this.templates.render(def, n.data, {
+      recipientRole: n.recipient.role,
+      recipientName: n.recipient.name,
+      caseId: n.caseId,
+      notificationId: n.id,
+      issuedOn,
+    });
+    if (!out.letter) throw new Error(`template ${def.key} has no letter part`);
+    const input = this.letterInput(n, out.letter, issuedOn, this.letterService(def.stage));
+    preflightLetter(input, {
+      sources: [
+        { path: 'recipient.name', value: n.recipient.name },
+        { path: 'recipient.address', value: n.recipient.address },
+        { path: 'data', value: n.data },
+      ],
+      data: n.data,
+      addressPath: 'recipient.address',
+    });
+  }
+
+  /** The LetterInput of the copy of a letter attached to an email (not posted: no service endorsement). */
+  private copyInput(
+    n: LetterCheckTarget & Pick<NotificationRow, 'recipientAddress'>,
+    letter: NonNullable<Awaited<ReturnType<TemplateRegistry['render']>>['letter']>,
+    issuedOn: string,
+  ): LetterInput {
+    const checked = n.recipient.address ? validatePostalAddress(n.recipient.address, n.recipient.name) : null;
+    return {
+      documentId: n.id,
+      caseId: n.caseId,
+      date: issuedOn,
+      locale: n.locale === 'en' ? 'en' : 'zh-CN',
+      recipient: {
+        name: n.recipient.name,
+        addressLines: checked?.ok ? checked.addressLines : [n.recipientAddress],
+        postcode: n.recipient.address?.postcode,
+      },
+      title: letter.title,
+      bodyMarkdown: letter.markdown,
+      attachments: letter.attachments.map((a) => ({ title: a.title, bodyMarkdown: a.markdown })),
+      bank: this.letterBank(),
+      verifyUrl: `${this.config.letter.verifyBaseUrl}/${n.id}`,
+      sealImagePath: this.config.letter.sealImagePath,
+    };
+  }
+
+  /**
+   * Accept-time checks of the letter copy an email attaches (`attachLetter`): glyph coverage, amounts and deadline
+   * as for a posted letter (no envelope window: the copy is not posted). Throws TemplateDataError (422).
+   */
+  async precheckLetterCopy(
+    n: LetterCheckTarget & Pick<NotificationRow, 'recipientAddress'>,
+    def: TemplateDefinition,
+  ): Promise<void> {
+    if (!def.attachLetter) return;
+    const issuedOn = localDate(n.createdAt, n.recipient.timeZone || 'Asia/Shanghai');
+    const letterDef = await this.templates.resolve(def.attachLetter, n.locale as Locale);
+    const letter = (
+      await this.templates.render(letterDef, n.data, {
+        recipientName: n.recipient.name,
+        caseId: n.caseId,
+        notificationId: n.id,
+        issuedOn,
+      })
+    ).letter;
+    if (!letter) throw new Error(`template ${def.attachLetter} has no letter part`);
+    preflightLetter(this.copyInput(n, letter, issuedOn), {
+      sources: [
+        { path: 'recipient.name', value: n.recipient.name },
+        { path: 'recipient.address', value: n.recipient.address },
+        { path: 'data', value: n.data },
+      ],
+      data: n.data,
+      window: false,
+    });
+  }
+
+  /** The postal service of a letter of this stage: what the provider is told and the envelope window prints. */
+  private letterService(stage: string): LetterService {
+    return this.registered(stage) ? 'registered' : 'ordinary';
   }
 
   /** Registered mail when the stage policy says so for letters (late and legal stages by default). */

@@ -24,6 +24,7 @@ import {
 import { canonicalJson, type ChainedEvent, EvidenceService, type JsonValue } from '#libs/evidence';
 import { Db } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
+import { ArtifactRenderer } from './artifact.renderer.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { ComplianceService } from './compliance.service.js';
 import { decideStage, type StageDecision } from './stage-policy.js';
@@ -111,6 +112,7 @@ export class NotificationsService {
     private readonly compliance: ComplianceService,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly artifacts: ArtifactRenderer,
   ) {}
 
   /**
@@ -175,6 +177,33 @@ export class NotificationsService {
 
     const nowDate = this.clock.now();
     const now = nowDate.getTime();
+    // Letters: glyphs, envelope window, amounts and deadline checked on the letter as it will print (422s).
+    if (def.channel === 'letter') {
+      await this.artifacts.precheckLetter(
+        {
+          id,
+          caseId: input.caseId,
+          locale: def.locale,
+          recipient: input.recipient,
+          data: input.data,
+          createdAt: now,
+        },
+        def,
+      );
+    } else if (def.channel === 'email' && def.attachLetter) {
+      await this.artifacts.precheckLetterCopy(
+        {
+          id,
+          caseId: input.caseId,
+          locale: def.locale,
+          recipient: input.recipient,
+          recipientAddress: address,
+          data: input.data,
+          createdAt: now,
+        },
+        def,
+      );
+    }
     // Early answer from the compliance gate; the authoritative check runs again at send time.
     const decision = await this.compliance.evaluate(
       this.db,

@@ -26,8 +26,34 @@ export class TemplateDefinitionError extends Error {
   }
 }
 
-/** `html` escapes output (email HTML); `plain` does not (SMS, subject, text, letter Markdown). */
-export type EscapeMode = 'html' | 'plain';
+/**
+ * `html` escapes output (email HTML); `markdown` escapes it for the letter's Markdown (letter bodies and
+ * attachments: a value such as the ID mask `1101**1234` prints as written); `plain` does not (SMS, subject, text,
+ * letter titles). Only values are escaped: the template's and partials' own Markdown is kept.
+ */
+export type EscapeMode = 'html' | 'markdown' | 'plain';
+
+/** Inline characters the letter's Markdown reader (and CommonMark) gives a meaning: backslash-escaped in values. */
+const MD_INLINE = /[\\*_`[\]|<>~]/g;
+/** Block markers at the start of a line (after up to 3 spaces): headings, quotes, list bullets, ordered lists. */
+const MD_LINE_START = /^( {0,3})(#|>|[-+](?=\s|$)|(\d{1,9})([.)])(?=\s|$))/gm;
+
+/**
+ * Escapes a value for the letter's Markdown (libs/letters/src/markdown.ts understands a backslash before any ASCII
+ * punctuation, as CommonMark does). Newlines are kept; a marker at the start of any of the value's lines is
+ * escaped, since the value may start a line of the template.
+ */
+export function escapeMarkdown(value: unknown): string {
+  let s: string;
+  if (typeof value === 'string') s = value;
+  else if (value == null) return '';
+  else s = String(value);
+  return s
+    .replace(MD_INLINE, '\\$&')
+    .replace(MD_LINE_START, (_m, indent: string, marker: string, digits?: string, dot?: string) =>
+      digits !== undefined ? `${indent}${digits}\\${dot}` : `${indent}\\${marker}`,
+    );
+}
 
 type Compiled = Handlebars.TemplateDelegate;
 
@@ -43,6 +69,14 @@ interface InternalEnv {
 const env = Handlebars.create();
 env.unregisterHelper('log');
 for (const [name, fn] of Object.entries(TEMPLATE_HELPERS)) env.registerHelper(name, fn);
+
+/**
+ * The escaping function of `markdown` parts, reached by the compiled code as a helper. Templates cannot call it
+ * (`knownHelpersOnly` with a name outside ALLOWED_HELPERS); Handlebars wraps helpers to rewrite their last
+ * argument, so the compiled call passes an options object after the value.
+ */
+const MD_ESCAPE_HELPER = '__letterMarkdownEscape';
+env.registerHelper(MD_ESCAPE_HELPER, (value: unknown) => escapeMarkdown(value));
 
 /** The budget of the render in progress (rendering is synchronous: at most one at a time). */
 let activeBudget: RenderBudget | undefined;
@@ -80,6 +114,36 @@ const BASE_OPTIONS = {
 } as const;
 
 type CompileOptions = typeof BASE_OPTIONS & { noEscape: boolean };
+
+type JsCompiler = new () => {
+  compile(env: unknown, options: CompileOptions, context: undefined, asObject: true): unknown;
+};
+
+/** Handlebars' JavaScript compiler with `{{value}}` output escaped for Markdown instead of HTML. */
+const MarkdownCompiler: JsCompiler = (() => {
+  const Base = (env as unknown as InternalEnv).JavaScriptCompiler;
+  class Md extends Base {}
+  const proto = Md.prototype as unknown as {
+    compiler: unknown;
+    appendEscaped(): void;
+    pushSource(s: unknown): void;
+    appendToBuffer(parts: unknown[]): unknown;
+    aliasable(name: string): unknown;
+    popStack(): unknown;
+  };
+  proto.compiler = Md; // child programs ({{#each}}, {{#if}} bodies) compile with the same class
+  proto.appendEscaped = function (this: typeof proto) {
+    this.pushSource(
+      this.appendToBuffer([
+        this.aliasable(`container.helpers.${MD_ESCAPE_HELPER}`),
+        '(',
+        this.popStack(),
+        ', {})',
+      ]),
+    );
+  };
+  return Md;
+})();
 
 const RUNTIME_OPTIONS = {
   allowProtoPropertiesByDefault: false,
@@ -119,7 +183,8 @@ export function compileSource(source: string, mode: EscapeMode, part = 'template
   try {
     const ast = internal.parse(source);
     const environment = new internal.Compiler().compile(ast, options);
-    const spec = new internal.JavaScriptCompiler().compile(environment, options, undefined, true);
+    const Js = mode === 'markdown' ? MarkdownCompiler : internal.JavaScriptCompiler;
+    const spec = new Js().compile(environment, options, undefined, true);
     compiled = internal.template(spec);
   } catch (err) {
     const { line, column } = errorPosition(err);
@@ -209,10 +274,10 @@ export function channelParts(
       break;
     case 'letter':
       add('letterTitle', parts.letterTitle, 'plain');
-      add('letter', parts.letter, 'plain');
+      add('letter', parts.letter, 'markdown');
       (parts.attachments ?? []).forEach((a, i) => {
         add(`attachments[${i}].title`, a.title, 'plain');
-        add(`attachments[${i}].letter`, a.letter, 'plain');
+        add(`attachments[${i}].letter`, a.letter, 'markdown');
       });
       break;
   }

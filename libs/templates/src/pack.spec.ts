@@ -148,7 +148,8 @@ describe('demand letters', () => {
     expect(letter?.markdown).toContain('**2026年11月20日**');
     expect(letter?.attachments).toHaveLength(1);
     expect(letter?.attachments[0].title).toBe('还款承诺书');
-    expect(letter?.attachments[0].markdown).toContain('1101**********1234');
+    // Escaped for the letter's Markdown, so the mask's asterisks print as written (not as bold markers).
+    expect(letter?.attachments[0].markdown).toContain(`1101${'\\*'.repeat(10)}1234`);
     expect(letter?.attachments[0].markdown).not.toContain('110101199001011234');
   });
 
