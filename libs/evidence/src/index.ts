@@ -12,3 +12,4 @@ export * from './bundle.service.js';
 export * from './eligibility.js';
 export * from './eligibility.service.js';
 export * from './retention.js';
+export * from './document-check.js';
