@@ -13,3 +13,4 @@ export * from './eligibility.js';
 export * from './eligibility.service.js';
 export * from './retention.js';
 export * from './document-check.js';
+export * from './certificate.js';
