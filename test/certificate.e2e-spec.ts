@@ -125,6 +125,8 @@ describe('送达证明 (certificate.pdf) of the evidence bundle', () => {
       },
       30_000,
     );
+    // The debtor checks the letter on the public page once: the certificate counts it.
+    expect((await fetch(`${api.baseUrl}/verify/${ids[2]}`)).status).toBe(200);
   }, 60_000);
 
   afterAll(async () => {
@@ -144,6 +146,8 @@ describe('送达证明 (certificate.pdf) of the evidence bundle', () => {
     }
     expect(flat).not.toContain('通知4：');
     expect(flat.split('证明效力').length - 1).toBe(3);
+    expect(flat.split('公开核验').length - 1).toBe(1);
+    expect(flat).toContain('公开核验1次（document.verified）');
     // Chinese statuses and labels, no raw event names.
     expect(flat.split('最终状态已送达').length - 1).toBe(3);
     expect(flat).toContain('沙箱，不作证明（测试模拟回执）');

@@ -207,13 +207,16 @@ describe('bundle service helpers', () => {
 
   it('summarises at most the first notices and counts the rest', () => {
     const b = new NoticeSummaryBuilder(1);
+    const [verified] = events([{ n: 'a', type: 'document.verified', payload: { result: 'genuine' } }]);
     for (const e of events([
       { n: 'a', type: 'notification.accepted', payload: { request: { channel: 'sms' } } },
       { n: 'b', type: 'notification.accepted', payload: { request: { channel: 'sms' } } },
       { n: 'b', type: 'status.changed', payload: { to: 'sent' } },
     ]))
       b.add(e);
+    b.add({ ...verified, seq: 9 });
     expect(b.notices().map((n) => n.notificationId)).toEqual(['a']);
+    expect(b.notices()[0]).toMatchObject({ verifications: 1, seqs: [1, 1] });
     expect(b.omitted).toBe(1);
     expect(zonedTime('2026-06-01T00:00:00.000Z', 'America/New_York')).toBe('2026-05-31 20:00:00 -04:00');
   });

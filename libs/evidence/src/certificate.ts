@@ -54,8 +54,10 @@ export interface NoticeSummary {
   artifactSha256: string | null;
   /** `legal`: delivered with a real receipt; `sandbox`: delivered only in the sandbox; `none`: not delivered. */
   proof: 'legal' | 'sandbox' | 'none';
-  /** First and last evidence seq of the notice. */
+  /** First and last evidence seq of the notice's delivery record (public lookups not included). */
   seqs: [number, number];
+  /** Lookups on the public verification page (`document.verified`). */
+  verifications: number;
 }
 
 function maskedDestination(channel: string | null, recipient: Obj | undefined): string | null {
@@ -108,8 +110,13 @@ export class NoticeSummaryBuilder {
         artifactSha256: null,
         proof: 'none',
         seqs: [ev.seq, ev.seq],
+        verifications: 0,
       };
       this.byId.set(nid, n);
+    }
+    if (ev.type === 'document.verified') {
+      n.verifications += 1;
+      return;
     }
     n.seqs[1] = ev.seq;
     switch (ev.type) {
@@ -293,6 +300,8 @@ const W = {
       proof: '证明效力',
       sha: '文书 SHA-256',
       seqs: '证据序号',
+      verifications: '公开核验',
+      times: (k: number) => `${k} 次（document.verified）`,
     },
   },
   en: {
@@ -348,6 +357,8 @@ const W = {
       proof: 'Evidential value',
       sha: 'Document SHA-256',
       seqs: 'Evidence seqs',
+      verifications: 'Public verifications',
+      times: (k: number) => `${k} (document.verified)`,
     },
   },
 } as const;
@@ -433,6 +444,7 @@ export function noticeSection(n: NoticeSummary, index: number, lang: Certificate
     [f.proof, L.proof[n.proof]],
     [f.sha, n.artifactSha256 ? groupedHex(n.artifactSha256) : null],
     [f.seqs, `${n.seqs[0]}–${n.seqs[1]}`],
+    ...(n.verifications > 0 ? [[f.verifications, f.times(n.verifications)] as [string, string]] : []),
   ];
   return [
     heading,
