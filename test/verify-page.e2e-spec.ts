@@ -181,7 +181,7 @@ describe.each(['sqlite', 'postgres'] as const)(
       const html = await res.text();
       expect(mainAttr(html, 'data-result')).toBe('issued');
       expect(mainAttr(html, 'data-state')).toBe('current');
-      expect(html).toContain('本行出具的文书');
+      expect(html).toContain('真实文书：本行出具');
       expect(html).toContain('示例银行信用卡中心');
       expect(html).toContain('信函（后期催收）');
       expect(html).toContain('2026-11-24');

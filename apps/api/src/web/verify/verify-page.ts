@@ -28,7 +28,7 @@ const T = {
   'zh-CN': {
     title: '文书真伪核验',
     switchTo: 'English',
-    genuineRecord: '本行出具的文书',
+    genuineRecord: '真实文书：本行出具',
     genuineRecordText:
       '此编号对应本行出具并存档的文书。请核对下列信息与您手中的文书一致，并可上传文件逐字节核对。',
     notIssued: '并非本行出具',
@@ -47,6 +47,7 @@ const T = {
       cancelled: '已撤销（本行已撤回此文书，无需据此办理）',
       superseded: (d: string) => `已被本行 ${d} 出具的新通知取代`,
     },
+    record: '本行存档记录',
     fields: {
       bank: '出具机构',
       type: '文书类型',
@@ -70,7 +71,7 @@ const T = {
   en: {
     title: 'Document verification',
     switchTo: '中文',
-    genuineRecord: 'Issued by us',
+    genuineRecord: 'Genuine: issued by us',
     genuineRecordText:
       'This number belongs to a document we issued and keep on file. Compare the details below with the document you hold, or upload the file to check it byte for byte.',
     notIssued: 'Not issued by us',
@@ -89,6 +90,7 @@ const T = {
       cancelled: 'Cancelled (we withdrew this document; no action is needed on it)',
       superseded: (d: string) => `Superseded by a newer notice we issued on ${d}`,
     },
+    record: 'Our record of this document number',
     fields: {
       bank: 'Issued by',
       type: 'Document type',
@@ -220,7 +222,7 @@ export function renderVerifyPage(p: PageInput): string {
       ]),
       [L.fields.status, `<span data-state="${e(v.state)}">${e(stateText)}</span>`],
     ];
-    details = `<section><table>${rows.map(([k, val]) => `<tr><th>${e(k)}</th><td>${val}</td></tr>`).join('')}</table></section>`;
+    details = `<section><h3>${e(L.record)}</h3><table>${rows.map(([k, val]) => `<tr><th>${e(k)}</th><td>${val}</td></tr>`).join('')}</table></section>`;
   }
 
   const forms =
