@@ -205,6 +205,22 @@ describe('送达证明 (certificate.pdf) of the evidence bundle', () => {
     expect(windowText).toContain('随证据包提供，不邮寄');
     expect(windowText).not.toContain('挂号信');
     expect(windowText).not.toContain('平信');
+    const en = await bundleCertificate('?lang=en', 'window-en');
+    const enWindow = execFileSync('pdftotext', [
+      ...[
+        '-f',
+        '1',
+        '-l',
+        '1',
+        '-x',
+        String(Math.floor(w.x * MM_TO_PT)),
+        '-y',
+        String(Math.floor(w.y * MM_TO_PT)),
+      ],
+      ...['-W', String(Math.ceil(w.width * MM_TO_PT)), '-H', String(Math.ceil(w.height * MM_TO_PT)), en, '-'],
+    ]).toString();
+    expect(enWindow).toMatch(/not\s+posted/);
+    expect(enWindow).not.toMatch(/REGISTERED|ORDINARY/);
   }, 60_000);
 
   it('is in English with lang=en; an unknown lang is refused', async () => {
