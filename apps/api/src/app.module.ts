@@ -23,13 +23,14 @@ import { EditorController } from './web/editor.controller.js';
 import { CheckpointScheduler } from '#libs/evidence';
 import { LegalController } from './http/legal.controller.js';
 import { LegalPageController } from './web/legal/legal-page.controller.js';
+import { VerifyModule } from './web/verify/verify.controller.js';
 
 @Module({})
 export class ApiModule {
   static forRoot(opts: { config?: AppConfig; clock?: Clock } = {}): DynamicModule {
     return {
       module: ApiModule,
-      imports: [...pipelineImports(opts), ObservabilityModule, TerminusModule, AuthModule],
+      imports: [...pipelineImports(opts), ObservabilityModule, TerminusModule, AuthModule, VerifyModule],
       controllers: [
         PrintRoomController,
         BatchController,

@@ -9,7 +9,12 @@ import type { ChainedEvent, JsonValue } from './chain.js';
 import { type BundleArtifact, type EvidenceBundleResult, writeEvidenceBundle } from './bundle.js';
 import { CheckpointService, type StoredCheckpoint } from './checkpoint.service.js';
 import { EvidenceSigningKeys } from './signer.js';
-import { TimelineBuilder, type TimelineRow } from './eligibility.js';
+import {
+  type CertificateLang,
+  certificateBody,
+  type NoticeSummary,
+  NoticeSummaryBuilder,
+} from './certificate.js';
 import type { CaseInclusionProof } from './merkle.js';
 
 /**
@@ -83,16 +88,6 @@ export class ArtifactCollector {
   }
 }
 
-const CHANNEL_ZH: Record<string, string> = { sms: '短信', email: '电子邮件', letter: '信函' };
-const EVENT_ZH: Record<string, string> = {
-  'notification.accepted': '受理通知',
-  'message.rendered': '生成文书',
-  'provider.response': '服务商已接收',
-  'provider.error': '发送出错',
-  'receipt.received': '收到回执',
-  'status.changed': '状态变更',
-};
-
 /** Beijing time `YYYY-MM-DD HH:mm:ss` of an ISO instant. */
 export function beijingTime(iso: string): string {
   const t = Date.parse(iso);
@@ -100,64 +95,50 @@ export function beijingTime(iso: string): string {
   return new Date(t + 8 * 3_600_000).toISOString().slice(0, 19).replace('T', ' ');
 }
 
-function cell(s: string | null | undefined): string {
-  return (s ?? '—').replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\s+/g, ' ').trim() || '—';
-}
-
-/** A long hex string in groups, so the PDF can break it across lines. */
-function grouped(hex: string): string {
-  return hex.replace(/(.{16})(?=.)/g, '$1 ');
-}
-
 export interface CertificateInput {
   caseId: string;
   debtorName: string | null;
   head: { seq: number; hash: string };
   checkpoint: StoredCheckpoint;
-  rows: TimelineRow[];
-  /** Rows left out of the table (the full timeline is events.jsonl). */
-  omitted: number;
+  notices: NoticeSummary[];
+  /** Notices left out of the certificate (the full record is events.jsonl). */
+  omittedNotices: number;
   artifacts: number;
   keyId: string;
   createdAt: Date;
 }
 
-/** The Markdown body of the 送达证明 (delivery certificate). */
-export function certificateMarkdown(c: CertificateInput, bankName: string): string {
+/** The Markdown body of the 送达证明 (delivery certificate), see certificate.ts. */
+export function certificateMarkdown(
+  c: CertificateInput,
+  bank: { name: string; phone: string },
+  publicBaseUrl: string,
+  lang: CertificateLang = 'zh-CN',
+): string {
   const cp = c.checkpoint.signed.checkpoint;
-  const lines = [
-    `案件编号：**${c.caseId}**${c.debtorName ? `\u3000\u3000持卡人：**${c.debtorName}**` : ''}`,
-    '',
-    `本证明由${bankName}催收通知服务依据其证据账本自动生成，载明本案截至证据序号 ${c.head.seq} 的各项通知的发送与送达记录。每一条记录都写入本案的哈希链（SHA-256，逐条串联），链末条由服务以 Ed25519 密钥签名的检查点（全部案件链末条的 Merkle 根）覆盖${c.checkpoint.tsaGenTime ? '，检查点另有可信时间戳' : ''}。`,
-    '',
-    '| 项目 | 内容 |',
-    '|---|---|',
-    `| 证据链末条序号 | ${c.head.seq} |`,
-    `| 证据链末条哈希 | ${grouped(c.head.hash)} |`,
-    `| 检查点 | 第 ${c.checkpoint.id} 号，覆盖 ${cp.treeSize} 个案件 |`,
-    `| 检查点根哈希 | ${grouped(cp.rootHash)} |`,
-    `| 检查点时间 | ${beijingTime(cp.createdAt)}（北京时间） |`,
-    `| 可信时间戳 | ${c.checkpoint.tsaGenTime ? `${beijingTime(c.checkpoint.tsaGenTime)}（北京时间，见 timestamp.tsr）` : '未配置时间戳服务'} |`,
-    `| 签名密钥标识 | ${grouped(c.keyId)} |`,
-    `| 随附文书 | ${c.artifacts} 份（artifacts 目录） |`,
-    `| 生成时间 | ${beijingTime(c.createdAt.toISOString())}（北京时间） |`,
-    '',
-    '## 通知时间线',
-    '',
-    '| 时间（北京时间） | 渠道 | 事件 | 服务商编号 | 回执 |',
-    '|---|---|---|---|---|',
-    ...c.rows.map((r) => {
-      const event = `${EVENT_ZH[r.event] ?? r.event}${r.event === 'status.changed' ? ` ${r.detail}` : ''}`;
-      const receipt = r.receipt ? r.receipt.replace(/ sandbox$/, '（沙箱，不作证明）') : null;
-      return `| ${beijingTime(r.time)} | ${cell(r.channel ? (CHANNEL_ZH[r.channel] ?? r.channel) : null)} | ${cell(event)} | ${cell(r.providerId)} | ${cell(receipt)} |`;
-    }),
-    '',
-    ...(c.omitted > 0 ? [`另有 ${c.omitted} 条记录未列入上表，完整记录见 events.jsonl。`, ''] : []),
-    '## 核验方法',
-    '',
-    '证据包内 manifest.json 列出每个文件的 SHA-256 与大小，manifest.sig 是对 manifest.json 的 Ed25519 签名。核验者可向本行索取公布的公钥，使用 openssl 与 sha256sum 独立核验签名与哈希，步骤见 README.txt。标注“沙箱”的回执仅为测试模拟，不构成送达证明。',
-  ];
-  return lines.join('\n');
+  return certificateBody(
+    {
+      caseId: c.caseId,
+      debtorName: c.debtorName,
+      head: c.head,
+      checkpoint: {
+        id: c.checkpoint.id,
+        treeSize: cp.treeSize,
+        rootHash: cp.rootHash,
+        createdAt: cp.createdAt,
+        tsaGenTime: c.checkpoint.tsaGenTime ?? null,
+      },
+      notices: c.notices,
+      omittedNotices: c.omittedNotices,
+      artifacts: c.artifacts,
+      keyId: c.keyId,
+      createdAt: c.createdAt,
+      bankName: bank.name,
+      bankPhone: bank.phone,
+      publicKeyUrl: `${publicBaseUrl}/v1/evidence/public-key`,
+    },
+    lang,
+  );
 }
 
 export interface CaseBundlePlan {
@@ -171,8 +152,8 @@ export interface CaseBundlePlan {
 @Injectable()
 export class EvidenceBundleService {
   private readonly log = new Logger('EvidenceBundle');
-  /** Timeline rows printed in the certificate; the rest are counted. */
-  static readonly CERTIFICATE_MAX_ROWS = 300;
+  /** Notices summarised in the certificate; the rest are counted. */
+  static readonly CERTIFICATE_MAX_NOTICES = 200;
 
   constructor(
     private readonly db: Db,
@@ -229,21 +210,19 @@ export class EvidenceBundleService {
    * Two passes over the events: the first gathers the timeline and artifact references for the
    * certificate, the second writes events.jsonl.
    */
-  async write(plan: CaseBundlePlan, out: Writable): Promise<EvidenceBundleResult> {
+  async write(
+    plan: CaseBundlePlan,
+    out: Writable,
+    opts: { lang?: CertificateLang } = {},
+  ): Promise<EvidenceBundleResult> {
     const key = this.keys.get();
     const createdAt = this.clock.now();
-    const timeline = new TimelineBuilder();
+    const notices = new NoticeSummaryBuilder(EvidenceBundleService.CERTIFICATE_MAX_NOTICES);
     const collector = new ArtifactCollector();
-    const rows: TimelineRow[] = [];
-    let omitted = 0;
     let debtorName: string | null = null;
     for await (const ev of this.events(plan.caseId, plan.head.seq)) {
       collector.add(ev);
-      const row = timeline.add(ev);
-      if (row) {
-        if (rows.length < EvidenceBundleService.CERTIFICATE_MAX_ROWS) rows.push(row);
-        else omitted += 1;
-      }
+      notices.add(ev);
       if (ev.type === 'notification.accepted') {
         const req = (ev.payload as { request?: { recipient?: { role?: unknown; name?: unknown } } }).request;
         if (req?.recipient?.role === 'debtor' && typeof req.recipient.name === 'string') {
@@ -251,17 +230,20 @@ export class EvidenceBundleService {
         }
       }
     }
-    const certificatePdf = await this.certificate({
-      caseId: plan.caseId,
-      debtorName,
-      head: plan.head,
-      checkpoint: plan.checkpoint,
-      rows,
-      omitted,
-      artifacts: collector.refs.length,
-      keyId: key.keyId,
-      createdAt,
-    });
+    const certificatePdf = await this.certificate(
+      {
+        caseId: plan.caseId,
+        debtorName,
+        head: plan.head,
+        checkpoint: plan.checkpoint,
+        notices: notices.notices(),
+        omittedNotices: notices.omitted,
+        artifacts: collector.refs.length,
+        keyId: key.keyId,
+        createdAt,
+      },
+      opts.lang ?? 'zh-CN',
+    );
     return writeEvidenceBundle(out, {
       caseId: plan.caseId,
       events: this.events(plan.caseId, plan.head.seq),
@@ -277,20 +259,40 @@ export class EvidenceBundleService {
     });
   }
 
-  /** The certificate PDF (送达证明), rendered with the letters library. */
-  async certificate(c: CertificateInput): Promise<Buffer> {
+  /**
+   * The certificate PDF (送达证明), rendered with the letters library, with the bank's seal when one
+   * is configured. It is not posted: the address window names the case party and says so, with no
+   * postal endorsement.
+   */
+  async certificate(c: CertificateInput, lang: CertificateLang = 'zh-CN'): Promise<Buffer> {
     const bank = this.config.bank;
+    const en = lang === 'en';
     const date = new Date(c.createdAt.getTime() + 8 * 3_600_000).toISOString().slice(0, 10);
+    const bankName = en ? bank.nameEn : bank.name;
     return renderLetterPdf({
       documentId: `EVC-${c.caseId}-${c.head.seq}`,
       caseId: c.caseId,
       date,
-      locale: 'zh-CN',
-      recipient: { name: c.debtorName ?? '（案件当事人）', addressLines: ['随证据包提供，不邮寄'] },
-      title: '送达证明',
-      bodyMarkdown: certificateMarkdown(c, bank.name),
-      bank: { name: bank.name, addressLines: [bank.address], phone: bank.phone, website: bank.website },
+      locale: en ? 'en' : 'zh-CN',
+      recipient: {
+        name: c.debtorName ?? (en ? '(party to the case)' : '（案件当事人）'),
+        addressLines: [en ? 'Enclosed with the evidence bundle; not posted' : '随证据包提供，不邮寄'],
+      },
+      title: en ? 'Certificate of Delivery' : '送达证明',
+      bodyMarkdown: certificateMarkdown(
+        c,
+        { name: bankName, phone: bank.phone },
+        this.config.http.publicBaseUrl,
+        lang,
+      ),
+      bank: {
+        name: bankName,
+        addressLines: [en ? bank.addressEn : bank.address],
+        phone: bank.phone,
+        website: bank.website,
+      },
       verifyUrl: `${this.config.http.publicBaseUrl}/legal#case=${encodeURIComponent(c.caseId)}`,
+      sealImagePath: this.config.letter.sealImagePath,
     });
   }
 }

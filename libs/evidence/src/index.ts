@@ -15,3 +15,5 @@ export * from './eligibility.js';
 export * from './eligibility.service.js';
 export * from './retention.js';
 export * from './transparency/index.js';
+export * from './document-check.js';
+export * from './certificate.js';

@@ -62,8 +62,21 @@ export class LegalController {
   })
   @ApiProduces('application/zip')
   @ApiResponse({ status: 200, description: 'The bundle; verify with `npm run evidence:verify -- <zip>`' })
-  async bundle(@Param('caseId') raw: string, @Res() res: Response): Promise<void> {
+  @ApiQuery({
+    name: 'lang',
+    required: false,
+    enum: ['zh-CN', 'en'],
+    description: 'Language of certificate.pdf',
+  })
+  async bundle(
+    @Param('caseId') raw: string,
+    @Res() res: Response,
+    @Query('lang') lang?: string,
+  ): Promise<void> {
     const caseId = caseIdOf(raw);
+    if (lang !== undefined && lang !== 'zh-CN' && lang !== 'en') {
+      throw new ValidationError('lang is invalid', [{ path: 'lang', message: 'zh-CN or en' }]);
+    }
     const plan = await this.bundles.plan(caseId);
     res.status(200);
     res.setHeader('Content-Type', 'application/zip');
@@ -73,7 +86,7 @@ export class LegalController {
     res.setHeader('X-Checkpoint-Id', String(plan.checkpoint.id));
     res.on('error', () => undefined);
     try {
-      await this.bundles.write(plan, res);
+      await this.bundles.write(plan, res, { lang: lang === 'en' ? 'en' : 'zh-CN' });
     } catch (err) {
       if (!res.headersSent) {
         res.removeHeader('Content-Disposition');
