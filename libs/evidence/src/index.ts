@@ -15,3 +15,4 @@ export * from './eligibility.js';
 export * from './eligibility.service.js';
 export * from './retention.js';
 export * from './transparency/index.js';
+export * from './transparency/witnesses.js';
