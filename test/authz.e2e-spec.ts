@@ -49,6 +49,7 @@ const RULES: [RegExp, Need][] = [
   [/^POST \/v1\/opt-outs$/, ['notifications:send']],
   [/^GET \/v1\/cases\/\{caseId\}\/(evidence|legal-eligibility|timeline|inclusion-proof)/, ['evidence:read']],
   [/^GET \/v1\/evidence\/public-key$/, 'public'],
+  [/^GET \/v1\/evidence\/log\/vkey$/, 'public'],
   [/^POST \/v1\/evidence\/checkpoints$/, ['admin']],
   [/^(GET|POST) \/v1\/evidence\//, ['evidence:read']],
   [/^POST \/v1\/templates\/.*(approve|reject|publish|rollback)$/, ['templates:approve']],

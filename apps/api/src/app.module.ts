@@ -21,6 +21,7 @@ import { ProblemFilter } from './problem.js';
 import { TemplatesController } from './http/templates.controller.js';
 import { EditorController } from './web/editor.controller.js';
 import { CheckpointScheduler } from '#libs/evidence';
+import { EvidenceLogController } from './http/evidence-log.controller.js';
 import { LegalController } from './http/legal.controller.js';
 import { LegalPageController } from './web/legal/legal-page.controller.js';
 import { VerifyModule } from './web/verify/verify.controller.js';
@@ -46,6 +47,7 @@ export class ApiModule {
         TemplatesController,
         EditorController,
         LegalController,
+        EvidenceLogController,
         LegalPageController,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, CheckpointScheduler],

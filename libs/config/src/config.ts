@@ -187,6 +187,30 @@ const EnvSchema = z.object({
   /** RFC 3161 time-stamp authority for checkpoints (unset = no time stamps). */
   TSA_URL: z.url().optional(),
   TSA_TIMEOUT_MS: int(10_000, 100),
+  /**
+   * C2SP tlog-witness base URLs (comma-separated) each checkpoint of the evidence log is sent to;
+   * their cosignatures are stored with it (docs/witness.md).
+   */
+  WITNESS_URLS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const urls = (v ?? '')
+        .split(',')
+        .map((u) => u.trim())
+        .filter(Boolean);
+      for (const u of urls) {
+        if (!/^https?:\/\/[^\s]+$/.test(u))
+          ctx.addIssue({ code: 'custom', message: `not an http(s) URL: ${u}` });
+      }
+      return urls.map((u) => u.replace(/\/+$/, ''));
+    }),
+  WITNESS_TIMEOUT_MS: int(10_000, 100),
+  /** The evidence log's origin line (and note key name) in its C2SP checkpoints. */
+  EVIDENCE_LOG_ORIGIN: z
+    .string()
+    .regex(/^[\x21-\x2a\x2c-\x7e]{1,200}$/, 'printable ASCII without spaces or +')
+    .optional(),
   /** Evidence is kept at least this many years (never less than 5); legal holds keep it longer. */
   EVIDENCE_RETENTION_YEARS: int(5, 5),
   /** Legal-action eligibility thresholds (DESIGN.md section 2). */
@@ -609,6 +633,11 @@ export interface AppConfig {
     generatedKeyFile?: string;
     tsaUrl?: string;
     tsaTimeoutMs: number;
+    /** C2SP witnesses each checkpoint goes to. */
+    witnessUrls: string[];
+    witnessTimeoutMs: number;
+    /** Origin line of the log's checkpoint notes (default: `<public host>/evidence-log`). */
+    logOrigin: string;
     retentionYears: number;
   };
   legal: { minPrincipal: number; minDelivered: number; minMonthsNoPayment: number };
@@ -802,6 +831,9 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
           : undefined,
       tsaUrl: e.TSA_URL,
       tsaTimeoutMs: e.TSA_TIMEOUT_MS,
+      witnessUrls: e.WITNESS_URLS,
+      witnessTimeoutMs: e.WITNESS_TIMEOUT_MS,
+      logOrigin: e.EVIDENCE_LOG_ORIGIN ?? `${new URL(publicBaseUrlOf(e)).host}/evidence-log`,
       retentionYears: e.EVIDENCE_RETENTION_YEARS,
     },
     legal: {

@@ -19,6 +19,7 @@ import {
   EvidenceIntegrityError,
   type IntegrityFinding,
 } from './transparency/integrity.service.js';
+import { type WitnessOutcome, WitnessPublisher } from './transparency/witnesses.js';
 
 /**
  * Signed checkpoints over all case-chain heads (docs/evidence.md): an RFC 6962 root, signed with
@@ -45,6 +46,8 @@ export interface StoredCheckpoint {
   tsaToken?: Buffer;
   tsaGenTime?: string;
   tsaError?: string;
+  /** The C2SP checkpoint note of the log and what each witness answered (when just made). */
+  witnessed?: { note: string; outcomes: WitnessOutcome[] };
 }
 
 /** JSON view of a stored checkpoint (API answers). */
@@ -109,6 +112,7 @@ export class CheckpointService {
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Optional() integrity?: EvidenceIntegrity,
+    @Optional() private readonly witnesses?: WitnessPublisher,
   ) {
     this.integrity = integrity ?? new EvidenceIntegrity(db, keys, clock);
   }
@@ -145,6 +149,11 @@ export class CheckpointService {
         this.log.warn(`checkpoint ${made.id}: time stamp from ${tsaUrl} failed: ${stored.tsaError}`);
         await this.db.exec('UPDATE checkpoints SET tsa_error = ? WHERE id = ?', [stored.tsaError, made.id]);
       }
+    }
+    if (this.witnesses) {
+      const size = made.signed.checkpoint.logSize ?? 0;
+      const leaves = (await this.integrity.leafHashes()).slice(0, size).map((h) => Buffer.from(h, 'hex'));
+      stored.witnessed = await this.witnesses.publish(made.id, this.keys.signer(), leaves);
     }
     this.log.log(
       `checkpoint ${made.id} (${reason}): ${made.signed.checkpoint.treeSize} cases, root ${made.signed.checkpoint.rootHash}, log of ${made.signed.checkpoint.logSize} events`,

@@ -6,6 +6,7 @@ import { LegalEvidenceService } from './eligibility.service.js';
 import { EvidenceService } from './evidence.service.js';
 import { RetentionService } from './retention.js';
 import { EvidenceIntegrity } from './transparency/integrity.service.js';
+import { WitnessPublisher } from './transparency/witnesses.js';
 
 const PROVIDERS = [
   EvidenceService,
@@ -15,6 +16,7 @@ const PROVIDERS = [
   LegalEvidenceService,
   RetentionService,
   EvidenceIntegrity,
+  WitnessPublisher,
 ];
 
 /** The ledger and its read side. `CheckpointScheduler` is not here: only the api registers it. */

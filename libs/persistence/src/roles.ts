@@ -16,6 +16,8 @@ export const APPEND_ONLY_TABLES: readonly string[] = [
   'evidence_set_cases',
   'log_leaves',
   'checkpoint_leaves',
+  'checkpoint_notes',
+  'witness_cosignatures',
   'template_versions',
   'template_audit',
 ];

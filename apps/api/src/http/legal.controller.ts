@@ -25,7 +25,7 @@ function caseIdOf(raw: unknown): string {
   return raw;
 }
 
-function intOf(raw: unknown, path: string, def: number, min: number, max: number): number {
+export function intOf(raw: unknown, path: string, def: number, min: number, max: number): number {
   if (raw === undefined || raw === '') return def;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) {

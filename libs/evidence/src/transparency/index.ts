@@ -1,2 +1,3 @@
 export * from './set.js';
 export * from './integrity.service.js';
+export * from './witnesses.js';

@@ -10,6 +10,7 @@ import {
 } from './receipt-dedup-retention.js';
 import { TemplatesPostgres1764300000000, TemplatesSqlite1764300000000 } from './templates.js';
 import { WebhooksPostgres1764400000000, WebhooksSqlite1764400000000 } from './webhooks.js';
+import { WitnessesPostgres1764720000000, WitnessesSqlite1764720000000 } from './witnesses.js';
 import {
   TransparencyLogPostgres1764700000000,
   TransparencyLogSqlite1764700000000,
@@ -30,6 +31,7 @@ export const SQLITE_MIGRATIONS = [
   ReceiptDedupSqlite1764600000000,
   TransparencyLogSqlite1764700000000,
   ReceiptDedupRetentionSqlite1764710000000,
+  WitnessesSqlite1764720000000,
 ];
 export const POSTGRES_MIGRATIONS = [
   InitialPostgres1764057600000,
@@ -42,4 +44,5 @@ export const POSTGRES_MIGRATIONS = [
   ReceiptDedupPostgres1764600000000,
   TransparencyLogPostgres1764700000000,
   ReceiptDedupRetentionPostgres1764710000000,
+  WitnessesPostgres1764720000000,
 ];
