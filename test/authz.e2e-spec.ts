@@ -344,7 +344,8 @@ describe('authorization matrix (REST + gRPC) and the OpenAPI document', () => {
         await res.arrayBuffer();
         const says = '415' in op.responses;
         if (says) documented++;
-        if ((res.status === 415) !== says) mismatches.push(`${method} ${path}: ${res.status}, documented ${says}`);
+        if ((res.status === 415) !== says)
+          mismatches.push(`${method} ${path}: ${res.status}, documented ${says}`);
       }
     }
     expect(mismatches).toEqual([]);

@@ -20,7 +20,11 @@ const TITLES: Record<number, [string, string, string]> = {
   404: ['not_found', 'Not found', 'No notification 00000000-0000-4000-8000-000000000000'],
   409: ['conflict', 'Conflict', 'Notification is sent and can no longer be cancelled'],
   413: ['payload_too_large', 'Payload too large', 'The request body exceeds the limit of 262144 bytes'],
-  415: ['unsupported_media_type', 'Unsupported media type', 'This route reads application/json, not text/plain'],
+  415: [
+    'unsupported_media_type',
+    'Unsupported media type',
+    'This route reads application/json, not text/plain',
+  ],
   422: ['template_data', 'Template data is invalid', 'data.amountDue is required'],
   429: ['rate_limited', 'Too many requests', 'Rate limit of API key crm-prod exceeded'],
   500: ['internal', 'Internal error', 'The service could not process the request; it has been logged.'],
@@ -217,7 +221,8 @@ function complete(doc: OpenAPIObject): OpenAPIObject {
       if (op.security && !op['x-public']) {
         for (const [status, res] of Object.entries(op.responses)) {
           const code = Number(status);
-          if (code >= 200 && code < 300) res.headers = { ...RATE_LIMIT_HEADERS, ...((res.headers as Json) ?? {}) };
+          if (code >= 200 && code < 300)
+            res.headers = { ...RATE_LIMIT_HEADERS, ...((res.headers as Json) ?? {}) };
         }
       }
     }
