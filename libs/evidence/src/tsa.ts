@@ -27,7 +27,10 @@ const NODE_HASH: Record<string, string> = {
 };
 
 /** Node's WebCrypto for PKI.js, passed explicitly (no process-global engine). */
-const engine = new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as Crypto });
+const engine = new pkijs.CryptoEngine({
+  name: 'node',
+  crypto: webcrypto as unknown as pkijs.CryptoEngineParameters['crypto'],
+});
 
 /** What failed: `malformed` (not a TimeStampResp), or one of the checks the brief names. */
 export type TimeStampFailure =
