@@ -205,6 +205,97 @@ describe('RFC 3161 time stamps', () => {
       expect(v.tsaCertificate.subject).toBe('CN=Evidence Test TSA');
     });
 
+    it('fails chain for a certificate of the trusted CA whose timeStamping EKU is not critical', async () => {
+      // openssl ts -reply refuses such a signer, so the token is signed with openssl cms (CAdES
+      // signingCertificateV2 included) over the TSTInfo of a real token.
+      const tst = tstInfoOf(token);
+      const tstFile = join(dir, 'tst.der');
+      await writeFile(tstFile, tst);
+      const signWith = async (cert: string, key: string, cades = true): Promise<Buffer> => {
+        const out = join(dir, 'cms.der');
+        await run('openssl', [
+          'cms',
+          '-sign',
+          '-binary',
+          '-nodetach',
+          '-in',
+          tstFile,
+          '-outform',
+          'DER',
+          '-out',
+          out,
+          '-econtent_type',
+          '1.2.840.113549.1.9.16.1.4',
+          '-signer',
+          cert,
+          '-inkey',
+          key,
+          '-md',
+          'sha256',
+          ...(cades ? ['-cades'] : []),
+        ]);
+        const resp = new pkijs.TimeStampResp({
+          status: new pkijs.PKIStatusInfo({ status: 0 }),
+          timeStampToken: pkijs.ContentInfo.fromBER(new Uint8Array(await readFile(out))),
+        });
+        return Buffer.from(resp.toSchema().toBER(false));
+      };
+      // Control: the real TSA certificate, signed this way, verifies.
+      const control = await signWith(tsa.tsaPem, join(tsa.dir, 'tsa.key'));
+      await expect(verifyTimeStampToken(control, data, { trustedCerts: caPem })).resolves.toMatchObject({
+        chainVerified: true,
+      });
+      // Without the ESS signing-certificate attribute the signer is not bound: signature.
+      const noEss = await signWith(tsa.tsaPem, join(tsa.dir, 'tsa.key'), false);
+      await expect(verifyTimeStampToken(noEss, data, { trustedCerts: caPem })).rejects.toThrow(/ESS/);
+      await expectFailure(verifyTimeStampToken(noEss, data, { trustedCerts: caPem }), 'signature');
+      await writeFile(
+        join(dir, 'noncrit.cnf'),
+        'basicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = timeStamping\n' +
+          'subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n',
+      );
+      const leafKey = join(dir, 'leaf.key');
+      const leafPem = join(dir, 'leaf.pem');
+      await run('openssl', [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        leafKey,
+        '-out',
+        join(dir, 'leaf.csr'),
+        '-subj',
+        '/CN=Evidence Test TSA',
+      ]);
+      await run('openssl', [
+        'x509',
+        '-req',
+        '-in',
+        join(dir, 'leaf.csr'),
+        '-CA',
+        tsa.caPem,
+        '-CAkey',
+        join(tsa.dir, 'ca.key'),
+        '-set_serial',
+        '3',
+        '-days',
+        '30',
+        '-extfile',
+        join(dir, 'noncrit.cnf'),
+        '-out',
+        leafPem,
+      ]);
+      const bad = await signWith(leafPem, leafKey);
+      await expect(verifyTimeStampToken(bad, data, { trustedCerts: caPem })).rejects.toThrow(
+        /critical extendedKeyUsage/,
+      );
+      await expectFailure(verifyTimeStampToken(bad, data, { trustedCerts: caPem }), 'chain');
+    }, 30_000);
+
     it('fails status for a rejection from the TSA (unsupported digest)', async () => {
       await writeFile(join(dir, 'sha1.txt'), data);
       await run('openssl', [
@@ -271,4 +362,10 @@ function signerInfoOf(tsr: Buffer): pkijs.SignerInfo {
   const resp = pkijs.TimeStampResp.fromBER(new Uint8Array(tsr));
   const signed = new pkijs.SignedData({ schema: resp.timeStampToken!.content as asn1js.Sequence });
   return signed.signerInfos[0];
+}
+
+function tstInfoOf(tsr: Buffer): Buffer {
+  const resp = pkijs.TimeStampResp.fromBER(new Uint8Array(tsr));
+  const signed = new pkijs.SignedData({ schema: resp.timeStampToken!.content as asn1js.Sequence });
+  return Buffer.from(signed.encapContentInfo.eContent!.getValue());
 }
