@@ -108,6 +108,7 @@ describe('evidence bundle for the legal team', () => {
       clock,
       env: {
         TSA_URL: tsa.url,
+        TSA_CA_CERT_FILE: tsa.caPem,
         CHECKPOINT_INTERVAL_MS: '0',
         EMAIL_PROVIDER: 'smtp',
         SMTP_HOST: smtp.host,
@@ -240,6 +241,16 @@ describe('evidence bundle for the legal team', () => {
     const r = await cli(zipPath, '--public-key', join(dir, 'service-public-key.pem'));
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^OK/m);
+    expect(r.stdout).toMatch(/TSA chain NOT checked/);
+    const anchored = await cli(
+      zipPath,
+      '--public-key',
+      join(dir, 'service-public-key.pem'),
+      '--tsa-ca',
+      tsa.caPem,
+    );
+    expect(anchored.code).toBe(0);
+    expect(anchored.stdout).toMatch(/by CN=Evidence Test TSA, chain to the trusted TSA CA checked/);
     const { stdout } = await run('npm', ['run', '--silent', 'evidence:verify', '--', zipPath, '--json'], {
       cwd: ROOT,
     });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -110,6 +111,65 @@ describe('loadConfig', () => {
         EVIDENCE_SIGNING_KEY_FILE: '/etc/cns/evidence-key.pem',
       }),
     ).toBe('');
+  });
+
+  it('TSA: TSA_URL needs TSA_CA_CERT_FILE, a readable PEM of X.509 certificates, loaded at boot', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig({ NODE_ENV: 'test', ...env });
+        return '';
+      } catch (e) {
+        return (e as ConfigError).problems.join('\n');
+      }
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'cns-tsa-'));
+    try {
+      const ca = join(dir, 'ca.pem');
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          join(dir, 'ca.key'),
+          '-out',
+          ca,
+          '-days',
+          '30',
+          '-subj',
+          '/CN=Config Test CA',
+        ],
+        { stdio: 'ignore' },
+      );
+      const url = 'http://127.0.0.1:9/tsa';
+      const c = loadConfig({ NODE_ENV: 'test', TSA_URL: url, TSA_CA_CERT_FILE: ca });
+      expect(c.evidence.tsaUrl).toBe(url);
+      expect(c.evidence.tsaCaCertsPem).toMatch(/^-----BEGIN CERTIFICATE-----/);
+      expect(loadConfig({ NODE_ENV: 'test' }).evidence.tsaCaCertsPem).toBeUndefined();
+
+      expect(problems({ TSA_URL: url })).toMatch(/TSA_CA_CERT_FILE: required with TSA_URL/);
+      expect(problems({ TSA_URL: url, TSA_CA_CERT_FILE: join(dir, 'missing.pem') })).toMatch(
+        /TSA_CA_CERT_FILE: cannot read/,
+      );
+      writeFileSync(
+        join(dir, 'key.pem'),
+        generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      );
+      expect(problems({ TSA_URL: url, TSA_CA_CERT_FILE: join(dir, 'key.pem') })).toMatch(
+        /holds no PEM CERTIFICATE/,
+      );
+      writeFileSync(join(dir, 'bad.pem'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+      expect(problems({ TSA_URL: url, TSA_CA_CERT_FILE: join(dir, 'bad.pem') })).toMatch(
+        /certificate 1 in .* is not a valid X.509/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('DKIM: all or nothing, one key source, an RSA key of 1024+ bits; both email providers get it', () => {

@@ -1,4 +1,4 @@
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
@@ -186,6 +186,8 @@ const EnvSchema = z.object({
   EVIDENCE_SIGNING_KEY_FILE: z.string().optional(),
   /** RFC 3161 time-stamp authority for checkpoints (unset = no time stamps). */
   TSA_URL: z.url().optional(),
+  /** PEM file with the CA certificate(s) the TSA's certificate must chain to (required with TSA_URL). */
+  TSA_CA_CERT_FILE: z.string().optional(),
   TSA_TIMEOUT_MS: int(10_000, 100),
   /**
    * C2SP tlog-witness base URLs (comma-separated) each checkpoint of the evidence log is sent to;
@@ -405,6 +407,7 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
   if (env.EMAIL_PROVIDER === 'smtp' && !env.SMTP_HOST)
     problems.push('SMTP_HOST: required when EMAIL_PROVIDER=smtp');
   problems.push(...dkimProblems(env));
+  problems.push(...tsaProblems(env));
   problems.push(...devSecretProblems(env));
   if (env.LETTER_PROVIDER === 'print-vendor') {
     for (const key of ['PRINT_VENDOR_URL', 'PRINT_VENDOR_API_KEY', 'PRINT_VENDOR_WEBHOOK_SECRET']) {
@@ -424,6 +427,37 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
     }
   }
   return problems;
+}
+
+/** The CERTIFICATE blocks of a PEM text. */
+function pemCertificates(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+}
+
+/** TSA_URL needs TSA_CA_CERT_FILE: a readable PEM of X.509 certificates (the time stamps are verified against it). */
+function tsaProblems(env: Record<string, string | undefined>): string[] {
+  const file = env.TSA_CA_CERT_FILE;
+  if (!file) {
+    return env.TSA_URL
+      ? ['TSA_CA_CERT_FILE: required with TSA_URL (the CA certificate the TSA certificate chains to, PEM)']
+      : [];
+  }
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    return [`TSA_CA_CERT_FILE: cannot read ${file}: ${(err as Error).message}`];
+  }
+  const blocks = pemCertificates(pem);
+  if (blocks.length === 0) return [`TSA_CA_CERT_FILE: ${file} holds no PEM CERTIFICATE`];
+  for (const [i, b] of blocks.entries()) {
+    try {
+      new X509Certificate(b);
+    } catch {
+      return [`TSA_CA_CERT_FILE: certificate ${i + 1} in ${file} is not a valid X.509 certificate`];
+    }
+  }
+  return [];
 }
 
 /** The DKIM key PEM from DKIM_PRIVATE_KEY (with `\n` escapes undone) or DKIM_PRIVATE_KEY_FILE. */
@@ -632,6 +666,8 @@ export interface AppConfig {
     /** Standalone mode without a configured key: generated here on first start (mode 0600). */
     generatedKeyFile?: string;
     tsaUrl?: string;
+    /** PEM of the CA certificate(s) from TSA_CA_CERT_FILE: time stamps must chain to one of them. */
+    tsaCaCertsPem?: string;
     tsaTimeoutMs: number;
     /** C2SP witnesses each checkpoint goes to. */
     witnessUrls: string[];
@@ -830,6 +866,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
           ? join(dirname(e.SQLITE_PATH), 'evidence-signing-key.pem')
           : undefined,
       tsaUrl: e.TSA_URL,
+      tsaCaCertsPem: e.TSA_CA_CERT_FILE ? readFileSync(e.TSA_CA_CERT_FILE, 'utf8') : undefined,
       tsaTimeoutMs: e.TSA_TIMEOUT_MS,
       witnessUrls: e.WITNESS_URLS,
       witnessTimeoutMs: e.WITNESS_TIMEOUT_MS,

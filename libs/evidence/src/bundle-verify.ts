@@ -6,13 +6,14 @@ import { type ChainedEvent, GENESIS_HASH, verifyChain } from './chain.js';
 import { BUNDLE_FILES, type BundleManifest, type ManifestEntry, sha256SumsText } from './bundle.js';
 import { type CaseInclusionProof, verifyCaseInclusion } from './merkle.js';
 import { keyIdOf, loadPublicKey, verifyBytes, verifyCheckpointBytes } from './signing.js';
-import { checkTimeStampResponse, TimeStampError } from './tsa.js';
+import { TimeStampError, verifyTimeStampToken } from './tsa.js';
 
 /**
  * Offline verifier for an evidence bundle (see bundle.ts and docs/evidence.md). It checks, in
  * order: the manifest signature, every file against the manifest, the event hash chain, the
  * case head against the checkpoint's inclusion proof and the checkpoint signature, and the
- * time-stamp imprint. `firstError` names the most specific broken element:
+ * time stamp (imprint, CMS signature by the TSA certificate shipped in the token, and, with a
+ * `tsaCaPem` trust anchor, that certificate's chain). `firstError` names the most specific broken element:
  *   structure > events.jsonl#seq=N > a file (or its manifest entry) > unlisted files >
  *   public key > manifest signature > SHA256SUMS > checkpoint > time stamp.
  */
@@ -32,12 +33,25 @@ export interface BundleVerification {
   events?: number;
   keyId?: string;
   checkpoint?: { treeSize: number; rootHash: string; createdAt: string };
-  timestamp?: { genTime: string; serialNumber: string; policy: string };
+  timestamp?: {
+    genTime: string;
+    serialNumber: string;
+    policy: string;
+    /** Subject of the TSA certificate that signed the token. */
+    tsaSubject: string;
+    /** false without a `tsaCaPem` trust anchor: the signature was checked, the TSA's identity was not. */
+    chainVerified: boolean;
+  };
 }
 
 export interface VerifyBundleOptions {
   /** The service's published public key (SPKI PEM). When given, the bundled key must equal it. */
   publicKeyPem?: string | Buffer;
+  /**
+   * The TSA's CA certificate(s), PEM or DER (`--tsa-ca`): the time stamp's signer must chain to it.
+   * Without it the token's signature is checked against the certificate it carries, but not who that is.
+   */
+  tsaCaPem?: string | Buffer;
   /** Cap for the small JSON/PEM/signature files held in memory. */
   maxSmallFileBytes?: number;
 }
@@ -411,13 +425,26 @@ export async function verifyEvidenceBundle(
     const tsr = files.get(BUNDLE_FILES.timestamp)?.content;
     if (tsr) {
       try {
-        const info = checkTimeStampResponse(tsr, cpBytes);
-        timestampInfo = { genTime: info.genTime, serialNumber: info.serialNumber, policy: info.policy };
+        const anchor = options.tsaCaPem;
+        const v = await verifyTimeStampToken(tsr, cpBytes, {
+          trustedCerts: anchor ?? [],
+          checkChain: anchor !== undefined,
+        });
+        timestampInfo = {
+          genTime: v.genTime,
+          serialNumber: v.serial,
+          policy: v.policy,
+          tsaSubject: v.tsaCertificate.subject,
+          chainVerified: v.chainVerified,
+        };
         report.add(
           RANK.timestamp,
           BUNDLE_FILES.timestamp,
           true,
-          `time-stamps checkpoint.json at ${info.genTime} (check the TSA signature with openssl ts -verify)`,
+          `time-stamps checkpoint.json at ${v.genTime}, signed by ${v.tsaCertificate.subject}; ` +
+            (v.chainVerified
+              ? 'its certificate chains to the trusted TSA CA'
+              : 'its certificate chain was NOT checked (no TSA CA given: --tsa-ca FILE)'),
         );
       } catch (err) {
         const detail = err instanceof TimeStampError ? err.message : String(err);
@@ -476,7 +503,14 @@ export function formatVerification(zipPath: string, v: BundleVerification): stri
         `checkpoint: tree of ${v.checkpoint.treeSize}, root ${v.checkpoint.rootHash}, ${v.checkpoint.createdAt}`,
       );
     }
-    if (v.timestamp) lines.push(`time stamp: ${v.timestamp.genTime} (serial ${v.timestamp.serialNumber})`);
+    if (v.timestamp) {
+      lines.push(
+        `time stamp: ${v.timestamp.genTime} (serial ${v.timestamp.serialNumber}) by ${v.timestamp.tsaSubject}, ` +
+          (v.timestamp.chainVerified
+            ? 'chain to the trusted TSA CA checked'
+            : 'TSA chain NOT checked (pass --tsa-ca FILE)'),
+      );
+    }
   } else {
     lines.push(`FAILED ${zipPath}`);
     lines.push(`first broken element: ${v.firstError?.element}: ${v.firstError?.detail}`);

@@ -260,7 +260,28 @@ describe('evidence bundle', () => {
       ]),
     );
     expect(formatVerification(base, v)).toMatch(/^OK /);
+    // No TSA CA given: the token's signature is checked, its chain is said plainly not to be.
+    expect(v.timestamp).toMatchObject({ chainVerified: false, tsaSubject: 'CN=Evidence Test TSA' });
+    expect(formatVerification(base, v)).toMatch(/TSA chain NOT checked/);
   });
+
+  it('the time stamp chains to the TSA CA given as trust anchor, and not to another CA', async () => {
+    const v = await verifyEvidenceBundle(base, { tsaCaPem: await readFile(tsa.caPem) });
+    expect(v.ok).toBe(true);
+    expect(v.timestamp?.chainVerified).toBe(true);
+    expect(formatVerification(base, v)).toMatch(/chain to the trusted TSA CA checked/);
+    const rogue = await startTestTsa();
+    try {
+      const bad = await verifyEvidenceBundle(base, { tsaCaPem: await readFile(rogue.caPem) });
+      expect(bad.ok).toBe(false);
+      expect(bad.firstError).toEqual({
+        element: 'timestamp.tsr',
+        detail: expect.stringMatching(/does not chain to a trusted certificate/),
+      });
+    } finally {
+      await rogue.close();
+    }
+  }, 30_000);
 
   it.each([4, 1, 12])('a changed event line names seq %i', async (seq) => {
     const bad = await tamper(

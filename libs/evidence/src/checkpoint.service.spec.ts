@@ -41,7 +41,12 @@ describe('checkpoints, keys and retention on SQLite', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'checkpoint-spec-'));
     tsa = await startTestTsa();
-    config = loadConfig({ NODE_ENV: 'test', SQLITE_PATH: join(dir, 'notices.db'), TSA_URL: tsa.url });
+    config = loadConfig({
+      NODE_ENV: 'test',
+      SQLITE_PATH: join(dir, 'notices.db'),
+      TSA_URL: tsa.url,
+      TSA_CA_CERT_FILE: tsa.caPem,
+    });
     ds = createDataSource(config.database);
     await ds.initialize();
     await runMigrations(ds);
@@ -108,6 +113,26 @@ describe('checkpoints, keys and retention on SQLite', () => {
     ]);
     expect(stdout).toMatch(/Verification: OK/);
   });
+
+  it('keeps no time stamp from a TSA that does not chain to TSA_CA_CERT_FILE (tsa_error names the chain)', async () => {
+    const rogue = await startTestTsa();
+    try {
+      await append('C-rogue', 1);
+      const other = new CheckpointService(db, keys, clock, {
+        ...config,
+        evidence: { ...config.evidence, tsaUrl: rogue.url },
+      });
+      const c = (await other.create('on_demand'))!;
+      expect(rogue.served).toBe(1);
+      expect(c.tsaToken).toBeUndefined();
+      expect(c.tsaError).toMatch(/does not chain to a trusted certificate/);
+      const stored = await checkpoints.get(c.id);
+      expect(stored?.tsaToken).toBeUndefined();
+      expect(stored?.tsaError).toMatch(/does not chain/);
+    } finally {
+      await rogue.close();
+    }
+  }, 30_000);
 
   it('keeps only changed leaves and still proves heads of older checkpoints', async () => {
     const first = await checkpoints.latest();

@@ -136,7 +136,11 @@ export class CheckpointService {
     if (tsaUrl) {
       const body = Buffer.from(made.signed.body, 'utf8');
       try {
-        const token = await requestTimestamp(tsaUrl, body, { timeoutMs: this.config.evidence.tsaTimeoutMs });
+        // Verified (status, imprint, nonce, CMS signature, chain to TSA_CA_CERT_FILE) before it is kept.
+        const token = await requestTimestamp(tsaUrl, body, {
+          timeoutMs: this.config.evidence.tsaTimeoutMs,
+          trustedCerts: this.config.evidence.tsaCaCertsPem ?? [],
+        });
         stored.tsaToken = token;
         stored.tsaGenTime = parseTimeStampResponse(token).genTime;
         await this.db.exec('UPDATE checkpoints SET tsa_token = ?, tsa_gen_time = ? WHERE id = ?', [

@@ -1,173 +1,100 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
 
 /**
- * RFC 3161 time-stamp client with a minimal hand-rolled DER encoder/reader (no ASN.1 dependency).
- * It builds a TimeStampReq (SHA-256 imprint, nonce, certReq), posts it to a TSA and checks the
- * reply's status, imprint and nonce. Verifying the TSA's CMS signature is left to
- * `openssl ts -verify` (see docs/evidence.md) or to a caller with the TSA's CA.
+ * RFC 3161 time-stamp client and verifier on PKI.js (`pkijs` + `asn1js`): it builds a
+ * TimeStampReq (SHA-256 imprint, nonce, certReq), posts it to a TSA, and verifies the reply —
+ * status, imprint, nonce, the CMS signature (with the ESS signing-certificate binding) and the
+ * TSA certificate's chain to a trusted CA plus its critical `timeStamping` extended key usage.
  */
 
 export const OID_SHA256 = '2.16.840.1.101.3.4.2.1';
+const OID_SHA384 = '2.16.840.1.101.3.4.2.2';
+const OID_SHA512 = '2.16.840.1.101.3.4.2.3';
 const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
 const OID_TST_INFO = '1.2.840.113549.1.9.16.1.4';
+const OID_EXT_KEY_USAGE = '2.5.29.37';
+const OID_KP_TIME_STAMPING = '1.3.6.1.5.5.7.3.8';
+const OID_SIGNING_CERTIFICATE = '1.2.840.113549.1.9.16.2.12';
+const OID_SIGNING_CERTIFICATE_V2 = '1.2.840.113549.1.9.16.2.47';
+const SIGNER_DIGESTS = new Set([OID_SHA256, OID_SHA384, OID_SHA512]);
+const NODE_HASH: Record<string, string> = {
+  [OID_SHA256]: 'sha256',
+  [OID_SHA384]: 'sha384',
+  [OID_SHA512]: 'sha512',
+  '1.3.14.3.2.26': 'sha1',
+};
 
-// ---- DER encoding -------------------------------------------------------------------------------
+/** Node's WebCrypto for PKI.js, passed explicitly (no process-global engine). */
+const engine = new pkijs.CryptoEngine({
+  name: 'node',
+  crypto: webcrypto as unknown as pkijs.CryptoEngineParameters['crypto'],
+});
 
-function derLength(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
+/** What failed: `malformed` (not a TimeStampResp), or one of the checks the brief names. */
+export type TimeStampFailure =
+  'malformed' | 'status' | 'imprint' | 'nonce' | 'signature' | 'chain' | 'algorithm';
+
+export class TimeStampError extends Error {
+  constructor(
+    readonly reason: TimeStampFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TimeStampError';
+  }
 }
 
-function tlv(tag: number, value: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([tag]), derLength(value.length), value]);
-}
+const toArrayBuffer = (b: Uint8Array): ArrayBuffer =>
+  b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 
-const derSequence = (...items: Buffer[]): Buffer => tlv(0x30, Buffer.concat(items));
-const derNull = (): Buffer => Buffer.from([0x05, 0x00]);
-const derOctetString = (b: Buffer): Buffer => tlv(0x04, b);
-const derBoolean = (v: boolean): Buffer => Buffer.from([0x01, 0x01, v ? 0xff : 0x00]);
-
-/** A non-negative INTEGER from big-endian magnitude bytes (minimal encoding). */
-function derUnsignedInteger(magnitude: Buffer): Buffer {
+/** Big-endian magnitude without leading zero bytes (at least one byte). */
+function magnitude(bytes: Uint8Array): Buffer {
   let start = 0;
-  while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
-  let body = magnitude.subarray(start);
-  if (body.length === 0) body = Buffer.from([0]);
-  if (body[0] & 0x80) body = Buffer.concat([Buffer.from([0]), body]);
-  return tlv(0x02, body);
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  return Buffer.from(bytes.subarray(start));
 }
 
-function derOid(oid: string): Buffer {
-  const parts = oid.split('.').map((p) => Number(p));
-  if (parts.length < 2 || parts.some((p) => !Number.isSafeInteger(p) || p < 0))
-    throw new Error(`bad OID ${oid}`);
-  const bytes: number[] = [];
-  const encodeArc = (arc: number): void => {
-    const chunk: number[] = [arc & 0x7f];
-    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift((v & 0x7f) | 0x80);
-    bytes.push(...chunk);
-  };
-  encodeArc(parts[0] * 40 + parts[1]);
-  for (const arc of parts.slice(2)) encodeArc(arc);
-  return tlv(0x06, Buffer.from(bytes));
-}
-
-// ---- DER reading --------------------------------------------------------------------------------
-
-export interface DerNode {
-  tag: number;
-  constructed: boolean;
-  /** The content octets. */
-  value: Buffer;
-  /** The whole TLV. */
-  raw: Buffer;
-}
-
-export class DerError extends Error {}
-
-export function readDer(buf: Buffer, offset = 0): DerNode {
-  if (offset + 2 > buf.length) throw new DerError('truncated DER header');
-  const tag = buf[offset];
-  if ((tag & 0x1f) === 0x1f) throw new DerError('multi-byte tags are not supported');
-  let len = buf[offset + 1];
-  let pos = offset + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4) throw new DerError('unsupported DER length');
-    if (pos + n > buf.length) throw new DerError('truncated DER length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + buf[pos + i];
-    pos += n;
-  }
-  if (pos + len > buf.length) throw new DerError('DER value runs past the end');
-  return {
-    tag,
-    constructed: (tag & 0x20) !== 0,
-    value: buf.subarray(pos, pos + len),
-    raw: buf.subarray(offset, pos + len),
-  };
-}
-
-export function derChildren(node: DerNode): DerNode[] {
-  if (!node.constructed) throw new DerError(`tag 0x${node.tag.toString(16)} is not constructed`);
-  const out: DerNode[] = [];
-  let off = 0;
-  while (off < node.value.length) {
-    const child = readDer(node.value, off);
-    out.push(child);
-    off += child.raw.length;
-  }
-  return out;
-}
-
-export function decodeOid(node: DerNode): string {
-  if (node.tag !== 0x06) throw new DerError('expected an OBJECT IDENTIFIER');
-  const arcs: number[] = [];
-  let v = 0;
-  for (const b of node.value) {
-    v = v * 128 + (b & 0x7f);
-    if (!(b & 0x80)) {
-      arcs.push(v);
-      v = 0;
-    }
-  }
-  if (arcs.length === 0) throw new DerError('empty OID');
-  const first = arcs[0] < 80 ? Math.floor(arcs[0] / 40) : 2;
-  return [first, arcs[0] - first * 40, ...arcs.slice(1)].join('.');
-}
-
-function expectTag(node: DerNode | undefined, tag: number, what: string): DerNode {
-  if (!node || node.tag !== tag) throw new DerError(`expected ${what}`);
-  return node;
-}
-
-function integerValue(node: DerNode): number {
-  expectTag(node, 0x02, 'INTEGER');
-  if (node.value.length > 6) throw new DerError('INTEGER too large');
-  return node.value.readIntBE(0, node.value.length);
-}
-
-/** Big-endian magnitude of a non-negative INTEGER, without leading zero bytes. */
-function integerMagnitude(node: DerNode): Buffer {
-  expectTag(node, 0x02, 'INTEGER');
-  let start = 0;
-  while (start < node.value.length - 1 && node.value[start] === 0) start++;
-  return Buffer.from(node.value.subarray(start));
-}
-
-// ---- TimeStampReq / TimeStampResp ---------------------------------------------------------------
+// ---- TimeStampReq -------------------------------------------------------------------------------
 
 export interface TimeStampRequest {
   der: Buffer;
-  /** Big-endian nonce bytes as encoded. */
+  /** Big-endian nonce bytes as encoded (magnitude, no leading zeros). */
   nonce: Buffer;
   /** SHA-256 of the data. */
   messageImprint: Buffer;
 }
 
-/**
- * TimeStampReq ::= SEQUENCE { version 1, messageImprint, reqPolicy OPTIONAL, nonce, certReq }
- */
+/** TimeStampReq { version 1, messageImprint (SHA-256), reqPolicy?, nonce, certReq } via PKI.js. */
 export function buildTimeStampRequest(
   data: Buffer,
   options: { nonce?: Buffer; certReq?: boolean; policyOid?: string } = {},
 ): TimeStampRequest {
   const imprint = createHash('sha256').update(data).digest();
-  let nonce = options.nonce ?? randomBytes(8);
-  // Keep the nonce positive and minimally encoded: first byte in 0x01..0x7f.
-  if (!options.nonce) nonce[0] = (nonce[0] & 0x7f) | 0x01;
-  nonce = integerMagnitude(readDer(derUnsignedInteger(nonce)));
-  const parts = [
-    tlv(0x02, Buffer.from([1])),
-    derSequence(derSequence(derOid(OID_SHA256), derNull()), derOctetString(imprint)),
-  ];
-  if (options.policyOid) parts.push(derOid(options.policyOid));
-  parts.push(derUnsignedInteger(nonce));
-  if (options.certReq ?? true) parts.push(derBoolean(true));
-  return { der: derSequence(...parts), nonce, messageImprint: imprint };
+  const raw = options.nonce ? Buffer.from(options.nonce) : randomBytes(8);
+  // A random nonce starts with 0x01..0x7f: positive and of a fixed length.
+  if (!options.nonce) raw[0] = (raw[0] & 0x7f) | 0x01;
+  const nonce = magnitude(raw);
+  // INTEGER is two's complement: a leading 0x00 keeps a high-bit nonce positive.
+  const nonceInt = nonce[0] & 0x80 ? Buffer.concat([Buffer.from([0]), nonce]) : nonce;
+  const req = new pkijs.TimeStampReq({
+    version: 1,
+    messageImprint: new pkijs.MessageImprint({
+      hashAlgorithm: new pkijs.AlgorithmIdentifier({
+        algorithmId: OID_SHA256,
+        algorithmParams: new asn1js.Null(),
+      }),
+      hashedMessage: new asn1js.OctetString({ valueHex: toArrayBuffer(imprint) }),
+    }),
+    ...(options.policyOid ? { reqPolicy: options.policyOid } : {}),
+    nonce: new asn1js.Integer({ valueHex: toArrayBuffer(nonceInt) }),
+    certReq: options.certReq ?? true,
+  });
+  return { der: Buffer.from(req.toSchema().toBER(false)), nonce, messageImprint: imprint };
 }
+
+// ---- TimeStampResp ------------------------------------------------------------------------------
 
 export interface TimeStampInfo {
   /** PKIStatus: 0 granted, 1 grantedWithMods. */
@@ -181,8 +108,6 @@ export interface TimeStampInfo {
   nonce?: Buffer;
 }
 
-export class TimeStampError extends Error {}
-
 const PKI_STATUS = [
   'granted',
   'grantedWithMods',
@@ -192,73 +117,309 @@ const PKI_STATUS = [
   'revocationNotification',
 ];
 
-function parseGeneralizedTime(node: DerNode): string {
-  expectTag(node, 0x18, 'GeneralizedTime');
-  const s = node.value.toString('latin1');
-  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d+))?Z$/.exec(s);
-  if (!m) throw new DerError(`unsupported GeneralizedTime ${s}`);
-  const ms = m[7] ? Number(`0.${m[7]}`) * 1000 : 0;
-  const d = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], Math.floor(ms)));
-  return d.toISOString();
+interface ParsedToken {
+  info: TimeStampInfo;
+  signedData: pkijs.SignedData;
 }
 
-/** Parses a DER TimeStampResp (as in a .tsr file) down to its TSTInfo. Throws TimeStampError. */
-export function parseTimeStampResponse(der: Buffer): TimeStampInfo {
+function parseToken(der: Buffer): ParsedToken {
+  let resp: pkijs.TimeStampResp;
   try {
-    const resp = expectTag(readDer(der), 0x30, 'TimeStampResp');
-    if (resp.raw.length !== der.length) throw new DerError('trailing bytes after TimeStampResp');
-    const [statusInfo, token] = derChildren(resp);
-    const statusFields = derChildren(expectTag(statusInfo, 0x30, 'PKIStatusInfo'));
-    const status = integerValue(statusFields[0]);
-    if (status !== 0 && status !== 1) {
-      const text = statusFields
-        .filter((f) => f.tag === 0x30)
-        .flatMap((f) => derChildren(f).map((s) => s.value.toString('utf8')))
-        .join('; ');
-      throw new TimeStampError(`TSA refused: ${PKI_STATUS[status] ?? status}${text ? ` (${text})` : ''}`);
-    }
-    const [ctype, explicit] = derChildren(expectTag(token, 0x30, 'timeStampToken'));
-    if (decodeOid(ctype) !== OID_SIGNED_DATA) throw new DerError('token is not CMS SignedData');
-    const signedData = expectTag(
-      derChildren(expectTag(explicit, 0xa0, '[0] content'))[0],
-      0x30,
-      'SignedData',
+    const asn = asn1js.fromBER(toArrayBuffer(der));
+    if (asn.offset === -1) throw new Error(asn.result.error || 'not BER');
+    if (asn.offset !== der.length) throw new Error('trailing bytes after TimeStampResp');
+    resp = new pkijs.TimeStampResp({ schema: asn.result });
+  } catch (err) {
+    throw new TimeStampError('malformed', `malformed time-stamp response: ${(err as Error).message}`);
+  }
+  const status = resp.status.status as number;
+  if (status !== 0 && status !== 1) {
+    const text = (resp.status.statusStrings ?? []).map((s) => s.valueBlock.value).join('; ');
+    throw new TimeStampError(
+      'status',
+      `TSA refused: ${PKI_STATUS[status] ?? status}${text ? ` (${text})` : ''}`,
     );
-    const encap = expectTag(derChildren(signedData)[2], 0x30, 'EncapsulatedContentInfo');
-    const [eType, eExplicit] = derChildren(encap);
-    if (decodeOid(eType) !== OID_TST_INFO) throw new DerError('token content is not TSTInfo');
-    const octets = expectTag(derChildren(expectTag(eExplicit, 0xa0, '[0] eContent'))[0], 0x04, 'eContent');
-    const tst = derChildren(expectTag(readDer(octets.value), 0x30, 'TSTInfo'));
-    const [, policy, imprint, serial, genTime, ...rest] = tst;
-    const [alg, hashed] = derChildren(expectTag(imprint, 0x30, 'MessageImprint'));
-    const nonceNode = rest.find((n) => n.tag === 0x02);
+  }
+  try {
+    const token = resp.timeStampToken;
+    if (!token) throw new Error('granted but no timeStampToken');
+    if (token.contentType !== OID_SIGNED_DATA) throw new Error('token is not CMS SignedData');
+    const signedData = new pkijs.SignedData({ schema: token.content });
+    const encap = signedData.encapContentInfo;
+    if (encap.eContentType !== OID_TST_INFO || !encap.eContent)
+      throw new Error('token content is not TSTInfo');
+    const tst = pkijs.TSTInfo.fromBER(encap.eContent.getValue());
+    const nonce = tst.nonce ? magnitude(tst.nonce.valueBlock.valueHexView) : undefined;
     return {
-      status,
-      policy: decodeOid(policy),
-      hashAlgorithm: decodeOid(derChildren(expectTag(alg, 0x30, 'AlgorithmIdentifier'))[0]),
-      messageImprint: Buffer.from(expectTag(hashed, 0x04, 'hashedMessage').value),
-      serialNumber: integerMagnitude(serial).toString('hex'),
-      genTime: parseGeneralizedTime(genTime),
-      nonce: nonceNode ? integerMagnitude(nonceNode) : undefined,
+      signedData,
+      info: {
+        status,
+        policy: tst.policy,
+        hashAlgorithm: tst.messageImprint.hashAlgorithm.algorithmId,
+        messageImprint: Buffer.from(tst.messageImprint.hashedMessage.valueBlock.valueHexView),
+        serialNumber: magnitude(tst.serialNumber.valueBlock.valueHexView).toString('hex'),
+        genTime: tst.genTime.toISOString(),
+        ...(nonce ? { nonce } : {}),
+      },
     };
   } catch (err) {
-    if (err instanceof TimeStampError) throw err;
-    throw new TimeStampError(`malformed time-stamp response: ${(err as Error).message}`);
+    throw new TimeStampError('malformed', `malformed time-stamp response: ${(err as Error).message}`);
   }
 }
 
-/** Checks that a time-stamp response covers `data` (SHA-256 imprint) and, when given, the nonce. */
-export function checkTimeStampResponse(der: Buffer, data: Buffer, nonce?: Buffer): TimeStampInfo {
-  const info = parseTimeStampResponse(der);
+/** Parses a DER TimeStampResp (as in a .tsr file) down to its TSTInfo. Checks only the status. */
+export function parseTimeStampResponse(der: Buffer): TimeStampInfo {
+  return parseToken(der).info;
+}
+
+function checkContent(info: TimeStampInfo, data: Buffer, nonce?: Buffer): void {
   if (info.hashAlgorithm !== OID_SHA256)
-    throw new TimeStampError(`unexpected imprint algorithm ${info.hashAlgorithm}`);
-  if (!info.messageImprint.equals(createHash('sha256').update(data).digest())) {
-    throw new TimeStampError('time-stamp imprint does not match the data');
-  }
-  if (nonce && !(info.nonce && info.nonce.equals(nonce)))
-    throw new TimeStampError('time-stamp nonce does not match');
+    throw new TimeStampError('algorithm', `imprint algorithm ${info.hashAlgorithm} is not SHA-256`);
+  if (!info.messageImprint.equals(createHash('sha256').update(data).digest()))
+    throw new TimeStampError('imprint', 'time-stamp imprint does not match the data');
+  if (nonce && !(info.nonce && info.nonce.equals(magnitude(nonce))))
+    throw new TimeStampError('nonce', 'time-stamp nonce does not match');
+}
+
+/**
+ * Checks status, SHA-256 imprint and (when given) nonce, without the signature or chain: what an
+ * unauthenticated reader can check. Use `verifyTimeStampToken` to trust a token.
+ */
+export function checkTimeStampResponse(der: Buffer, data: Buffer, nonce?: Buffer): TimeStampInfo {
+  const { info } = parseToken(der);
+  checkContent(info, data, nonce);
   return info;
 }
+
+// ---- Verification -------------------------------------------------------------------------------
+
+/** PEM text (one or more CERTIFICATE blocks) or DER bytes. */
+export type CertificateSource = string | Buffer;
+
+/** Reads certificates from PEM (any number of blocks) or DER. Throws on anything else. */
+export function loadCertificates(
+  input: CertificateSource | readonly CertificateSource[],
+): pkijs.Certificate[] {
+  const items = Array.isArray(input) ? input : [input as CertificateSource];
+  const out: pkijs.Certificate[] = [];
+  for (const item of items) {
+    const text = typeof item === 'string' ? item : item.toString('latin1');
+    if (text.includes('-----BEGIN')) {
+      const blocks = [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)];
+      if (blocks.length === 0) throw new Error('no CERTIFICATE block in the PEM');
+      for (const b of blocks)
+        out.push(pkijs.Certificate.fromBER(Buffer.from(b[1].replace(/\s+/g, ''), 'base64')));
+    } else {
+      out.push(pkijs.Certificate.fromBER(typeof item === 'string' ? Buffer.from(item, 'base64') : item));
+    }
+  }
+  return out;
+}
+
+export interface VerifyTimeStampOptions {
+  /** Trust anchors: the CA that issued the TSA certificate (PEM, several blocks allowed, or DER). */
+  trustedCerts: CertificateSource | readonly CertificateSource[];
+  /** Untrusted certificates that help build the chain (intermediates; the TSA certificate when the token lacks it). */
+  certs?: CertificateSource | readonly CertificateSource[];
+  /** The nonce sent in the request. */
+  nonce?: Buffer;
+  /** The instant the certificates must be valid at (default: the token's genTime). */
+  at?: Date;
+  /**
+   * false: check everything except the chain to a trust anchor (an offline reader without the TSA's CA);
+   * the result says `chainVerified: false`. Default true.
+   */
+  checkChain?: boolean;
+}
+
+export interface VerifiedTimeStamp {
+  /** ISO-8601 UTC. */
+  genTime: string;
+  /** Serial number, hex. */
+  serial: string;
+  policy: string;
+  /** Subject of the TSA (signer) certificate, e.g. `CN=Evidence Test TSA`. */
+  tsaCertificate: { subject: string; issuer: string; serialNumber: string; sha256: string };
+  /** Whether the TSA certificate was chained to a trusted certificate. */
+  chainVerified: boolean;
+  info: TimeStampInfo;
+}
+
+const NAME_TYPES: Record<string, string> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+};
+
+function nameText(name: pkijs.RelativeDistinguishedNames): string {
+  return name.typesAndValues
+    .map((tv) => `${NAME_TYPES[tv.type] ?? tv.type}=${String(tv.value.valueBlock.value)}`)
+    .join(', ');
+}
+
+const certDer = (c: pkijs.Certificate): Buffer => Buffer.from(c.toSchema(true).toBER(false));
+
+function findSigner(signedData: pkijs.SignedData, extra: pkijs.Certificate[]): pkijs.Certificate | undefined {
+  const info = signedData.signerInfos[0];
+  const all = [...(signedData.certificates ?? []).filter((c) => c instanceof pkijs.Certificate), ...extra];
+  if (info.sid instanceof pkijs.IssuerAndSerialNumber) {
+    const sid = info.sid;
+    return all.find((c) => c.issuer.isEqual(sid.issuer) && c.serialNumber.isEqual(sid.serialNumber));
+  }
+  // SubjectKeyIdentifier [0]: primitive, or constructed around an OCTET STRING.
+  const sid = info.sid as asn1js.Constructed | asn1js.OctetString;
+  const inner = sid.idBlock.isConstructed ? (sid as asn1js.Constructed).valueBlock.value[0] : sid;
+  const keyId = Buffer.from((inner as asn1js.OctetString).valueBlock.valueHexView);
+  return all.find((c) =>
+    createHash('sha1')
+      .update(c.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView)
+      .digest()
+      .equals(keyId),
+  );
+}
+
+/** RFC 3161 / RFC 5816: the signed ESS signing-certificate(-v2) attribute names the signer certificate's hash. */
+function checkEssBinding(signerInfo: pkijs.SignerInfo, signer: pkijs.Certificate): void {
+  const attrs = signerInfo.signedAttrs?.attributes ?? [];
+  const v2 = attrs.find((a) => a.type === OID_SIGNING_CERTIFICATE_V2);
+  const v1 = attrs.find((a) => a.type === OID_SIGNING_CERTIFICATE);
+  const attr = v2 ?? v1;
+  if (!attr)
+    throw new TimeStampError('signature', 'the signature lacks the ESS signing-certificate attribute');
+  try {
+    const signingCert = attr.values[0] as asn1js.Sequence;
+    const certIds = signingCert.valueBlock.value[0] as asn1js.Sequence;
+    const first = certIds.valueBlock.value[0] as asn1js.Sequence;
+    const fields = first.valueBlock.value;
+    let hashOid = v2 ? OID_SHA256 : '1.3.14.3.2.26';
+    let hashField = fields[0];
+    if (v2 && fields[0] instanceof asn1js.Sequence) {
+      hashOid = new pkijs.AlgorithmIdentifier({ schema: fields[0] }).algorithmId;
+      hashField = fields[1];
+    }
+    const alg = NODE_HASH[hashOid];
+    if (!alg) throw new TimeStampError('algorithm', `ESS certificate hash ${hashOid} is not supported`);
+    const expected = Buffer.from((hashField as asn1js.OctetString).valueBlock.valueHexView);
+    if (!createHash(alg).update(certDer(signer)).digest().equals(expected))
+      throw new TimeStampError(
+        'signature',
+        'the ESS signing-certificate attribute names another certificate',
+      );
+  } catch (err) {
+    if (err instanceof TimeStampError) throw err;
+    throw new TimeStampError(
+      'signature',
+      `unreadable ESS signing-certificate attribute: ${(err as Error).message}`,
+    );
+  }
+}
+
+function checkTimeStampingEku(cert: pkijs.Certificate): void {
+  const ext = (cert.extensions ?? []).find((e) => e.extnID === OID_EXT_KEY_USAGE);
+  const purposes = ext?.parsedValue instanceof pkijs.ExtKeyUsage ? ext.parsedValue.keyPurposes : undefined;
+  if (!ext || !ext.critical || purposes?.length !== 1 || purposes[0] !== OID_KP_TIME_STAMPING) {
+    throw new TimeStampError(
+      'chain',
+      'the TSA certificate lacks the critical extendedKeyUsage timeStamping (and only that purpose)',
+    );
+  }
+}
+
+/**
+ * Verifies an RFC 3161 TimeStampResp (DER, a .tsr file) over `data`: status granted, SHA-256
+ * imprint, nonce, the CMS signature by the TSA certificate (ESS-bound), that certificate's
+ * critical timeStamping EKU and its chain to `trustedCerts` at genTime (or `at`).
+ * Throws `TimeStampError` whose `reason` names the first failed check.
+ */
+export async function verifyTimeStampToken(
+  der: Buffer,
+  data: Buffer,
+  options: VerifyTimeStampOptions,
+): Promise<VerifiedTimeStamp> {
+  const { info, signedData } = parseToken(der);
+  checkContent(info, data, options.nonce);
+
+  const signerInfo = signedData.signerInfos[0];
+  if (!signerInfo || signedData.signerInfos.length !== 1)
+    throw new TimeStampError('signature', 'a time-stamp token has exactly one signer');
+  const digestOid = signerInfo.digestAlgorithm.algorithmId;
+  if (!SIGNER_DIGESTS.has(digestOid))
+    throw new TimeStampError('algorithm', `signature digest ${digestOid} is not SHA-256/384/512`);
+
+  let extra: pkijs.Certificate[];
+  let trusted: pkijs.Certificate[];
+  try {
+    extra = options.certs ? loadCertificates(options.certs) : [];
+    trusted = loadCertificates(options.trustedCerts);
+  } catch (err) {
+    throw new TimeStampError('chain', `unreadable certificate: ${(err as Error).message}`);
+  }
+  const signer = findSigner(signedData, [...extra, ...trusted]);
+  if (!signer) throw new TimeStampError('signature', 'the TSA certificate is neither in the token nor given');
+  if (!(signedData.certificates ?? []).includes(signer)) {
+    signedData.certificates = [...(signedData.certificates ?? []), signer];
+  }
+
+  let signatureOk = false;
+  let why = 'the CMS signature does not verify';
+  try {
+    const r = await signedData.verify({ signer: 0, data: toArrayBuffer(data), extendedMode: true }, engine);
+    signatureOk = r.signatureVerified === true;
+  } catch (err) {
+    why = `the CMS signature does not verify: ${(err as Error).message}`;
+  }
+  if (!signatureOk) throw new TimeStampError('signature', why);
+  checkEssBinding(signerInfo, signer);
+
+  checkTimeStampingEku(signer);
+  const checkChain = options.checkChain ?? true;
+  if (checkChain) {
+    if (trusted.length === 0) throw new TimeStampError('chain', 'no trusted certificate to chain the TSA to');
+    const intermediates = [
+      ...(signedData.certificates ?? []).filter(
+        (c): c is pkijs.Certificate => c instanceof pkijs.Certificate,
+      ),
+      ...extra,
+    ].filter((c) => c !== signer);
+    const chain = new pkijs.CertificateChainValidationEngine({
+      trustedCerts: trusted,
+      certs: [...intermediates, signer],
+      checkDate: options.at ?? new Date(info.genTime),
+    });
+    let result: { result: boolean; resultMessage: string };
+    try {
+      result = await chain.verify({}, engine);
+    } catch (err) {
+      const e = err as { resultMessage?: string; message?: string };
+      result = { result: false, resultMessage: e.resultMessage ?? e.message ?? String(err) };
+    }
+    if (!result.result) {
+      throw new TimeStampError(
+        'chain',
+        `the TSA certificate (${nameText(signer.subject)}) does not chain to a trusted certificate: ${result.resultMessage}`,
+      );
+    }
+  }
+
+  return {
+    genTime: info.genTime,
+    serial: info.serialNumber,
+    policy: info.policy,
+    tsaCertificate: {
+      subject: nameText(signer.subject),
+      issuer: nameText(signer.issuer),
+      serialNumber: magnitude(signer.serialNumber.valueBlock.valueHexView).toString('hex'),
+      sha256: createHash('sha256').update(certDer(signer)).digest('hex'),
+    },
+    chainVerified: checkChain,
+    info,
+  };
+}
+
+// ---- HTTP client --------------------------------------------------------------------------------
 
 export interface RequestTimestampOptions {
   timeoutMs?: number;
@@ -266,12 +427,17 @@ export interface RequestTimestampOptions {
   fetch?: typeof fetch;
   headers?: Record<string, string>;
   policyOid?: string;
+  /**
+   * The TSA's CA (PEM/DER): with it, the reply is fully verified (`verifyTimeStampToken`);
+   * without it only status, imprint and nonce are checked.
+   */
+  trustedCerts?: CertificateSource | readonly CertificateSource[];
 }
 
 /**
  * Asks an RFC 3161 TSA (HTTP POST, application/timestamp-query) to time-stamp `data`.
  * Resolves to the DER TimeStampResp (a .tsr file, as `openssl ts -verify -in` reads it) after
- * checking status granted, SHA-256 imprint and nonce.
+ * checking status granted, SHA-256 imprint and nonce, and with `trustedCerts` the signature and chain.
  */
 export async function requestTimestamp(
   tsaUrl: string,
@@ -290,8 +456,12 @@ export async function requestTimestamp(
     body: new Uint8Array(req.der),
     signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
   });
-  if (!res.ok) throw new TimeStampError(`TSA answered HTTP ${res.status}`);
+  if (!res.ok) throw new TimeStampError('status', `TSA answered HTTP ${res.status}`);
   const body = Buffer.from(await res.arrayBuffer());
-  checkTimeStampResponse(body, data, req.nonce);
+  if (options.trustedCerts !== undefined) {
+    await verifyTimeStampToken(body, data, { trustedCerts: options.trustedCerts, nonce: req.nonce });
+  } else {
+    checkTimeStampResponse(body, data, req.nonce);
+  }
   return body;
 }
