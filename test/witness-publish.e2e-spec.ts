@@ -6,22 +6,25 @@
  * next checkpoint with a proof from what it saw before.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
+  chainEvents,
   FileSigner,
   generateSigningKeyPair,
   loadSigningKey,
   logVerifierKey,
   noteVerifier,
   openCheckpoint,
+  signLogCheckpoint,
   verifyConsistencyProof,
+  verifyEvidenceBundle,
 } from '#libs/evidence';
 import { type InProcessApp, postJson, startInProcess } from './support/app.js';
-import { phoneFor, smsBody } from './support/fixtures.js';
+import { AUTH_HEADER, phoneFor, smsBody } from './support/fixtures.js';
 import { freePort, ROOT, waitFor, waitHttpOk } from './support/infra.js';
 
 const run = promisify(execFile);
@@ -161,6 +164,113 @@ describe.each(['sqlite', 'postgres'] as const)(
       const other = Buffer.from(a.root);
       other[0] ^= 1;
       expect(verifyConsistencyProof(a.size, b.size, nodes, other, b.root)).toBe(false);
+    }, 60_000);
+
+    const bundle = async (caseId: string) => {
+      const res = await fetch(`${api.baseUrl}/v1/cases/${caseId}/evidence.zip`, { headers: AUTH_HEADER });
+      expect(res.status).toBe(200);
+      const file = join(dir, `${caseId}-${Date.now()}.zip`);
+      writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+      return file;
+    };
+
+    it('a bundle proves its events are in the cosigned log and that the log extends a kept checkpoint', async () => {
+      const kept = (await checkpoint()).note; // what a verifier kept, e.g. from an earlier bundle
+      await sendAndDeliver(5);
+      const file = await bundle(`C-wit-${dialect}-5`);
+      const v = await verifyEvidenceBundle(file, { trustedCheckpoint: kept, witnessVkeys: [witnessVkey] });
+      expect(v.firstError).toBeUndefined();
+      expect(v.log).toMatchObject({ origin: ORIGIN, signedBy: [ORIGIN, WITNESS], trusted: { ok: true } });
+      expect(v.checks.filter((c) => c.element.startsWith('log/')).every((c) => c.ok)).toBe(true);
+      // A checkpoint of a history the log no longer extends (what a rewrite leaves a verifier with).
+      const old = openCheckpoint(kept, [noteVerifier(logVkey)]).checkpoint;
+      const otherRoot = Buffer.from(old.root);
+      otherRoot[5] ^= 0x40;
+      const rewritten = await signLogCheckpoint(
+        new FileSigner(loadSigningKey(keyPem)),
+        ORIGIN,
+        old.size,
+        otherRoot,
+      );
+      const bad = await verifyEvidenceBundle(file, { trustedCheckpoint: rewritten });
+      expect(bad.ok).toBe(false);
+      expect(bad.firstError).toMatchObject({
+        element: 'trusted-checkpoint',
+        detail: expect.stringMatching(/inconsistent|rewritten/),
+      });
+      // A witness whose key is required but who did not cosign.
+      const stranger = (
+        await run(process.execPath, [
+          MAIN,
+          '--print-vkey',
+          '--name',
+          'other.example/w',
+          '--key',
+          join(dir, 'other.key'),
+        ])
+      ).stdout.trim();
+      const unsigned = await verifyEvidenceBundle(file, { witnessVkeys: [stranger] });
+      expect(unsigned.firstError).toMatchObject({
+        element: 'log/checkpoint.note',
+        detail: expect.stringMatching(/other\.example\/w/),
+      });
+    }, 60_000);
+
+    it('an event a DB operator appended without the key is named as forged by the offline verifier', async () => {
+      const caseId = `C-wit-${dialect}-5`;
+      const [last] = await api.db.rows<{ seq: number | string; hash: string }>(
+        'SELECT seq, hash FROM evidence_events WHERE case_id = ? ORDER BY seq DESC LIMIT 1',
+        [caseId],
+      );
+      const { events, head } = chainEvents({ seq: Number(last.seq), hash: last.hash }, [
+        {
+          caseId,
+          notificationId: null,
+          type: 'receipt.received',
+          occurredAt: '2026-11-24T03:00:00.000Z',
+          recordedAt: '2026-11-24T03:00:00.000Z',
+          payload: { provider: 'sandbox', status: 'delivered', forged: true },
+        },
+      ]);
+      const e = events[0];
+      await api.db.exec(
+        'INSERT INTO evidence_events (case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        [
+          e.caseId,
+          e.seq,
+          null,
+          e.type,
+          e.occurredAt,
+          e.recordedAt,
+          JSON.stringify(e.payload),
+          e.prevHash,
+          e.hash,
+        ],
+      );
+      // As a superuser would: past the forward-only trigger.
+      if (dialect === 'postgres')
+        await api.db.exec('ALTER TABLE case_heads DISABLE TRIGGER case_heads_forward');
+      const [trigger] =
+        dialect === 'sqlite'
+          ? await api.db.rows<{ sql: string }>(
+              "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'case_heads_forward'",
+            )
+          : [];
+      if (dialect === 'sqlite') await api.db.exec('DROP TRIGGER case_heads_forward');
+      await api.db.exec('UPDATE case_heads SET last_seq = ?, last_hash = ? WHERE case_id = ?', [
+        head.seq,
+        head.hash,
+        caseId,
+      ]);
+      if (dialect === 'postgres')
+        await api.db.exec('ALTER TABLE case_heads ENABLE TRIGGER case_heads_forward');
+      else await api.db.exec(trigger.sql);
+      const v = await verifyEvidenceBundle(await bundle(caseId));
+      expect(v.ok).toBe(false);
+      expect(v.firstError).toMatchObject({
+        element: `events.jsonl#seq=${e.seq}`,
+        detail: expect.stringMatching(/forged/),
+      });
     }, 60_000);
 
     it('a witness that was down: the checkpoint stands, the error is stored, the next one is cosigned', async () => {

@@ -4,6 +4,7 @@ import { StringDecoder } from 'node:string_decoder';
 import yauzl from 'yauzl';
 import { type ChainedEvent, GENESIS_HASH, verifyChain } from './chain.js';
 import { BUNDLE_FILES, type BundleManifest, type ManifestEntry, sha256SumsText } from './bundle.js';
+import { BUNDLE_LOG_FILES, type LogVerification, verifyBundleLog } from './bundle-log.js';
 import { type CaseInclusionProof, verifyCaseInclusion } from './merkle.js';
 import { keyIdOf, loadPublicKey, verifyBytes, verifyCheckpointBytes } from './signing.js';
 import { TimeStampError, verifyTimeStampToken } from './tsa.js';
@@ -42,6 +43,8 @@ export interface BundleVerification {
     /** false without a `tsaCaPem` trust anchor: the signature was checked, the TSA's identity was not. */
     chainVerified: boolean;
   };
+  /** The global log: its note's size and signers, and whether history was checked. */
+  log?: Omit<LogVerification, 'checks'>;
 }
 
 export interface VerifyBundleOptions {
@@ -54,6 +57,13 @@ export interface VerifyBundleOptions {
   tsaCaPem?: string | Buffer;
   /** Cap for the small JSON/PEM/signature files held in memory. */
   maxSmallFileBytes?: number;
+  /**
+   * A checkpoint note of the global log kept from earlier (`--trusted-checkpoint`): the bundle's log
+   * must extend it. Without one, history before the bundle is not checked, and the report says so.
+   */
+  trustedCheckpoint?: string | Buffer;
+  /** Witness verifier keys (`--witness-vkey`) whose cosignature of the log checkpoint is required. */
+  witnessVkeys?: readonly string[];
 }
 
 const RANK = {
@@ -66,6 +76,7 @@ const RANK = {
   sums: 6,
   checkpoint: 7,
   timestamp: 8,
+  log: 9,
 } as const;
 
 const SMALL_FILES = new Set<string>([
@@ -78,6 +89,10 @@ const SMALL_FILES = new Set<string>([
   BUNDLE_FILES.checkpointProof,
   BUNDLE_FILES.timestamp,
   BUNDLE_FILES.sums,
+  BUNDLE_LOG_FILES.note,
+  BUNDLE_LOG_FILES.sets,
+  BUNDLE_LOG_FILES.inclusion,
+  BUNDLE_LOG_FILES.consistency,
 ]);
 
 interface SeenFile {
@@ -453,6 +468,29 @@ export async function verifyEvidenceBundle(
     }
   }
 
+  // 5. The global log: SETs, inclusion of every event, witnesses, history from a trusted checkpoint.
+  let logInfo: BundleVerification['log'];
+  if (publicKey && keyId && (files.has(BUNDLE_LOG_FILES.note) || options.trustedCheckpoint !== undefined)) {
+    const { checks, ...info } = verifyBundleLog({
+      caseId,
+      events,
+      publicKey,
+      keyId,
+      files: {
+        note: files.get(BUNDLE_LOG_FILES.note)?.content,
+        sets: files.get(BUNDLE_LOG_FILES.sets)?.content,
+        inclusion: files.get(BUNDLE_LOG_FILES.inclusion)?.content,
+        consistency: files.get(BUNDLE_LOG_FILES.consistency)?.content,
+      },
+      trustedCheckpoint: options.trustedCheckpoint,
+      witnessVkeys: options.witnessVkeys,
+    });
+    // A forged event is a chain element: it ranks with the chain, ahead of the files.
+    for (const c of checks)
+      report.add(c.element.startsWith('events.jsonl#') ? RANK.chain : RANK.log, c.element, c.ok, c.detail);
+    logInfo = info;
+  }
+
   return report.finish({
     caseId,
     head: chainHead,
@@ -460,6 +498,7 @@ export async function verifyEvidenceBundle(
     keyId,
     checkpoint: checkpointInfo,
     timestamp: timestampInfo,
+    log: logInfo,
   });
 }
 
@@ -510,6 +549,21 @@ export function formatVerification(zipPath: string, v: BundleVerification): stri
             ? 'chain to the trusted TSA CA checked'
             : 'TSA chain NOT checked (pass --tsa-ca FILE)'),
       );
+    }
+    if (v.log?.size !== undefined) {
+      lines.push(
+        `log: ${v.log.origin} of ${v.log.size} events, signed by ${(v.log.signedBy ?? []).join(', ')}` +
+          (v.log.unverifiedCosigners?.length
+            ? `; cosignatures NOT checked (pass --witness-vkey): ${v.log.unverifiedCosigners.join(', ')}`
+            : ''),
+      );
+      lines.push(
+        v.log.trusted
+          ? `history: extends the trusted checkpoint of ${v.log.trusted.size} events`
+          : 'history NOT checked against an earlier checkpoint (pass --trusted-checkpoint FILE)',
+      );
+    } else {
+      lines.push('log: the bundle carries no checkpoint of the global log (made before witnesses)');
     }
   } else {
     lines.push(`FAILED ${zipPath}`);

@@ -1,6 +1,6 @@
 import { type EventRow, toEvent } from './evidence.service.js';
 import type { Writable } from 'node:stream';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock } from '#libs/core';
 import { renderLetterPdf } from '#libs/letters';
@@ -16,6 +16,9 @@ import {
   NoticeSummaryBuilder,
 } from './certificate.js';
 import type { CaseInclusionProof } from './merkle.js';
+import type { BundleLog, InclusionLine } from './bundle-log.js';
+import { MerkleLevels } from './log/proofs.js';
+import { WitnessPublisher } from './transparency/witnesses.js';
 
 /**
  * Builds a case's evidence bundle from the database as a stream: events are read in pages of
@@ -161,7 +164,72 @@ export class EvidenceBundleService {
     private readonly keys: EvidenceSigningKeys,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Optional() private readonly witnesses?: WitnessPublisher,
   ) {}
+
+  /**
+   * The global log's part of the bundle for checkpoint `checkpointId` (bundle-log.ts), or undefined
+   * when that checkpoint has no log note (made before witnesses existed).
+   */
+  async logPart(checkpointId: number, caseId: string, upToSeq: number): Promise<BundleLog | undefined> {
+    const cosigned = await this.witnesses?.cosignedNote(checkpointId);
+    if (!cosigned) return undefined;
+    const size = cosigned.size;
+    const leaves = await this.db.rows<{ leaf_hash: string }>(
+      'SELECT leaf_hash FROM log_leaves WHERE idx < ? ORDER BY idx',
+      [size],
+    );
+    const tree = MerkleLevels.fromLeafHashes(leaves.map((l) => Buffer.from(l.leaf_hash, 'hex')));
+    const earlier = await this.db.rows<{ log_size: number | string }>(
+      'SELECT DISTINCT log_size FROM checkpoint_notes WHERE checkpoint_id < ? AND log_size < ? ORDER BY log_size',
+      [checkpointId, size],
+    );
+    const b64 = (p: Buffer[]) => p.map((x) => x.toString('base64'));
+    const db = this.db;
+    // Streamed a page at a time: a case of a million events never holds its proofs in memory.
+    async function* inclusion(): AsyncGenerator<InclusionLine> {
+      let after = 0;
+      for (;;) {
+        const rows = await db.rows<{ idx: number | string; seq: number | string }>(
+          'SELECT idx, seq FROM log_leaves WHERE case_id = ? AND seq > ? AND seq <= ? AND idx < ? ORDER BY seq LIMIT 1000',
+          [caseId, after, upToSeq, size],
+        );
+        for (const m of rows) {
+          yield {
+            seq: Number(m.seq),
+            index: Number(m.idx),
+            proof: b64(tree.inclusionProof(Number(m.idx), size)),
+          };
+        }
+        if (rows.length < 1000) return;
+        after = Number(rows[rows.length - 1].seq);
+      }
+    }
+    async function* sets(): AsyncGenerator<{ body: string; signature: string }> {
+      let after = 0;
+      for (;;) {
+        const rows = await db.rows<{ id: number | string; body: string; signature: string }>(
+          `SELECT s.id, s.body, s.signature FROM evidence_sets s
+           WHERE s.id > ? AND (s.id IN (SELECT c.set_id FROM evidence_set_cases c WHERE c.case_id = ? AND c.from_seq <= ?)
+              OR s.body LIKE '{"adopts":%')
+           ORDER BY s.id LIMIT 500`,
+          [after, caseId, upToSeq],
+        );
+        for (const r of rows) yield { body: r.body, signature: r.signature };
+        if (rows.length < 500) return;
+        after = Number(rows[rows.length - 1].id);
+      }
+    }
+    return {
+      note: cosigned.note,
+      sets: sets(),
+      inclusion: inclusion(),
+      consistency: earlier
+        .map((e) => Number(e.log_size))
+        .filter((from) => from > 0)
+        .map((from) => ({ from, proof: b64(tree.consistencyProof(from, size)) })),
+    };
+  }
 
   /** A case's events with `seq <= upToSeq`, read from the database `pageSize` at a time. */
   async *events(caseId: string, upToSeq = 2_147_483_647, pageSize = 1000): AsyncGenerator<ChainedEvent> {
@@ -254,6 +322,7 @@ export class EvidenceBundleService {
         tsaToken: plan.checkpoint.tsaToken,
       },
       certificatePdf,
+      log: await this.logPart(plan.checkpoint.id, plan.caseId, plan.head.seq),
       signingKey: key,
       createdAt,
     });

@@ -3,6 +3,7 @@ import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yazl from 'yazl';
 import { canonicalJson, type ChainedEvent, GENESIS_HASH } from './chain.js';
+import { BUNDLE_LOG_FILES, type BundleLog } from './bundle-log.js';
 import type { CaseInclusionProof } from './merkle.js';
 import { keyIdOf, type SignedCheckpoint, type SigningKey, signBytes } from './signing.js';
 
@@ -51,6 +52,8 @@ export interface EvidenceBundleInput {
   artifacts?: AsyncIterable<BundleArtifact> | Iterable<BundleArtifact>;
   checkpoint?: BundleCheckpoint;
   certificatePdf?: Buffer;
+  /** The global log's checkpoint note, SETs and proofs for the case (bundle-log.ts). */
+  log?: BundleLog;
   signingKey: SigningKey;
   /** SPKI PEM published to verifiers; must be the signing key's public key. Defaults to it. */
   publicKeyPem?: string;
@@ -165,6 +168,19 @@ class Sha256Tap extends Transform {
  * events.jsonl, artifacts/…, chain.json, checkpoint.json, checkpoint.sig, checkpoint-proof.json,
  * timestamp.tsr, certificate.pdf, public-key.pem, SHA256SUMS, manifest.json, manifest.sig.
  */
+/** NDJSON (canonical JSON per line) in chunks of about 64 KiB, from a stream of values. */
+async function* jsonLines(items: AsyncIterable<unknown> | Iterable<unknown>): AsyncGenerator<Buffer> {
+  let batch = '';
+  for await (const item of items) {
+    batch += `${canonicalJson(item)}\n`;
+    if (batch.length >= 64 * 1024) {
+      yield Buffer.from(batch, 'utf8');
+      batch = '';
+    }
+  }
+  if (batch) yield Buffer.from(batch, 'utf8');
+}
+
 export async function writeEvidenceBundle(
   out: Writable,
   input: EvidenceBundleInput,
@@ -285,6 +301,17 @@ export async function writeEvidenceBundle(
       };
       await add(BUNDLE_FILES.checkpointProof, Buffer.from(canonicalJson(proof), 'utf8'), 'application/json');
       if (cp.tsaToken) await add(BUNDLE_FILES.timestamp, cp.tsaToken, 'application/timestamp-reply');
+    }
+    if (input.log) {
+      const l = input.log;
+      await add(BUNDLE_LOG_FILES.note, Buffer.from(l.note, 'utf8'), 'text/plain; charset=utf-8');
+      await add(BUNDLE_LOG_FILES.sets, Readable.from(jsonLines(l.sets)), 'application/x-ndjson');
+      await add(BUNDLE_LOG_FILES.inclusion, Readable.from(jsonLines(l.inclusion)), 'application/x-ndjson');
+      await add(
+        BUNDLE_LOG_FILES.consistency,
+        Buffer.from(canonicalJson(l.consistency), 'utf8'),
+        'application/json',
+      );
     }
     if (input.certificatePdf) await add(BUNDLE_FILES.certificate, input.certificatePdf, 'application/pdf');
     await add(BUNDLE_FILES.publicKey, Buffer.from(publicKeyPem, 'utf8'), 'application/x-pem-file');

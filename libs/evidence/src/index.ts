@@ -17,3 +17,4 @@ export * from './retention.js';
 export * from './transparency/index.js';
 export * from './document-check.js';
 export * from './certificate.js';
+export * from './bundle-log.js';
