@@ -1,9 +1,10 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { AppError } from '#libs/core';
+import { HsmSignerError, Pkcs11Signer } from './signer-pkcs11.js';
 import { generateSigningKeyPair, loadSigningKey, signBytes, type SigningKey } from './signing.js';
 
 /**
@@ -84,16 +85,28 @@ export function resolveSigningKey(
   return { key: loadSigningKey(pair.privateKeyPem), source: 'generated', path: file };
 }
 
-/** The service's Ed25519 evidence key, loaded (or generated) once. */
+/**
+ * The service's Ed25519 evidence key, loaded (or generated) once; with EVIDENCE_SIGNER=pkcs11 a
+ * session on the token instead, opened once and closed at shutdown.
+ */
 @Injectable()
-export class EvidenceSigningKeys {
+export class EvidenceSigningKeys implements OnApplicationShutdown {
   private readonly log = new Logger('EvidenceKeys');
   private loaded?: { key?: SigningKey };
+  private hsm?: Pkcs11Signer;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
-  /** The key, or undefined when none is configured. Logs its id the first time. */
+  /**
+   * The in-memory key, or undefined when none is configured. Logs its id the first time.
+   * With EVIDENCE_SIGNER=pkcs11 there is no such key: throws, so nothing signs with another key.
+   */
   tryGet(): SigningKey | undefined {
+    if (this.config.evidence.signer === 'pkcs11') {
+      throw new HsmSignerError(
+        'EVIDENCE_SIGNER=pkcs11: the evidence private key is in the token and never in memory; this caller must sign through EvidenceSigningKeys.signer()',
+      );
+    }
     if (!this.loaded) {
       const e = this.config.evidence;
       const r = resolveSigningKey({
@@ -119,7 +132,23 @@ export class EvidenceSigningKeys {
 
   /** The signer every signature goes through (see EvidenceSigner). */
   signer(): EvidenceSigner {
-    return new FileSigner(this.get());
+    const e = this.config.evidence;
+    if (e.signer !== 'pkcs11') return new FileSigner(this.get());
+    if (!this.hsm) {
+      if (!e.pkcs11) throw new HsmSignerError('EVIDENCE_SIGNER=pkcs11 without PKCS11_* settings');
+      this.hsm = Pkcs11Signer.open(e.pkcs11);
+      // Labels and module only: never the PIN.
+      this.log.log(
+        `evidence signing key ${this.hsm.keyId} (pkcs11: token '${e.pkcs11.tokenLabel}', key '${e.pkcs11.keyLabel}', module ${e.pkcs11.module})`,
+      );
+    }
+    return this.hsm;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const hsm = this.hsm;
+    this.hsm = undefined;
+    await hsm?.close();
   }
 
   get(): SigningKey {
