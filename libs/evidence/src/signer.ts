@@ -99,13 +99,13 @@ export class EvidenceSigningKeys implements OnApplicationShutdown {
 
   /**
    * The in-memory key, or undefined when none is configured. Logs its id the first time.
-   * With EVIDENCE_SIGNER=pkcs11 there is no such key: throws, so nothing signs with another key.
+   * With EVIDENCE_SIGNER=pkcs11 there is no in-memory key: opens the token (so a bad PIN or label
+   * fails at boot) and returns undefined; sign through signer().
    */
   tryGet(): SigningKey | undefined {
     if (this.config.evidence.signer === 'pkcs11') {
-      throw new HsmSignerError(
-        'EVIDENCE_SIGNER=pkcs11: the evidence private key is in the token and never in memory; this caller must sign through EvidenceSigningKeys.signer()',
-      );
+      this.signer();
+      return undefined;
     }
     if (!this.loaded) {
       const e = this.config.evidence;
@@ -152,6 +152,12 @@ export class EvidenceSigningKeys implements OnApplicationShutdown {
   }
 
   get(): SigningKey {
+    if (this.config.evidence.signer === 'pkcs11') {
+      // Never fall back to another key: this caller has to go through signer().
+      throw new HsmSignerError(
+        'EVIDENCE_SIGNER=pkcs11: the evidence private key stays in the token; this operation must sign through EvidenceSigningKeys.signer()',
+      );
+    }
     const key = this.tryGet();
     if (!key) {
       throw new EvidenceKeyMissingError(
