@@ -14,6 +14,9 @@
 #   PKCS11_SO_PIN / PKCS11_SO_PIN_FILE   security officer PIN (required to create the token)
 #   SOFTHSM2_CONF        SoftHSM2 configuration (its directories.tokendir holds the token files)
 #
+# The PINs reach softhsm2-util / pkcs11-tool as arguments (visible in `ps` while they run): run it on the
+# host that holds the token, not on a shared machine.
+#
 # Idempotent: an existing token is kept, an existing key pair with the label is kept (its public key
 # is printed again). The private key is generated inside the token as sensitive and not
 # extractable; only the public key (SPKI PEM) leaves it, on stdout.
