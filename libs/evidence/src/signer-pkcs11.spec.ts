@@ -102,8 +102,10 @@ describe('Pkcs11Signer (SoftHSM2)', () => {
   });
 
   it('the private key cannot be read out of the token', async () => {
+    // The signer's registry keeps the library loaded; with no signer open it is not initialised,
+    // so this test's own handle on it initialises and finalises it alone.
+    await Pkcs11Signer.open(opts()).close();
     expect(openPkcs11Modules().size).toBe(0);
-    // A session of our own on the library (no signer open, so this test initialises it alone).
     const lib = new pkcs11js.PKCS11();
     lib.load(MODULE);
     lib.C_Initialize();

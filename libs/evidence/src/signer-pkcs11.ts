@@ -42,55 +42,63 @@ export class HsmSignerError extends AppError {
   readonly title = 'Evidence signing key (HSM) unavailable';
 }
 
-// ---- one initialised library per module path, reference-counted ----
+// ---- one loaded library per module path, initialised while signers use it ----
 
 interface LoadedModule {
   lib: pkcs11js.PKCS11;
+  /** Open signers; C_Initialize when it goes 0 -> 1, C_Finalize when it goes back to 0. */
   refs: number;
   /** False when something else in the process had initialised it: then we never finalise it. */
   ownsInit: boolean;
 }
 
+/**
+ * Libraries stay loaded (dlopen) for the life of the process and are never dlclose'd: unloading
+ * SoftHSM2 (and other modules linking OpenSSL) and loading it again crashed the process later
+ * (seen as a segfault in a following test file). Only initialisation is reference-counted.
+ */
 const modules = new Map<string, LoadedModule>();
 
 function acquireModule(path: string): pkcs11js.PKCS11 {
-  const loaded = modules.get(path);
-  if (loaded) {
-    loaded.refs += 1;
-    return loaded.lib;
-  }
-  const lib = new pkcs11js.PKCS11();
-  try {
-    lib.load(path);
-  } catch (err) {
-    throw new HsmSignerError(`PKCS#11 module ${path} could not be loaded: ${messageOf(err)}`);
-  }
-  let ownsInit = true;
-  try {
-    lib.C_Initialize();
-  } catch (err) {
-    if (codeOf(err) !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-      throw new HsmSignerError(`PKCS#11 C_Initialize of ${path} failed: ${messageOf(err)}`);
+  let loaded = modules.get(path);
+  if (!loaded) {
+    const lib = new pkcs11js.PKCS11();
+    try {
+      lib.load(path);
+    } catch (err) {
+      throw new HsmSignerError(`PKCS#11 module ${path} could not be loaded: ${messageOf(err)}`);
     }
-    ownsInit = false;
+    loaded = { lib, refs: 0, ownsInit: false };
+    modules.set(path, loaded);
   }
-  modules.set(path, { lib, refs: 1, ownsInit });
-  return lib;
+  if (loaded.refs === 0) {
+    try {
+      loaded.lib.C_Initialize();
+      loaded.ownsInit = true;
+    } catch (err) {
+      if (codeOf(err) !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        throw new HsmSignerError(`PKCS#11 C_Initialize of ${path} failed: ${messageOf(err)}`);
+      }
+      loaded.ownsInit = false;
+    }
+  }
+  loaded.refs += 1;
+  return loaded.lib;
 }
 
 function releaseModule(path: string): void {
   const loaded = modules.get(path);
-  if (!loaded) return;
+  if (!loaded || loaded.refs === 0) return;
   loaded.refs -= 1;
-  if (loaded.refs > 0) return;
-  modules.delete(path);
-  if (loaded.ownsInit) loaded.lib.C_Finalize();
-  loaded.lib.close();
+  if (loaded.refs === 0 && loaded.ownsInit) {
+    loaded.ownsInit = false;
+    loaded.lib.C_Finalize();
+  }
 }
 
-/** How many signers hold each module open (tests check that close releases everything). */
+/** How many signers hold each initialised module (tests check that close releases everything). */
 export function openPkcs11Modules(): ReadonlyMap<string, number> {
-  return new Map([...modules].map(([path, m]) => [path, m.refs]));
+  return new Map([...modules].filter(([, m]) => m.refs > 0).map(([path, m]) => [path, m.refs]));
 }
 
 // ---- the signer ----
