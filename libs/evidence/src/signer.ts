@@ -86,6 +86,23 @@ export function resolveSigningKey(
 }
 
 /**
+ * A SigningKey view of a token key: id and public key; reading `privateKey` throws, so a path that
+ * would sign in memory fails loudly (503) instead of signing with some other key.
+ */
+function publicOnlyKey(signer: EvidenceSigner): SigningKey {
+  const key = { keyId: signer.keyId, publicKey: signer.publicKey, publicKeyPem: signer.publicKeyPem };
+  Object.defineProperty(key, 'privateKey', {
+    enumerable: false,
+    get(): never {
+      throw new HsmSignerError(
+        `EVIDENCE_SIGNER=${signer.backend}: the evidence private key stays in the token; this operation must sign through EvidenceSigningKeys.signer()`,
+      );
+    },
+  });
+  return key as SigningKey;
+}
+
+/**
  * The service's Ed25519 evidence key, loaded (or generated) once; with EVIDENCE_SIGNER=pkcs11 a
  * session on the token instead, opened once and closed at shutdown.
  */
@@ -94,18 +111,20 @@ export class EvidenceSigningKeys implements OnApplicationShutdown {
   private readonly log = new Logger('EvidenceKeys');
   private loaded?: { key?: SigningKey };
   private hsm?: Pkcs11Signer;
+  private tokenKey?: SigningKey;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   /**
-   * The in-memory key, or undefined when none is configured. Logs its id the first time.
-   * With EVIDENCE_SIGNER=pkcs11 there is no in-memory key: opens the token (so a bad PIN or label
-   * fails at boot) and returns undefined; sign through signer().
+   * The key, or undefined when none is configured. Logs its id the first time.
+   * With EVIDENCE_SIGNER=pkcs11: opens the token (a bad PIN or label fails at boot) and returns its
+   * key id and public key; its `privateKey` throws, since the private key never leaves the token:
+   * sign through signer().
    */
   tryGet(): SigningKey | undefined {
     if (this.config.evidence.signer === 'pkcs11') {
-      this.signer();
-      return undefined;
+      this.tokenKey ??= publicOnlyKey(this.signer());
+      return this.tokenKey;
     }
     if (!this.loaded) {
       const e = this.config.evidence;
@@ -152,12 +171,6 @@ export class EvidenceSigningKeys implements OnApplicationShutdown {
   }
 
   get(): SigningKey {
-    if (this.config.evidence.signer === 'pkcs11') {
-      // Never fall back to another key: this caller has to go through signer().
-      throw new HsmSignerError(
-        'EVIDENCE_SIGNER=pkcs11: the evidence private key stays in the token; this operation must sign through EvidenceSigningKeys.signer()',
-      );
-    }
     const key = this.tryGet();
     if (!key) {
       throw new EvidenceKeyMissingError(
