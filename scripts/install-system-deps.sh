@@ -7,7 +7,9 @@
 #                  subset into letter PDFs after Noto Sans SC (libs/letters/src/fonts.ts)
 #   ghostscript mupdf-tools  gs / mutool: the letter tests check rare glyphs render in Ghostscript and MuPDF too
 #   g++ make python3  node-gyp builds the `re2` addon (linear-time regular expressions for template schemas)
-#                  during `npm ci` when no prebuilt binary can be downloaded
+#                  during `npm ci` when no prebuilt binary can be downloaded (and the `pkcs11js` addon)
+#   softhsm2       software PKCS#11 token for the HSM signer tests (libs/evidence signer-pkcs11)
+#   opensc         pkcs11-tool, used by scripts/hsm-init.sh to generate the Ed25519 key in a token
 # Idempotent; safe to run as root with CI=true and no stdin. `apt-get update` is skipped when
 # everything is already present.
 set -euo pipefail
@@ -25,6 +27,8 @@ declare -A wanted=(
   [g++]=/usr/bin/g++
   [make]=/usr/bin/make
   [python3]=/usr/bin/python3
+  [softhsm2]=/usr/lib/softhsm/libsofthsm2.so
+  [opensc]=/usr/bin/pkcs11-tool
 )
 
 missing=()

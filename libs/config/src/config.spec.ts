@@ -232,4 +232,81 @@ describe('loadConfig', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  describe('EVIDENCE_SIGNER=pkcs11', () => {
+    const problemsOf = (env: Record<string, string>): string[] => {
+      try {
+        loadConfig({ NODE_ENV: 'development', ...env });
+      } catch (err) {
+        if (err instanceof ConfigError) return err.problems;
+        throw err;
+      }
+      return [];
+    };
+
+    it('takes the token settings, reads the PIN file and does not generate a file key', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'cfg-pkcs11-'));
+      try {
+        const module = join(dir, 'libfake-pkcs11.so');
+        writeFileSync(module, '');
+        writeFileSync(join(dir, 'pin'), '0000-secret\n', { mode: 0o600 });
+        const c = loadConfig({
+          NODE_ENV: 'development',
+          SQLITE_PATH: join(dir, 'notices.db'),
+          EVIDENCE_SIGNER: 'pkcs11',
+          PKCS11_MODULE: module,
+          PKCS11_TOKEN_LABEL: 'evidence',
+          PKCS11_KEY_LABEL: 'evidence-signing',
+          PKCS11_PIN_FILE: join(dir, 'pin'),
+        });
+        expect(c.evidence.signer).toBe('pkcs11');
+        expect(c.evidence.pkcs11).toEqual({
+          module,
+          tokenLabel: 'evidence',
+          keyLabel: 'evidence-signing',
+          pin: '0000-secret',
+        });
+        expect(c.evidence.generatedKeyFile).toBeUndefined();
+        // The file signer stays the default, with its generated key in standalone mode.
+        const f = loadConfig({ NODE_ENV: 'development', SQLITE_PATH: join(dir, 'notices.db') });
+        expect(f.evidence.signer).toBe('file');
+        expect(f.evidence.pkcs11).toBeUndefined();
+        expect(f.evidence.generatedKeyFile).toBe(join(dir, 'evidence-signing-key.pem'));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('refuses missing labels, no or two PIN sources, a PEM key beside it and a missing module, never echoing the PIN', () => {
+      expect(problemsOf({ EVIDENCE_SIGNER: 'pkcs11', PKCS11_MODULE: '/nonexistent/libp11.so' })).toEqual([
+        'PKCS11_TOKEN_LABEL: required when EVIDENCE_SIGNER=pkcs11',
+        'PKCS11_KEY_LABEL: required when EVIDENCE_SIGNER=pkcs11',
+        "PKCS11_MODULE: /nonexistent/libp11.so does not exist (Debian: apt-get install softhsm2, or the HSM vendor's library)",
+        'PKCS11_PIN: PKCS11_PIN or PKCS11_PIN_FILE is required when EVIDENCE_SIGNER=pkcs11',
+      ]);
+      const two = problemsOf({
+        EVIDENCE_SIGNER: 'pkcs11',
+        PKCS11_MODULE: process.execPath,
+        PKCS11_TOKEN_LABEL: 't',
+        PKCS11_KEY_LABEL: 'k',
+        PKCS11_PIN: 'pin-value-7731',
+        PKCS11_PIN_FILE: '/nonexistent/pin',
+        EVIDENCE_SIGNING_KEY_FILE: '/etc/key.pem',
+      });
+      expect(two).toEqual([
+        'EVIDENCE_SIGNING_KEY_FILE: not used with EVIDENCE_SIGNER=pkcs11 (the key is in the token): unset it',
+        'PKCS11_PIN_FILE: set PKCS11_PIN or PKCS11_PIN_FILE, not both',
+      ]);
+      const unreadable = problemsOf({
+        EVIDENCE_SIGNER: 'pkcs11',
+        PKCS11_MODULE: process.execPath,
+        PKCS11_TOKEN_LABEL: 't',
+        PKCS11_KEY_LABEL: 'k',
+        PKCS11_PIN_FILE: '/nonexistent/pin',
+      });
+      expect(unreadable).toEqual(['PKCS11_PIN_FILE: cannot read /nonexistent/pin (ENOENT)']);
+      expect(JSON.stringify([two, unreadable])).not.toContain('pin-value-7731');
+      expect(problemsOf({ EVIDENCE_SIGNER: 'hsm' })[0]).toMatch(/^EVIDENCE_SIGNER: /);
+    });
+  });
 });

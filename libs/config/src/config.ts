@@ -1,5 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 
@@ -184,6 +184,14 @@ const EnvSchema = z.object({
   /** Ed25519 signing key (PKCS#8 PEM) for checkpoints and bundles, or a file holding it. */
   EVIDENCE_SIGNING_KEY: z.string().optional(),
   EVIDENCE_SIGNING_KEY_FILE: z.string().optional(),
+  /** Who holds the evidence key: a PEM (file/env, above) or a PKCS#11 token (docs/evidence.md, "Keys in an HSM"). */
+  EVIDENCE_SIGNER: z.enum(['file', 'pkcs11']).default('file'),
+  PKCS11_MODULE: z.string().min(1).default('/usr/lib/softhsm/libsofthsm2.so'),
+  PKCS11_TOKEN_LABEL: z.string().min(1).max(32).optional(),
+  /** User PIN of the token, or a file holding it (trailing newline ignored). */
+  PKCS11_PIN: z.string().min(1).optional(),
+  PKCS11_PIN_FILE: z.string().min(1).optional(),
+  PKCS11_KEY_LABEL: z.string().min(1).optional(),
   /** RFC 3161 time-stamp authority for checkpoints (unset = no time stamps). */
   TSA_URL: z.url().optional(),
   /** PEM file with the CA certificate(s) the TSA's certificate must chain to (required with TSA_URL). */
@@ -404,6 +412,7 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
       'EVIDENCE_SIGNING_KEY_FILE: set EVIDENCE_SIGNING_KEY or EVIDENCE_SIGNING_KEY_FILE, not both',
     );
   }
+  problems.push(...pkcs11Problems(env));
   if (env.EMAIL_PROVIDER === 'smtp' && !env.SMTP_HOST)
     problems.push('SMTP_HOST: required when EMAIL_PROVIDER=smtp');
   problems.push(...dkimProblems(env));
@@ -458,6 +467,47 @@ function tsaProblems(env: Record<string, string | undefined>): string[] {
     }
   }
   return [];
+}
+
+/** The token PIN from PKCS11_PIN or PKCS11_PIN_FILE (one trailing newline dropped). */
+function pkcs11Pin(env: { PKCS11_PIN?: string; PKCS11_PIN_FILE?: string }): string | undefined {
+  if (env.PKCS11_PIN_FILE) return readFileSync(env.PKCS11_PIN_FILE, 'utf8').replace(/\r?\n$/, '');
+  return env.PKCS11_PIN;
+}
+
+/** EVIDENCE_SIGNER=pkcs11: module, token, key and one PIN source; no PEM key beside it. Never echoes the PIN. */
+function pkcs11Problems(env: Record<string, string | undefined>): string[] {
+  if (env.EVIDENCE_SIGNER !== 'pkcs11') return [];
+  const problems: string[] = [];
+  for (const k of ['PKCS11_TOKEN_LABEL', 'PKCS11_KEY_LABEL'] as const) {
+    if (!env[k]) problems.push(`${k}: required when EVIDENCE_SIGNER=pkcs11`);
+  }
+  for (const k of ['EVIDENCE_SIGNING_KEY', 'EVIDENCE_SIGNING_KEY_FILE'] as const) {
+    if (env[k])
+      problems.push(`${k}: not used with EVIDENCE_SIGNER=pkcs11 (the key is in the token): unset it`);
+  }
+  const module = env.PKCS11_MODULE || '/usr/lib/softhsm/libsofthsm2.so';
+  if (!existsSync(module)) {
+    problems.push(
+      `PKCS11_MODULE: ${module} does not exist (Debian: apt-get install softhsm2, or the HSM vendor's library)`,
+    );
+  }
+  if (env.PKCS11_PIN && env.PKCS11_PIN_FILE) {
+    problems.push('PKCS11_PIN_FILE: set PKCS11_PIN or PKCS11_PIN_FILE, not both');
+  } else if (!env.PKCS11_PIN && !env.PKCS11_PIN_FILE) {
+    problems.push('PKCS11_PIN: PKCS11_PIN or PKCS11_PIN_FILE is required when EVIDENCE_SIGNER=pkcs11');
+  } else {
+    let pin: string | undefined;
+    try {
+      pin = pkcs11Pin(env);
+    } catch (err) {
+      problems.push(
+        `PKCS11_PIN_FILE: cannot read ${env.PKCS11_PIN_FILE} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+    if (pin === '') problems.push(`PKCS11_PIN_FILE: ${env.PKCS11_PIN_FILE} is empty`);
+  }
+  return problems;
 }
 
 /** The DKIM key PEM from DKIM_PRIVATE_KEY (with `\n` escapes undone) or DKIM_PRIVATE_KEY_FILE. */
@@ -663,6 +713,9 @@ export interface AppConfig {
     checkpointIntervalMs: number;
     signingKeyPem?: string;
     signingKeyFile?: string;
+    /** `pkcs11`: the key is in a token (pkcs11 below) and signingKeyPem/File/generatedKeyFile are unset. */
+    signer: 'file' | 'pkcs11';
+    pkcs11?: { module: string; tokenLabel: string; pin: string; keyLabel: string };
     /** Standalone mode without a configured key: generated here on first start (mode 0600). */
     generatedKeyFile?: string;
     tsaUrl?: string;
@@ -861,8 +914,21 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       checkpointIntervalMs: e.CHECKPOINT_INTERVAL_MS,
       signingKeyPem: e.EVIDENCE_SIGNING_KEY,
       signingKeyFile: e.EVIDENCE_SIGNING_KEY_FILE,
+      signer: e.EVIDENCE_SIGNER,
+      pkcs11:
+        e.EVIDENCE_SIGNER === 'pkcs11'
+          ? {
+              module: e.PKCS11_MODULE,
+              tokenLabel: e.PKCS11_TOKEN_LABEL ?? '',
+              pin: pkcs11Pin(e) ?? '',
+              keyLabel: e.PKCS11_KEY_LABEL ?? '',
+            }
+          : undefined,
       generatedKeyFile:
-        mode === 'standalone' && !e.DATABASE_URL && e.SQLITE_PATH !== ':memory:'
+        e.EVIDENCE_SIGNER === 'file' &&
+        mode === 'standalone' &&
+        !e.DATABASE_URL &&
+        e.SQLITE_PATH !== ':memory:'
           ? join(dirname(e.SQLITE_PATH), 'evidence-signing-key.pem')
           : undefined,
       tsaUrl: e.TSA_URL,

@@ -6,6 +6,7 @@ export * from './log/proofs.js';
 export * from './log/note.js';
 export * from './signing.js';
 export * from './signer.js';
+export * from './signer-pkcs11.js';
 export * from './tsa.js';
 export * from './bundle.js';
 export * from './bundle-verify.js';

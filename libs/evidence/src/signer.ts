@@ -1,9 +1,10 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { AppError } from '#libs/core';
+import { HsmSignerError, Pkcs11Signer } from './signer-pkcs11.js';
 import { generateSigningKeyPair, loadSigningKey, signBytes, type SigningKey } from './signing.js';
 
 /**
@@ -84,16 +85,47 @@ export function resolveSigningKey(
   return { key: loadSigningKey(pair.privateKeyPem), source: 'generated', path: file };
 }
 
-/** The service's Ed25519 evidence key, loaded (or generated) once. */
+/**
+ * A SigningKey view of a token key: id and public key; reading `privateKey` throws, so a path that
+ * would sign in memory fails loudly (503) instead of signing with some other key.
+ */
+function publicOnlyKey(signer: EvidenceSigner): SigningKey {
+  const key = { keyId: signer.keyId, publicKey: signer.publicKey, publicKeyPem: signer.publicKeyPem };
+  Object.defineProperty(key, 'privateKey', {
+    enumerable: false,
+    get(): never {
+      throw new HsmSignerError(
+        `EVIDENCE_SIGNER=${signer.backend}: the evidence private key stays in the token; this operation must sign through EvidenceSigningKeys.signer()`,
+      );
+    },
+  });
+  return key as SigningKey;
+}
+
+/**
+ * The service's Ed25519 evidence key, loaded (or generated) once; with EVIDENCE_SIGNER=pkcs11 a
+ * session on the token instead, opened once and closed at shutdown.
+ */
 @Injectable()
-export class EvidenceSigningKeys {
+export class EvidenceSigningKeys implements OnApplicationShutdown {
   private readonly log = new Logger('EvidenceKeys');
   private loaded?: { key?: SigningKey };
+  private hsm?: Pkcs11Signer;
+  private tokenKey?: SigningKey;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
-  /** The key, or undefined when none is configured. Logs its id the first time. */
+  /**
+   * The key, or undefined when none is configured. Logs its id the first time.
+   * With EVIDENCE_SIGNER=pkcs11: opens the token (a bad PIN or label fails at boot) and returns its
+   * key id and public key; its `privateKey` throws, since the private key never leaves the token:
+   * sign through signer().
+   */
   tryGet(): SigningKey | undefined {
+    if (this.config.evidence.signer === 'pkcs11') {
+      this.tokenKey ??= publicOnlyKey(this.signer());
+      return this.tokenKey;
+    }
     if (!this.loaded) {
       const e = this.config.evidence;
       const r = resolveSigningKey({
@@ -119,7 +151,23 @@ export class EvidenceSigningKeys {
 
   /** The signer every signature goes through (see EvidenceSigner). */
   signer(): EvidenceSigner {
-    return new FileSigner(this.get());
+    const e = this.config.evidence;
+    if (e.signer !== 'pkcs11') return new FileSigner(this.get());
+    if (!this.hsm) {
+      if (!e.pkcs11) throw new HsmSignerError('EVIDENCE_SIGNER=pkcs11 without PKCS11_* settings');
+      this.hsm = Pkcs11Signer.open(e.pkcs11);
+      // Labels and module only: never the PIN.
+      this.log.log(
+        `evidence signing key ${this.hsm.keyId} (pkcs11: token '${e.pkcs11.tokenLabel}', key '${e.pkcs11.keyLabel}', module ${e.pkcs11.module})`,
+      );
+    }
+    return this.hsm;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const hsm = this.hsm;
+    this.hsm = undefined;
+    await hsm?.close();
   }
 
   get(): SigningKey {

@@ -139,7 +139,7 @@ export class LegalController {
   @ApiOperation({ summary: "The service's Ed25519 evidence public key (SPKI PEM); public, for verifiers" })
   @ApiProduces('application/x-pem-file')
   publicKey(@Res({ passthrough: true }) res: Response): string {
-    const key = this.keys.get();
+    const key = this.keys.signer();
     res.setHeader('X-Key-Id', key.keyId);
     return key.publicKeyPem;
   }
