@@ -324,6 +324,7 @@ export class EvidenceBundleService {
       certificatePdf,
       log: await this.logPart(plan.checkpoint.id, plan.caseId, plan.head.seq),
       signingKey: key,
+      signer: this.keys.signer(),
       createdAt,
     });
   }

@@ -55,6 +55,8 @@ export interface EvidenceBundleInput {
   /** The global log's checkpoint note, SETs and proofs for the case (bundle-log.ts). */
   log?: BundleLog;
   signingKey: SigningKey;
+  /** Signs the manifest when given (a file key or an HSM); else `signingKey` signs in process. */
+  signer?: { keyId: string; sign(data: Buffer): Promise<Buffer> };
   /** SPKI PEM published to verifiers; must be the signing key's public key. Defaults to it. */
   publicKeyPem?: string;
   /** Manifest time and zip entry times; defaults to now. */
@@ -329,7 +331,7 @@ export async function writeEvidenceBundle(
     await add(BUNDLE_FILES.manifest, manifestBytes, 'application/json', false);
     await add(
       BUNDLE_FILES.manifestSig,
-      signBytes(signingKey, manifestBytes),
+      input.signer ? await input.signer.sign(manifestBytes) : signBytes(signingKey, manifestBytes),
       'application/octet-stream',
       false,
     );

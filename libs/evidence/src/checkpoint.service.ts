@@ -11,7 +11,7 @@ import { CLOCK, type Clock, NotFoundError } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
 import { type CaseHead, CaseHeadTree, type CaseInclusionProof, MerkleTree } from './merkle.js';
 import { EvidenceSigningKeys } from './signer.js';
-import { type SignedCheckpoint, signCheckpoint, type SigningKey } from './signing.js';
+import { type SignedCheckpoint, signCheckpointWith, type SigningKey } from './signing.js';
 import { parseTimeStampResponse, requestTimestamp } from './tsa.js';
 import {
   consistencyFinding,
@@ -217,7 +217,7 @@ export class CheckpointService {
       const logRoot = MerkleTree.fromLeafHashes(leaves.map((h) => Buffer.from(h, 'hex')))
         .root()
         .toString('hex');
-      const signed = signCheckpoint(key, {
+      const signed = await signCheckpointWith(this.keys.signer(), {
         treeSize: tree.treeSize,
         rootHash: tree.rootHash,
         createdAt: this.clock.now(),

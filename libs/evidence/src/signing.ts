@@ -116,10 +116,19 @@ export interface SignedCheckpoint {
   signature: string;
 }
 
-export function signCheckpoint(
-  key: SigningKey,
-  input: { treeSize: number; rootHash: string; createdAt: Date | string; logSize?: number; logRoot?: string },
-): SignedCheckpoint {
+export interface CheckpointInput {
+  treeSize: number;
+  rootHash: string;
+  createdAt: Date | string;
+  logSize?: number;
+  logRoot?: string;
+}
+
+/** The checkpoint statement and its canonical body, for the key `keyId` (not signed yet). */
+export function checkpointBody(
+  keyId: string,
+  input: CheckpointInput,
+): { checkpoint: Checkpoint; body: string } {
   if (!Number.isSafeInteger(input.treeSize) || input.treeSize < 0)
     throw new Error('treeSize must be a count');
   if (!/^[0-9a-f]{64}$/.test(input.rootHash)) throw new Error('rootHash must be 64 lowercase hex digits');
@@ -129,7 +138,7 @@ export function signCheckpoint(
     treeSize: input.treeSize,
     rootHash: input.rootHash,
     createdAt,
-    keyId: key.keyId,
+    keyId,
   };
   if (input.logSize !== undefined || input.logRoot !== undefined) {
     if (!Number.isSafeInteger(input.logSize) || (input.logSize ?? -1) < 0)
@@ -139,8 +148,22 @@ export function signCheckpoint(
     checkpoint.logSize = input.logSize;
     checkpoint.logRoot = input.logRoot;
   }
-  const body = canonicalJson(checkpoint);
+  return { checkpoint, body: canonicalJson(checkpoint) };
+}
+
+/** A checkpoint signed with a key held in this process. */
+export function signCheckpoint(key: SigningKey, input: CheckpointInput): SignedCheckpoint {
+  const { checkpoint, body } = checkpointBody(key.keyId, input);
   return { checkpoint, body, signature: signBytes(key, Buffer.from(body, 'utf8')).toString('base64') };
+}
+
+/** A checkpoint signed through an EvidenceSigner (a file key or an HSM). */
+export async function signCheckpointWith(
+  signer: { keyId: string; sign(data: Buffer): Promise<Buffer> },
+  input: CheckpointInput,
+): Promise<SignedCheckpoint> {
+  const { checkpoint, body } = checkpointBody(signer.keyId, input);
+  return { checkpoint, body, signature: (await signer.sign(Buffer.from(body, 'utf8'))).toString('base64') };
 }
 
 /** Parses and checks the exact checkpoint bytes and their signature. */

@@ -67,15 +67,13 @@ export class DocumentVerifier {
   ) {}
 
   /**
-   * The key of client pseudonyms: derived from the evidence signing key (stable across processes
-   * and restarts, secret), else from the unsubscribe secret.
+   * The key of client pseudonyms: derived from the unsubscribe secret (stable across processes and
+   * restarts, secret, required outside development). Never from the evidence key, which may be in
+   * an HSM and must only sign.
    */
   pseudonymKey(): Buffer {
     if (!this.clientKey) {
-      const key = this.keys.tryGet();
-      const material = key
-        ? key.privateKey.export({ format: 'der', type: 'pkcs8' })
-        : Buffer.from(this.config.email.unsubscribeSecret, 'utf8');
+      const material = Buffer.from(this.config.email.unsubscribeSecret, 'utf8');
       this.clientKey = createHash('sha256').update('cns-verify-client-key|').update(material).digest();
     }
     return this.clientKey;
