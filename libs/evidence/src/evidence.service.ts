@@ -305,7 +305,13 @@ export class EvidenceService {
     const signed = new Map<number, string>();
     const bad: string[] = [];
     const ids = ranges.map((r) => Number(r.set_id));
-    const missing = ids.filter((id) => !this.setCache.has(id));
+    // This call's SETs, whatever the (bounded) cache keeps: a case may have more than it holds.
+    const loaded = new Map<number, OpenedSet | string>();
+    for (const id of ids) {
+      const hit = this.setCache.get(id);
+      if (hit !== undefined) loaded.set(id, hit);
+    }
+    const missing = ids.filter((id) => !loaded.has(id));
     for (let i = 0; i < missing.length; i += 500) {
       const part = missing.slice(i, i + 500);
       const rows = await this.db.rows<{
@@ -321,15 +327,19 @@ export class EvidenceService {
         // SET rows are append-only and signed: what was read once stays valid (bounded cache).
         if (this.setCache.size >= 256) this.setCache.delete(this.setCache.keys().next().value as number);
         if (r.key_id === LEGACY_SET_KEY) {
-          this.setCache.set(Number(r.id), { byCase: new Map(), legacy: true });
+          const legacy = { byCase: new Map(), legacy: true } as const;
+          this.setCache.set(Number(r.id), legacy);
+          loaded.set(Number(r.id), legacy);
           continue;
         }
         const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
-        this.setCache.set(Number(r.id), opened.ok ? indexSet(opened.statement.entries) : opened.detail);
+        const value = opened.ok ? indexSet(opened.statement.entries) : opened.detail;
+        this.setCache.set(Number(r.id), value);
+        loaded.set(Number(r.id), value);
       }
     }
     for (const id of ids) {
-      const cached = this.setCache.get(id);
+      const cached = loaded.get(id);
       if (cached === undefined) bad.push(`SET ${id}: missing`);
       else if (typeof cached === 'string') bad.push(`SET ${id}: ${cached}`);
       else if (cached.legacy) {
