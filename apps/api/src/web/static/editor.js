@@ -85,8 +85,24 @@
 
   // ------------------------------------------------------------------ list
 
+  /** Every item of a paged list (follows `next`; docs/api.md, "Pagination"). */
+  async function all(path) {
+    const items = [];
+    let cursor = null;
+    do {
+      const sep = path.includes('?') ? '&' : '?';
+      const page = await api(
+        'GET',
+        `${path}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      items.push(...page.items);
+      cursor = page.next ?? null;
+    } while (cursor);
+    return items;
+  }
+
   async function loadList() {
-    const { items } = await api('GET', '/v1/templates');
+    const items = await all('/v1/templates');
     state.list = items;
     const body = $('#template-list tbody');
     body.replaceChildren();
@@ -334,10 +350,7 @@
     body.replaceChildren();
     $('#diff').textContent = '';
     if (!state.latest) return;
-    const { items } = await api(
-      'GET',
-      `/v1/templates/${encodeURIComponent(state.key)}/${state.locale}/versions`,
-    );
+    const items = await all(`/v1/templates/${encodeURIComponent(state.key)}/${state.locale}/versions`);
     for (const v of items) {
       const tr = document.createElement('tr');
       tr.append(
