@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { AUTH_HEADER, phoneFor, smsBody, type Stack, startStack, statusCounts } from './support/fixtures.js';
 import { pool, type ServiceProcess, spawnApp, waitFor, waitHttpOk } from './support/infra.js';
@@ -100,6 +101,12 @@ describe.each(['queue', 'standalone'] as const)('graceful shutdown under load (%
     expect(s.emulator.createCount).toBe(N + 1);
     for (let i = 0; i < N; i++) expect(s.emulator.createsByTo(phoneFor(300_000 + i))).toBe(1);
     expect(await restarted.kill('SIGTERM')).toBe(0);
+    // Requests in flight at the signal were answered, not failed: the render pool and the rate
+    // limiter stay up until the HTTP server has drained.
+    const answered500 = readFileSync(victims[0].logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"statusCode":500'));
+    expect(answered500).toEqual([]);
     console.log(
       `${mode}: SIGTERM exit 0 in ${tookMs} ms (${acceptedAtStop}/${N} accepted, ${sentAtStop} sent at the signal); all ${N} delivered once`,
     );

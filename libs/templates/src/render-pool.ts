@@ -95,8 +95,11 @@ export class TemplateRenderPool {
     await this.pool.destroy();
   }
 
-  /** Nest calls this at shutdown when the pool is a provider. */
-  async onModuleDestroy(): Promise<void> {
+  /**
+   * Nest calls this at shutdown when the pool is a provider: after the HTTP server has drained
+   * (destroy hooks run before it closes, so requests still in flight would find no threads).
+   */
+  async onApplicationShutdown(): Promise<void> {
     await this.close();
   }
 

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnModuleDestroy, SetMetadata } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, SetMetadata } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import {
   type RateLimiterAbstract,
@@ -50,7 +50,7 @@ export function rateLimitHeaders(s: RateState): Record<string, string> {
  * process (the limit then applies per process until Redis is back) instead of failing requests.
  */
 @Injectable()
-export class RateLimiter implements OnModuleDestroy {
+export class RateLimiter implements OnApplicationShutdown {
   private readonly log = new Logger('RateLimiter');
   private readonly limiters = new Map<string, RateLimiterAbstract>();
   private redis?: Promise<Redis>;
@@ -59,7 +59,8 @@ export class RateLimiter implements OnModuleDestroy {
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
-  async onModuleDestroy(): Promise<void> {
+  /** After the HTTP server has drained: requests still in flight keep their limiter. */
+  async onApplicationShutdown(): Promise<void> {
     this.client?.disconnect();
   }
 
