@@ -273,6 +273,48 @@ describe.each(['sqlite', 'postgres'] as const)(
       });
     }, 60_000);
 
+    it('a database that lost history (an older backup, lost WAL frames) is caught by the witness', async () => {
+      // The same service (key, origin, witness) on a database that holds less than the witness cosigned.
+      const restored = await startInProcess({
+        dialect,
+        env: {
+          EVIDENCE_SIGNING_KEY: keyPem,
+          EVIDENCE_LOG_ORIGIN: ORIGIN,
+          WITNESS_URLS: witnessUrl,
+          WITNESS_TIMEOUT_MS: '2000',
+        },
+      });
+      try {
+        const res = await postJson(
+          restored.baseUrl,
+          '/v1/notifications',
+          smsBody(`C-wit-${dialect}-r`, phoneFor(8_190)),
+        );
+        expect(res.status).toBe(202);
+        const made = await postJson(restored.baseUrl, '/v1/evidence/checkpoints', {});
+        expect(made.status).toBe(201);
+        const [row] = await restored.db.rows<{ error: string | null }>(
+          'SELECT error FROM witness_cosignatures WHERE checkpoint_id = ?',
+          [made.body.id],
+        );
+        expect(row.error).toMatch(/^409: witness knows \d+ > \d+ leaves/);
+        const alerts = await restored.db.rows<{ kind: string; detail: string }>(
+          'SELECT kind, detail FROM evidence_alerts WHERE acked_at IS NULL',
+        );
+        expect(alerts).toEqual([
+          expect.objectContaining({
+            kind: 'witness_ahead',
+            detail: expect.stringMatching(/lost or rolled back/),
+          }),
+        ]);
+        const ready = await fetch(`${restored.baseUrl}/health/ready`);
+        expect(ready.status).toBe(503);
+        expect((await postJson(restored.baseUrl, '/v1/evidence/checkpoints', {})).status).toBe(409);
+      } finally {
+        await restored.close();
+      }
+    }, 60_000);
+
     it('a witness that was down: the checkpoint stands, the error is stored, the next one is cosigned', async () => {
       await stopWitness();
       await sendAndDeliver(3);

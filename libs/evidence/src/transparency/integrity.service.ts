@@ -27,7 +27,11 @@ export type AlertKind =
   | 'log_truncated'
   | 'log_mismatch'
   | 'checkpoint_missing'
-  | 'checkpoint_signature';
+  | 'checkpoint_signature'
+  /** A witness cosigned more of this log than is stored: history was lost or rolled back. */
+  | 'witness_ahead'
+  /** A witness refused the log as inconsistent with what it cosigned: history was rewritten. */
+  | 'witness_refused';
 
 export interface IntegrityFinding {
   kind: AlertKind;

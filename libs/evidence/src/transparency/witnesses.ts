@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
@@ -13,6 +13,7 @@ import {
   SIG_TYPE_ED25519,
 } from '../log/note.js';
 import type { EvidenceSigner } from '../signer.js';
+import { EvidenceIntegrity } from './integrity.service.js';
 
 /**
  * The evidence log's checkpoints as C2SP signed notes (tlog-checkpoint), sent to witnesses
@@ -53,7 +54,7 @@ export function addCheckpointBody(oldSize: number, proof: readonly Buffer[], not
 
 export type WitnessOutcome =
   | { witness: string; ok: true; oldSize: number; cosignatures: string[] }
-  | { witness: string; ok: false; status: number | null; detail: string };
+  | { witness: string; ok: false; status: number | null; detail: string; knownSize?: number };
 
 /**
  * Sends one checkpoint to one witness. A 409 names the size the witness knows: the request is
@@ -70,7 +71,13 @@ export async function submitToWitness(
   let oldSize = opts.oldSize ?? 0;
   for (let attempt = 0; attempt < 2; attempt++) {
     if (oldSize > size) {
-      return { witness: url, ok: false, status: 409, detail: `witness knows ${oldSize} > ${size} leaves` };
+      return {
+        witness: url,
+        ok: false,
+        status: 409,
+        detail: `witness knows ${oldSize} > ${size} leaves`,
+        knownSize: oldSize,
+      };
     }
     let res: Response;
     try {
@@ -121,6 +128,7 @@ export class WitnessPublisher {
     private readonly db: Db,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Optional() private readonly integrity?: EvidenceIntegrity,
   ) {}
 
   get origin(): string {
@@ -153,8 +161,33 @@ export class WitnessPublisher {
       });
       outcomes.push(outcome);
       await this.record(checkpointId, size, outcome);
+      await this.alertOn(outcome, size);
     }
     return { note, outcomes };
+  }
+
+  /**
+   * A witness that has cosigned more than this log holds, or that finds the log inconsistent with
+   * what it cosigned, is evidence that history was lost or rewritten here: an integrity alert
+   * (blocks checkpoints and bundles until acknowledged), not just a failed delivery.
+   */
+  private async alertOn(o: WitnessOutcome, size: number): Promise<void> {
+    if (o.ok || !this.integrity) return;
+    if (o.knownSize !== undefined && o.knownSize > size) {
+      await this.integrity.record([
+        {
+          kind: 'witness_ahead',
+          detail: `witness ${o.witness} cosigned ${o.knownSize} events of ${this.origin}, the stored log has ${size}: history was lost or rolled back (a restored backup, lost WAL frames)`,
+        },
+      ]);
+    } else if (o.status === 422) {
+      await this.integrity.record([
+        {
+          kind: 'witness_refused',
+          detail: `witness ${o.witness} refused the log of ${size} as inconsistent with what it cosigned: ${o.detail}`,
+        },
+      ]);
+    }
   }
 
   private async lastCosigned(url: string): Promise<number> {
