@@ -5,6 +5,7 @@
  *   BENCH_ONLY=B2,B5       run only these (the other sections keep their last figures)
  *   BENCH_B1_N=60          letters per renderer        BENCH_B2_N=10000, BENCH_B2_RAW_N=50000
  *   BENCH_B3_RATES=100,250,500  BENCH_B3_SECONDS=10     BENCH_B4_N=100000   BENCH_B5_N=1000000
+ *   BENCH_B6_N=1000000
  *   BENCH_PROFILE=1        CPU-profile api and workers during B2 and summarise the top frames
  */
 import { spawnSync } from 'node:child_process';
@@ -18,10 +19,11 @@ import { ROOT } from './support/stack.js';
 import { benchApi } from './api/run.js';
 import { benchBulk } from './bulk/run.js';
 import { benchEvidence } from './evidence/run.js';
+import { benchLog } from './log/run.js';
 import { benchPipeline } from './pipeline/run.js';
 
 const DOC = join(ROOT, 'docs', 'performance.md');
-const ORDER = ['B1', 'B2', 'B3', 'B4', 'B5'];
+const ORDER = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6'];
 
 async function machine(): Promise<string[]> {
   const c = cpus();
@@ -97,6 +99,7 @@ async function main(): Promise<void> {
   await step('B3', async () => (await benchApi()).section);
   await step('B4', async () => (await benchBulk()).section);
   await step('B5', async () => (await benchEvidence()).section);
+  await step('B6', async () => (await benchLog()).section);
 
   const old = existsSync(DOC) ? readFileSync(DOC, 'utf8') : '';
   const kept = sections(old);
@@ -114,7 +117,7 @@ async function main(): Promise<void> {
     '  (the machine is shared: anything above ~0.3 at the start means other work ran alongside the benchmarks)',
     '',
     'Targets (2 cores): B2 >= 2,000 notices/s end to end and >= 0.10 of raw BullMQ; B3 p99 <= 15 ms at 500 req/s with',
-    'zero errors; B4 <= 30 s and <= 600 MB RSS; B5 <= 10 s. Findings and causes: see "Analysis" below.',
+    'zero errors; B4 <= 30 s and <= 600 MB RSS; B5 <= 10 s; B6 verify a 1,000,000-event log from storage <= 10 s. Findings and causes: see "Analysis" below.',
     '',
   ];
   const body = [
