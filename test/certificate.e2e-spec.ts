@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { PNG } from 'pngjs';
 import { ADDRESS_WINDOW_MM } from '#libs/letters';
 import { type InProcessApp, postJson, startInProcess } from './support/app.js';
-import { smsBody } from './support/fixtures.js';
+import { LETTER_DATA, smsBody } from './support/fixtures.js';
 import { OUTPUT, waitFor } from './support/infra.js';
 
 /**
@@ -39,18 +39,6 @@ function sealPng(): Buffer {
   }
   return PNG.sync.write(png);
 }
-
-const LETTER_DATA = {
-  outstandingBalance: '23456.78',
-  principal: '20000.00',
-  interestAndFees: '3456.78',
-  balanceAsOf: '2026-10-31',
-  cardLast4: '1234',
-  overdueSince: '2026-06-25',
-  dpd: 128,
-  repayBy: '2026-11-30',
-  idNumber: '110101199001011234',
-};
 
 describe('送达证明 (certificate.pdf) of the evidence bundle', () => {
   let api: InProcessApp;

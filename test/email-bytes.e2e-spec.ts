@@ -15,32 +15,12 @@ import { OffsetClock } from '#libs/core';
 import { DispatchProcessor, NotificationRepository, Sweeper } from '#libs/notifications';
 import { type InProcessApp, postJson, startInProcess } from './support/app.js';
 import { verifyDkimRelaxed } from './support/dkim.js';
-import { DAYTIME } from './support/fixtures.js';
+import { ADDRESS, DAYTIME, LETTER_DATA } from './support/fixtures.js';
 import { waitFor } from './support/infra.js';
 import { startSmtpServer, type TestSmtpServer } from './support/smtp.js';
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-const ADDRESS = {
-  country: 'CN',
-  province: '上海市',
-  city: '上海市',
-  district: '浦东新区',
-  street: '世纪大道 100 号 8 楼',
-  postcode: '200120',
-};
-const LETTER_DATA = {
-  outstandingBalance: '23456.78',
-  principal: '20000.00',
-  interestAndFees: '3456.78',
-  balanceAsOf: '2026-10-31',
-  cardLast4: '1234',
-  overdueSince: '2026-06-25',
-  dpd: 128,
-  repayBy: '2026-11-30',
-  idNumber: '110101199001011234',
-};
 
 interface Ev {
   type: string;

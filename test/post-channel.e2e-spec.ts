@@ -8,20 +8,9 @@ import { OffsetClock } from '#libs/core';
 import { ArtifactRenderer, NotificationRepository } from '#libs/notifications';
 import { PrintVendorEmulator } from './emulators/print-vendor.js';
 import { type InProcessApp, postJson, startInProcess } from './support/app.js';
-import { DAYTIME } from './support/fixtures.js';
+import { DAYTIME, LETTER_DATA } from './support/fixtures.js';
 import { waitFor } from './support/infra.js';
 
-const LETTER_DATA = {
-  outstandingBalance: '23456.78',
-  principal: '20000.00',
-  interestAndFees: '3456.78',
-  balanceAsOf: '2026-10-31',
-  cardLast4: '1234',
-  overdueSince: '2026-06-25',
-  dpd: 128,
-  repayBy: '2026-11-30',
-  idNumber: '110101199001011234',
-};
 const SH = {
   country: 'CN',
   province: '上海市',

@@ -12,30 +12,19 @@ import { ReceiptsService } from '#libs/notifications';
 import { PrintVendorEmulator } from './emulators/print-vendor.js';
 import { TwilioEmulator } from './emulators/twilio.js';
 import { type InProcessApp, postJson, startInProcess } from './support/app.js';
-import { ACCOUNT_SID, AUTH_TOKEN, DAYTIME, phoneFor, smsBody } from './support/fixtures.js';
+import {
+  ACCOUNT_SID,
+  ADDRESS,
+  AUTH_TOKEN,
+  DAYTIME,
+  LETTER_DATA,
+  phoneFor,
+  smsBody,
+} from './support/fixtures.js';
 import { waitFor } from './support/infra.js';
 
 const EMAIL_SECRET = 'email-webhook-secret-for-tests';
 const VENDOR_SECRET = 'print-vendor-webhook-secret-0001';
-const ADDRESS = {
-  country: 'CN',
-  province: '上海市',
-  city: '上海市',
-  district: '浦东新区',
-  street: '世纪大道 100 号 8 楼',
-  postcode: '200120',
-};
-const LETTER_DATA = {
-  outstandingBalance: '23456.78',
-  principal: '20000.00',
-  interestAndFees: '3456.78',
-  balanceAsOf: '2026-10-31',
-  cardLast4: '1234',
-  overdueSince: '2026-06-25',
-  dpd: 128,
-  repayBy: '2026-11-30',
-  idNumber: '110101199001011234',
-};
 
 interface Ev {
   type: string;

@@ -233,3 +233,26 @@ export async function sqlQuery<T>(stack: Stack, sql: string, params: unknown[] =
     d.close();
   }
 }
+
+/** A Shanghai postal address that fits the letter window (letters, email copies of letters). */
+export const ADDRESS = {
+  country: 'CN',
+  province: '上海市',
+  city: '上海市',
+  district: '浦东新区',
+  street: '世纪大道 100 号 8 楼',
+  postcode: '200120',
+};
+
+/** Data of the late-stage letter templates (total = principal + interest and fees). */
+export const LETTER_DATA = {
+  outstandingBalance: '23456.78',
+  principal: '20000.00',
+  interestAndFees: '3456.78',
+  balanceAsOf: '2026-10-31',
+  cardLast4: '1234',
+  overdueSince: '2026-06-25',
+  dpd: 128,
+  repayBy: '2026-11-30',
+  idNumber: '110101199001011234',
+};
