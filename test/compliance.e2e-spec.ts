@@ -131,8 +131,8 @@ describe('case holds, audience', () => {
       const changes = v.events.filter((e) => e.type === 'status.changed').map((e) => e.payload.to);
       // Resumed notices pass the gate again: at night that is one more deferral, in the morning the send.
       expect(changes.slice(0, 3)).toEqual(['scheduled', 'cancelled', 'scheduled']);
-      expect(changes.slice(-2)).toEqual(['sent', 'delivered']);
-      expect(new Set(changes.slice(3, -2))).toEqual(new Set(changes.length > 5 ? ['scheduled'] : []));
+      expect(changes.slice(-3)).toEqual(['sending', 'sent', 'delivered']);
+      expect(new Set(changes.slice(3, -3))).toEqual(new Set(changes.length > 6 ? ['scheduled'] : []));
     }
     const evidence = (await (await fetch(`${api.baseUrl}/v1/cases/${caseId}/evidence`)).json()) as {
       verification: { ok: boolean };

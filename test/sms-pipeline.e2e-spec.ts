@@ -85,8 +85,14 @@ describe.each(['queue', 'standalone'] as const)('SMS end to end (%s mode)', (mod
     expect(types.filter((t) => t === 'receipt.received').length).toBeGreaterThanOrEqual(2);
     const seqs = n.events.map((e) => e.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-    const statuses = n.events.filter((e) => e.type === 'status.changed').map((e) => e.payload.to);
-    expect(statuses).toEqual(['accepted', 'sent', 'delivered']);
+    const changes = n.events.filter((e) => e.type === 'status.changed').map((e) => e.payload);
+    // Every status the notice went through, each with its cause (the state machine's record).
+    expect(changes.map((c) => [c.from, c.to, c.cause])).toEqual([
+      [null, 'accepted', 'accept'],
+      ['accepted', 'sending', 'claim'],
+      ['sending', 'sent', 'provider'],
+      ['sent', 'delivered', 'receipt'],
+    ]);
 
     const ev = await fetch(`${stack.baseUrl}/v1/cases/${n.caseId}/evidence`);
     const body = (await ev.json()) as { verification: { ok: boolean; events: number }; events: unknown[] };

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ChannelRegistry, type OutboundMessage, type SendResult } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { AppError, type Channel, CLOCK, type Clock, type Locale, ProviderError } from '#libs/core';
-import { EvidenceService, type JsonValue, type NewEvidence } from '#libs/evidence';
+import type { JsonValue } from '#libs/evidence';
 import { Db, type SqlRunner } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
 import { ArtifactRenderer, type RenderedArtifact } from './artifact.renderer.js';
@@ -10,6 +10,7 @@ import { ComplianceService, type GateSubject } from './compliance.service.js';
 import { EscalationService } from './escalation.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { ReceiptsService } from './receipts.service.js';
+import { NotificationStateMachine } from './state-machine.js';
 import { TemplateRegistry } from './template-registry.js';
 
 /** Exponential backoff with full jitter, capped. */
@@ -30,7 +31,7 @@ export class DispatchProcessor {
   constructor(
     private readonly db: Db,
     private readonly repo: NotificationRepository,
-    private readonly evidence: EvidenceService,
+    private readonly states: NotificationStateMachine,
     private readonly receipts: ReceiptsService,
     private readonly templates: TemplateRegistry,
     private readonly queue: JobQueue,
@@ -116,31 +117,26 @@ export class DispatchProcessor {
       const d = await this.compliance.evaluate(tx, subject, 'send', now);
       const decision = ComplianceService.evidence(n.id, 'send', d);
       if (d.outcome === 'allow') {
-        const ok = await this.repo.transition(tx, n.id, [fresh.status], 'sending', t, {
-          sendingAt: t,
-          incAttempts: true,
-          statusReason: null,
+        const { moved } = await this.states.transition(tx, fresh, {
+          to: 'sending',
+          cause: 'claim',
+          set: { sendingAt: t, incAttempts: true, statusReason: null },
+          evidence: [decision],
         });
-        if (!ok) return 'gone' as const;
+        if (!moved) return 'gone' as const;
         await this.compliance.reserve(tx, subject, now);
-        await this.evidence.append(tx, n.caseId, [decision]);
         return 'claimed' as const;
       }
       const to = d.outcome === 'defer' ? 'scheduled' : 'suppressed';
       retryAt = d.outcome === 'defer' ? d.until.getTime() : null;
-      const ok = await this.repo.transition(tx, n.id, [fresh.status], to, t, {
-        statusReason: ComplianceService.describe(d),
-        notBefore: retryAt,
+      const { moved } = await this.states.transition(tx, fresh, {
+        to,
+        cause: 'gate',
+        detail: { ruleId: d.ruleId },
+        set: { statusReason: ComplianceService.describe(d), notBefore: retryAt },
+        evidence: [decision],
       });
-      if (!ok) return 'gone' as const;
-      await this.evidence.append(tx, n.caseId, [
-        decision,
-        {
-          notificationId: n.id,
-          type: 'status.changed',
-          payload: { from: fresh.status, to, ruleId: d.ruleId },
-        },
-      ]);
+      if (!moved) return 'gone' as const;
       return d.outcome === 'defer' ? ('deferred' as const) : ('suppressed' as const);
     });
     if (outcome === 'deferred' && retryAt !== null) {
@@ -177,55 +173,52 @@ export class DispatchProcessor {
     // With failover the provider that took the message is in the result (receipts match on it).
     const provider = r.provider ?? this.channels.get(n.channel as Channel).name;
     await this.db.transaction(async (tx) => {
-      const moved = await this.repo.transition(tx, n.id, ['sending'], 'sent', now, {
-        provider,
-        providerMessageId: r.providerMessageId,
-        statusReason: null,
-      });
+      await this.storeArtifact(tx, a, now);
+      const { moved } = await this.states.transition(
+        tx,
+        { ...n, status: 'sending' },
+        {
+          to: 'sent',
+          cause: 'provider',
+          set: { provider, providerMessageId: r.providerMessageId, statusReason: null },
+          evidence: [
+            {
+              notificationId: n.id,
+              type: 'message.rendered',
+              payload: { sha256: a.sha256, mediaType: a.mediaType, size: a.content.length, ...a.meta },
+            },
+            {
+              notificationId: n.id,
+              type: 'provider.request',
+              payload: { provider: provider, attempt: n.attempts, via, request: r.request as JsonValue },
+            },
+            {
+              notificationId: n.id,
+              type: 'provider.response',
+              occurredAt: r.acceptedAt,
+              payload: {
+                provider: provider,
+                providerMessageId: r.providerMessageId,
+                raw: r.raw as JsonValue,
+              },
+            },
+          ],
+          // The provider has the message whatever the row says now: its answer is evidence.
+          recordIfUnchanged: true,
+        },
+      );
       if (!moved) {
         this.log.warn(
           `notification ${n.id} left 'sending' while the provider call ran; provider id ${r.providerMessageId} recorded as evidence only`,
         );
+        return;
       }
-      await this.storeArtifact(tx, a, now);
-      const events: NewEvidence[] = [
-        {
-          notificationId: n.id,
-          type: 'message.rendered',
-          payload: { sha256: a.sha256, mediaType: a.mediaType, size: a.content.length, ...a.meta },
-        },
-        {
-          notificationId: n.id,
-          type: 'provider.request',
-          payload: { provider: provider, attempt: n.attempts, via, request: r.request as JsonValue },
-        },
-        {
-          notificationId: n.id,
-          type: 'provider.response',
-          occurredAt: r.acceptedAt,
-          payload: {
-            provider: provider,
-            providerMessageId: r.providerMessageId,
-            raw: r.raw as JsonValue,
-          },
-        },
-      ];
-      if (moved) {
-        events.push({
-          notificationId: n.id,
-          type: 'status.changed',
-          payload: { from: 'sending', to: 'sent' },
-        });
-      }
-      await this.evidence.append(tx, n.caseId, events);
-      if (moved) {
-        await this.receipts.applyPending(tx, {
-          ...n,
-          status: 'sent',
-          provider: provider,
-          providerMessageId: r.providerMessageId,
-        });
-      }
+      await this.receipts.applyPending(tx, {
+        ...n,
+        status: 'sent',
+        provider: provider,
+        providerMessageId: r.providerMessageId,
+      });
     });
   }
 
@@ -245,32 +238,32 @@ export class DispatchProcessor {
     const next = canRetry ? now + backoffMs(n.attempts) : null;
     await this.db.transaction(async (tx) => {
       const to = canRetry ? 'scheduled' : 'failed';
-      const moved = await this.repo.transition(tx, n.id, ['sending'], to, now, {
-        statusReason: `${stage}: ${message}`.slice(0, 500),
-        notBefore: next,
-        sendingAt: null,
-      });
+      const { moved } = await this.states.transition(
+        tx,
+        { ...n, status: 'sending' },
+        {
+          to,
+          cause: 'provider.error',
+          detail: { retryAt: next === null ? null : new Date(next).toISOString() },
+          set: { statusReason: `${stage}: ${message}`.slice(0, 500), notBefore: next, sendingAt: null },
+          evidence: [
+            {
+              notificationId: n.id,
+              type: 'provider.error',
+              payload: {
+                stage,
+                attempt: n.attempts,
+                retryable,
+                message,
+                detail: (err instanceof AppError ? err.extra : {}) as JsonValue,
+              },
+            },
+          ],
+        },
+      );
       if (!moved) return;
       // Nothing reached the recipient: this attempt does not count against the caps.
       await this.compliance.release(tx, n.id);
-      await this.evidence.append(tx, n.caseId, [
-        {
-          notificationId: n.id,
-          type: 'provider.error',
-          payload: {
-            stage,
-            attempt: n.attempts,
-            retryable,
-            message,
-            detail: (err instanceof AppError ? err.extra : {}) as JsonValue,
-          },
-        },
-        {
-          notificationId: n.id,
-          type: 'status.changed',
-          payload: { from: 'sending', to, retryAt: next === null ? null : new Date(next).toISOString() },
-        },
-      ]);
     });
     if (next !== null) {
       await this.queue.enqueue('dispatch', n.id, { delayMs: next - now, dedupeKey: `${n.id}_${n.attempts}` });

@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { HOLD_KINDS, type HoldKind } from '#libs/compliance';
 import { CLOCK, type Clock, NotFoundError, ValidationError } from '#libs/core';
-import { EvidenceService, type NewEvidence } from '#libs/evidence';
+import type { NewEvidence } from '#libs/evidence';
 import { Db } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
+import { NotificationRepository } from './notification.repository.js';
+import { NotificationStateMachine } from './state-machine.js';
 
 export interface HoldRequest {
   kind: HoldKind;
@@ -74,7 +76,8 @@ export function parseHoldKind(raw: unknown, path = 'kind'): HoldKind {
 export class HoldsService {
   constructor(
     private readonly db: Db,
-    private readonly evidence: EvidenceService,
+    private readonly repo: NotificationRepository,
+    private readonly states: NotificationStateMachine,
     private readonly queue: JobQueue,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
@@ -116,44 +119,33 @@ export class HoldsService {
           [hold.id, caseId, req.kind, hold.until_at, hold.reason, actor, hold.created_at],
         );
       }
-      const cancelled = await tx.rows<{ id: string; status: string }>(
-        "SELECT id, status FROM notifications WHERE case_id = ? AND status IN ('accepted', 'scheduled')",
-        [caseId],
+      const pending = await this.repo.ofCaseInStatus(tx, caseId, ['accepted', 'scheduled']);
+      const ids = await this.states.transitionCase(
+        tx,
+        caseId,
+        pending.map((n) => ({
+          n,
+          t: {
+            to: 'cancelled' as const,
+            cause: 'hold' as const,
+            detail: { ruleId: `hold.${req.kind}`, holdId: hold.id },
+            set: { statusReason: `hold.${req.kind}: case on hold`, holdId: hold.id },
+          },
+        })),
+        [
+          {
+            notificationId: null,
+            type: 'case.hold.placed',
+            payload: {
+              holdId: hold.id,
+              kind: req.kind,
+              until: req.until?.toISOString() ?? null,
+              reason: req.reason ?? null,
+              actor,
+            },
+          },
+        ],
       );
-      const events: NewEvidence[] = [
-        {
-          notificationId: null,
-          type: 'case.hold.placed',
-          payload: {
-            holdId: hold.id,
-            kind: req.kind,
-            until: req.until?.toISOString() ?? null,
-            reason: req.reason ?? null,
-            actor,
-          },
-        },
-      ];
-      const ids: string[] = [];
-      for (const n of cancelled) {
-        const moved = await tx.exec(
-          "UPDATE notifications SET status = 'cancelled', status_reason = ?, hold_id = ?, updated_at = ? WHERE id = ? AND status = ?",
-          [`hold.${req.kind}: case on hold`, hold.id, now.getTime(), n.id, n.status],
-        );
-        if (moved !== 1) continue;
-        ids.push(n.id);
-        events.push({
-          notificationId: n.id,
-          type: 'status.changed',
-          payload: {
-            from: n.status,
-            to: 'cancelled',
-            cause: 'hold',
-            ruleId: `hold.${req.kind}`,
-            holdId: hold.id,
-          },
-        });
-      }
-      await this.evidence.append(tx, caseId, events);
       return { hold: view(hold), notifications: ids };
     });
     return result;
@@ -173,8 +165,8 @@ export class HoldsService {
       }
       const remaining = active.filter((h) => !targets.includes(h));
       const events: NewEvidence[] = [];
-      const out: HoldResult[] = [];
-      const resumedIds: string[] = [];
+      const moves: Parameters<NotificationStateMachine['transitionCase']>[2] = [];
+      const byHold = new Map<string, string[]>();
       for (const h of targets) {
         await tx.exec('UPDATE case_holds SET released_at = ?, released_by = ? WHERE id = ?', [
           now.getTime(),
@@ -186,32 +178,33 @@ export class HoldsService {
           type: 'case.hold.released',
           payload: { holdId: h.id, kind: h.kind, actor },
         });
-        const held = await tx.rows<{ id: string }>(
-          "SELECT id FROM notifications WHERE hold_id = ? AND status = 'cancelled'",
-          [h.id],
-        );
+        const held = await this.repo.heldBy(tx, h.id);
         const ids: string[] = [];
         for (const n of held) {
           if (remaining.length > 0) {
             // Another hold still stops collection: the notice now waits for that one.
-            await tx.exec('UPDATE notifications SET hold_id = ? WHERE id = ?', [remaining[0].id, n.id]);
+            await this.repo.reassignHold(tx, n.id, remaining[0].id);
             continue;
           }
-          await tx.exec(
-            "UPDATE notifications SET status = 'scheduled', status_reason = NULL, hold_id = NULL, not_before = NULL, updated_at = ? WHERE id = ? AND status = 'cancelled'",
-            [now.getTime(), n.id],
-          );
           ids.push(n.id);
-          events.push({
-            notificationId: n.id,
-            type: 'status.changed',
-            payload: { from: 'cancelled', to: 'scheduled', cause: 'hold.released', holdId: h.id },
+          moves.push({
+            n: { id: n.id, caseId, status: 'cancelled' },
+            t: {
+              to: 'scheduled',
+              cause: 'hold.released',
+              detail: { holdId: h.id },
+              set: { statusReason: null, holdId: null, notBefore: null },
+            },
           });
         }
-        resumedIds.push(...ids);
-        out.push({ hold: view({ ...h, released_at: now.getTime() }), notifications: ids });
+        byHold.set(h.id, ids);
       }
-      await this.evidence.append(tx, caseId, events);
+      const moved = new Set(await this.states.transitionCase(tx, caseId, moves, events));
+      const out: HoldResult[] = targets.map((h) => ({
+        hold: view({ ...h, released_at: now.getTime() }),
+        notifications: (byHold.get(h.id) ?? []).filter((id) => moved.has(id)),
+      }));
+      const resumedIds = out.flatMap((r) => r.notifications);
       return { results: out, resumed: resumedIds };
     });
     await this.queue.enqueueMany(

@@ -13,3 +13,4 @@ export * from './artifact.renderer.js';
 export * from './escalation.service.js';
 export * from './pipeline.imports.js';
 export * from './receipt-dedup.js';
+export * from './state-machine.js';

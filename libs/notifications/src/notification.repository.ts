@@ -89,6 +89,18 @@ function fromRaw(r: RawRow): NotificationRow {
   };
 }
 
+/** Columns a status change may write along with the status. */
+export interface StatusColumns {
+  statusReason?: string | null;
+  notBefore?: number | null;
+  provider?: string;
+  providerMessageId?: string;
+  sendingAt?: number | null;
+  incAttempts?: boolean;
+  /** The hold that stopped the notice (null when it resumes). */
+  holdId?: string | null;
+}
+
 const COLUMNS =
   'id, case_id, channel, template_key, template_version, locale, audience, recipient, recipient_address, data, status, status_reason, provider, provider_message_id, idempotency_key, idempotency_scope, request_hash, not_before, attempts, sending_at, parent_id, escalation_step, created_at, updated_at';
 
@@ -188,21 +200,17 @@ export class NotificationRepository {
     return rows.map(fromRaw);
   }
 
-  /** Atomically moves a row from one of `from` to `to`; false when another process got there first. */
+  /**
+   * Atomically moves a row from one of `from` to `to`; false when another process got there first.
+   * Only `NotificationStateMachine` calls this: it also writes the evidence of the change.
+   */
   async transition(
     runner: SqlRunner,
     id: string,
     from: NotificationStatus[],
     to: NotificationStatus,
     now: number,
-    set: {
-      statusReason?: string | null;
-      notBefore?: number | null;
-      provider?: string;
-      providerMessageId?: string;
-      sendingAt?: number | null;
-      incAttempts?: boolean;
-    } = {},
+    set: StatusColumns = {},
   ): Promise<boolean> {
     const cols = ['status = ?', 'updated_at = ?'];
     const params: unknown[] = [to, now];
@@ -212,6 +220,7 @@ export class NotificationRepository {
       ['provider', set.provider],
       ['provider_message_id', set.providerMessageId],
       ['sending_at', set.sendingAt],
+      ['hold_id', set.holdId],
     ];
     for (const [column, value] of optional) {
       if (value === undefined) continue;
@@ -225,6 +234,32 @@ export class NotificationRepository {
       params,
     );
     return affected === 1;
+  }
+
+  /** A case's notifications in one of `statuses` (a hold stops those not yet sent). */
+  async ofCaseInStatus(
+    runner: SqlRunner,
+    caseId: string,
+    statuses: NotificationStatus[],
+  ): Promise<{ id: string; caseId: string; status: NotificationStatus }[]> {
+    const rows = await runner.rows<{ id: string; status: string }>(
+      `SELECT id, status FROM notifications WHERE case_id = ? AND status IN (${statuses.map(() => '?').join(', ')}) ORDER BY created_at, id`,
+      [caseId, ...statuses],
+    );
+    return rows.map((r) => ({ id: r.id, caseId, status: r.status as NotificationStatus }));
+  }
+
+  /** Notifications a hold cancelled and that still wait for it. */
+  async heldBy(runner: SqlRunner, holdId: string): Promise<{ id: string }[]> {
+    return runner.rows<{ id: string }>(
+      "SELECT id FROM notifications WHERE hold_id = ? AND status = 'cancelled' ORDER BY created_at, id",
+      [holdId],
+    );
+  }
+
+  /** Hands a held notification over to another hold that still stops the case (no status change). */
+  async reassignHold(runner: SqlRunner, id: string, holdId: string): Promise<void> {
+    await runner.exec('UPDATE notifications SET hold_id = ? WHERE id = ?', [holdId, id]);
   }
 
   /** Rows the sweeper must look at. */

@@ -12,12 +12,14 @@ import { NotificationsService } from './notifications.service.js';
 import { PipelineRunner } from './pipeline.runner.js';
 import { ReceiptsService } from './receipts.service.js';
 import { Sweeper } from './sweeper.js';
+import { NotificationStateMachine } from './state-machine.js';
 import { TemplateRegistry } from './template-registry.js';
 
 @Module({
   imports: [EvidenceModule, TemplateStoreModule],
   providers: [
     NotificationRepository,
+    NotificationStateMachine,
     ArtifactRenderer,
     ComplianceService,
     HoldsService,

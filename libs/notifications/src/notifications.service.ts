@@ -26,6 +26,7 @@ import { Db } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
 import { ArtifactRenderer } from './artifact.renderer.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
+import { NotificationStateMachine } from './state-machine.js';
 import { ComplianceService } from './compliance.service.js';
 import { decideStage, type StageDecision } from './stage-policy.js';
 import { TemplateRegistry } from './template-registry.js';
@@ -113,6 +114,7 @@ export class NotificationsService {
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly artifacts: ArtifactRenderer,
+    private readonly states: NotificationStateMachine,
   ) {}
 
   /**
@@ -271,8 +273,7 @@ export class NotificationsService {
     let accepted: ChainedEvent[];
     try {
       accepted = await this.db.transaction(async (tx) => {
-        await this.repo.insert(tx, row);
-        return this.evidence.append(tx, input.caseId, [
+        return this.states.create(tx, row, [
           {
             notificationId: id,
             type: 'notification.accepted',
@@ -300,7 +301,6 @@ export class NotificationsService {
             ? [{ notificationId: id, type: 'stage.decided', payload: stage as unknown as JsonValue }]
             : []),
           ComplianceService.evidence(id, 'accept', decision),
-          { notificationId: id, type: 'status.changed', payload: { from: null, to: status } },
         ]);
       });
     } catch (err) {
@@ -407,21 +407,16 @@ export class NotificationsService {
     const n = await this.repo.get(id);
     if (!n) throw new NotFoundError(`No notification ${id}`);
     if (isFinal(n.status) && n.status === 'cancelled') return this.view(id);
-    const now = this.clock.now().getTime();
     const done = await this.db.transaction(async (tx) => {
-      const ok = await this.repo.transition(tx, id, ['accepted', 'scheduled'], 'cancelled', now, {
-        statusReason: reason,
+      const fresh = await this.repo.get(id, tx, true);
+      if (!fresh || (fresh.status !== 'accepted' && fresh.status !== 'scheduled')) return false;
+      const { moved } = await this.states.transition(tx, fresh, {
+        to: 'cancelled',
+        cause: 'cancel',
+        detail: { reason },
+        set: { statusReason: reason },
       });
-      if (ok) {
-        await this.evidence.append(tx, n.caseId, [
-          {
-            notificationId: id,
-            type: 'status.changed',
-            payload: { from: n.status, to: 'cancelled', reason },
-          },
-        ]);
-      }
-      return ok;
+      return moved;
     });
     if (!done) {
       const current = await this.repo.get(id);

@@ -8,6 +8,7 @@ import { Db, type SqlRunner } from '#libs/persistence';
 import { EscalationService } from './escalation.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { dedupExpiresAt, dedupKeyOf } from './receipt-dedup.js';
+import { NotificationStateMachine } from './state-machine.js';
 
 /** The inbound path named in a receipt's verification (`via`), '' when absent. */
 function viaOf(verification: Json): string {
@@ -67,6 +68,7 @@ export class ReceiptsService {
     private readonly db: Db,
     private readonly repo: NotificationRepository,
     private readonly evidence: EvidenceService,
+    private readonly states: NotificationStateMachine,
     @Inject(forwardRef(() => EscalationService)) private readonly escalation: EscalationService,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -246,10 +248,16 @@ export class ReceiptsService {
       });
     }
     const target = statusForOutcome(r.outcome);
-    let changed = false;
-    if (target && canAdvance(n.status, target)) {
-      const now = this.clock.now().getTime();
-      changed = await this.repo.transition(tx, n.id, [n.status], target, now, {
+    if (!target || !canAdvance(n.status, target)) {
+      // Late or duplicate news (a `sent` after `delivered`): evidence, no status change.
+      await this.evidence.append(tx, n.caseId, events);
+      return false;
+    }
+    const { moved } = await this.states.transition(tx, n, {
+      to: target,
+      cause: 'receipt',
+      detail: { receiptId, sandbox: r.sandbox },
+      set: {
         statusReason: r.returnReason
           ? `returned: ${r.returnReason}`
           : r.bounce
@@ -257,18 +265,12 @@ export class ReceiptsService {
             : r.errorCode
               ? `provider error ${r.errorCode}`
               : null,
-      });
-      if (changed) {
-        events.push({
-          notificationId: n.id,
-          type: 'status.changed',
-          payload: { from: n.status, to: target, cause: 'receipt', receiptId, sandbox: r.sandbox },
-        });
-        n.status = target;
-      }
-    }
-    await this.evidence.append(tx, n.caseId, events);
-    return changed;
+      },
+      evidence: events,
+      recordIfUnchanged: true,
+    });
+    if (moved) n.status = target;
+    return moved;
   }
 
   /**

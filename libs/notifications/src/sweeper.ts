@@ -2,13 +2,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ChannelRegistry } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { type Channel, CLOCK, type Clock } from '#libs/core';
-import { EvidenceService } from '#libs/evidence';
 import { Db } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
 import { DispatchProcessor } from './dispatch.processor.js';
 import { EscalationService } from './escalation.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { ReceiptsService } from './receipts.service.js';
+import { NotificationStateMachine } from './state-machine.js';
 
 export interface SweepReport {
   requeued: number;
@@ -41,7 +41,7 @@ export class Sweeper {
     private readonly repo: NotificationRepository,
     private readonly dispatch: DispatchProcessor,
     private readonly receipts: ReceiptsService,
-    private readonly evidence: EvidenceService,
+    private readonly states: NotificationStateMachine,
     private readonly escalation: EscalationService,
     private readonly queue: JobQueue,
     private readonly channels: ChannelRegistry,
@@ -153,20 +153,21 @@ export class Sweeper {
       return 'adopted';
     }
     // 2. The provider never got it: hand it back to the queue.
-    await this.db.transaction(async (tx) => {
-      const moved = await this.repo.transition(tx, n.id, ['sending'], 'scheduled', now, {
-        sendingAt: null,
-        statusReason: 'not found at the provider after an interrupted send; sending again',
-      });
-      if (!moved) return;
-      await this.evidence.append(tx, n.caseId, [
+    await this.db.transaction((tx) =>
+      this.states.transition(
+        tx,
+        { ...n, status: 'sending' },
         {
-          notificationId: n.id,
-          type: 'status.changed',
-          payload: { from: 'sending', to: 'scheduled', reason: 'reconcile: provider has no such message' },
+          to: 'scheduled',
+          cause: 'reconcile',
+          detail: { reason: 'reconcile: provider has no such message' },
+          set: {
+            sendingAt: null,
+            statusReason: 'not found at the provider after an interrupted send; sending again',
+          },
         },
-      ]);
-    });
+      ),
+    );
     await this.queue.enqueue('dispatch', n.id, { dedupeKey: `${n.id}_${n.attempts}_r` });
     return 'resend';
   }
