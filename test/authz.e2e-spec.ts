@@ -47,6 +47,7 @@ const RULES: [RegExp, Need][] = [
   [/^(PUT|DELETE) \/v1\/cases\/\{caseId\}\/hold$/, ['notifications:send']],
   [/^GET \/v1\/cases\/\{caseId\}\/holds$/, ['notifications:read']],
   [/^POST \/v1\/opt-outs$/, ['notifications:send']],
+  [/^\w+ \/v1\/callbacks\//, ['notifications:send']],
   [/^GET \/v1\/cases\/\{caseId\}\/(evidence|legal-eligibility|timeline|inclusion-proof)/, ['evidence:read']],
   [/^GET \/v1\/evidence\/public-key$/, 'public'],
   [/^GET \/v1\/evidence\/log\/vkey$/, 'public'],

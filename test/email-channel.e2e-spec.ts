@@ -6,7 +6,7 @@ import { DEFAULT_STAGE_POLICY } from '#libs/config';
 import { OffsetClock } from '#libs/core';
 import { Sweeper } from '#libs/notifications';
 import { type InProcessApp, postJson, startInProcess } from './support/app.js';
-import { ADDRESS, DAYTIME, LETTER_DATA } from './support/fixtures.js';
+import { ADDRESS, DAYTIME, LETTER_DATA, MID_SMS_DATA } from './support/fixtures.js';
 import { waitFor } from './support/infra.js';
 import { startSmtpServer, type TestSmtpServer } from './support/smtp.js';
 
@@ -282,13 +282,7 @@ describe('escalation chain SMS -> email -> registered letter (sandbox providers)
         address: ADDRESS,
         timeZone: 'Asia/Shanghai',
       },
-      data: {
-        outstandingBalance: '23456.78',
-        overdueAmount: '3000.00',
-        dueDate: '2026-09-01',
-        cardLast4: '1234',
-        dpd: 60,
-      },
+      data: MID_SMS_DATA,
     });
     expect(res.status).toBe(202);
     const events = await waitFor(
@@ -338,13 +332,7 @@ describe('escalation chain SMS -> email -> registered letter (sandbox providers)
         email: 'zhang.san@example.com',
         timeZone: 'Asia/Shanghai',
       },
-      data: {
-        outstandingBalance: '23456.78',
-        overdueAmount: '3000.00',
-        dueDate: '2026-09-01',
-        cardLast4: '1234',
-        dpd: 60,
-      },
+      data: MID_SMS_DATA,
     });
     const id = res.body.id as string;
     await waitFor('delivered', async () => {

@@ -244,6 +244,15 @@ export const ADDRESS = {
   postcode: '200120',
 };
 
+/** Data of the mid-stage SMS notice (`mid.sms.notice`). */
+export const MID_SMS_DATA = {
+  outstandingBalance: '23456.78',
+  overdueAmount: '3000.00',
+  dueDate: '2026-09-01',
+  cardLast4: '1234',
+  dpd: 60,
+};
+
 /** Data of the late-stage letter templates (total = principal + interest and fees). */
 export const LETTER_DATA = {
   outstandingBalance: '23456.78',

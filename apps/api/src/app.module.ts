@@ -10,6 +10,7 @@ import { PrintRoomController } from './http/post.controller.js';
 import { ChannelWebhooksController } from './http/channel-webhooks.controller.js';
 import { EvidenceController } from './http/evidence.controller.js';
 import { EvidenceAlertsController } from './http/evidence-alerts.controller.js';
+import { CallbacksController } from './http/callbacks.controller.js';
 import { NotificationsController } from './http/notifications.controller.js';
 import { WebhooksController } from './http/webhooks.controller.js';
 import { AuthModule } from './auth/auth.module.js';
@@ -40,6 +41,7 @@ export class ApiModule {
         NotificationsController,
         EvidenceController,
         EvidenceAlertsController,
+        CallbacksController,
         WebhooksController,
         HealthController,
         MetricsController,

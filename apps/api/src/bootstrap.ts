@@ -8,7 +8,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger as Pino } from 'pino';
 import { type AppConfig, loadConfigFromEnv } from '#libs/config';
 import type { Clock } from '#libs/core';
-import { PipelineRunner } from '#libs/notifications';
+import { CallbackDelivery, PipelineRunner } from '#libs/notifications';
 import { ApiModule } from './app.module.js';
 import { ApiKeysService } from './auth/api-keys.service.js';
 import { grpcOptions } from './grpc/grpc.options.js';
@@ -98,7 +98,10 @@ export async function startApi(
   if (config.grpc.port > 0) {
     app.connectMicroservice(grpcOptions(config), { inheritAppConfig: true });
   }
-  if (config.queue.apiRunsWorkers) await app.get(PipelineRunner).start();
+  if (config.queue.apiRunsWorkers) {
+    await app.get(PipelineRunner).start();
+    app.get(CallbackDelivery).start();
+  }
   if (opts.listen !== false) {
     if (config.grpc.port > 0) await app.startAllMicroservices();
     await app.listen(config.http.port, config.http.host);

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfigFromEnv } from '#libs/config';
-import { PipelineRunner } from '#libs/notifications';
+import { CallbackDelivery, PipelineRunner } from '#libs/notifications';
 import { createLogger, PinoNestLogger } from '../../api/src/observability/logging.js';
 import { MetricsService } from '../../api/src/observability/metrics.service.js';
 import { installGracefulShutdown } from '../../api/src/observability/shutdown.js';
@@ -22,6 +22,7 @@ async function main(): Promise<void> {
   });
   installGracefulShutdown(app, { timeoutMs: config.shutdown.timeoutMs, log: logger });
   await app.get(PipelineRunner).start();
+  app.get(CallbackDelivery).start();
   const port = config.observability.workerMetricsPort;
   if (port > 0) {
     // Provider latency and gate decisions are counted here: Prometheus scrapes each worker.

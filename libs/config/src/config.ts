@@ -63,6 +63,19 @@ const EnvSchema = z.object({
    */
   RECEIPT_DEDUP_RETENTION_DAYS: int(7, 3),
 
+  /** Status callbacks to callers (docs/api.md, "Callbacks"): one HTTP attempt's timeout. */
+  CALLBACK_TIMEOUT_MS: int(5_000, 100),
+  /** First retry delay after a failed callback; doubles per attempt up to CALLBACK_RETRY_MAX_MS. */
+  CALLBACK_RETRY_BASE_MS: int(10_000, 10),
+  CALLBACK_RETRY_MAX_MS: int(3_600_000, 10),
+  /** A callback is retried for this long (at least 24 hours) before it goes to the dead letters. */
+  CALLBACK_RETRY_FOR_MS: int(90_000_000, 1_000),
+  /** How often a process looks for due callbacks, and how many it sends at once. */
+  CALLBACK_POLL_MS: int(1_000, 10),
+  CALLBACK_CONCURRENCY: int(8, 1),
+  /** Allow plain-http callback URLs (default: only outside production). */
+  CALLBACK_ALLOW_HTTP: bool.optional(),
+
   TEMPLATES_DIR: z.string().default('./templates'),
   /** Stage policy as JSON (`{"stages":[…]}`, replaces the default; see docs/templates.md). */
   STAGE_POLICY: z.string().optional(),
@@ -425,6 +438,8 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
   }
   if (env.CLOCK_START && env.NODE_ENV !== 'test')
     problems.push('CLOCK_START: only allowed with NODE_ENV=test');
+  if (env.NODE_ENV === 'production' && Number(env.CALLBACK_RETRY_FOR_MS ?? 90_000_000) < 86_400_000)
+    problems.push('CALLBACK_RETRY_FOR_MS: callers are owed at least 24 hours (86400000) of retries');
   if (env.SMS_PROVIDER === 'twilio') {
     for (const key of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN']) {
       if (!env[key]) problems.push(`${key}: required when SMS_PROVIDER=twilio`);
@@ -644,6 +659,16 @@ export interface AppConfig {
     /** How long a timestamp-signed webhook's receipt dedup key is kept (docs/evidence.md, "Replays"). */
     receiptDedupRetentionMs: number;
   };
+  /** Status callbacks to callers (docs/api.md, "Callbacks"). */
+  callbacks: {
+    timeoutMs: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    retryForMs: number;
+    pollMs: number;
+    concurrency: number;
+    allowHttp: boolean;
+  };
   templatesDir: string;
   /** Queue mode: interval at which template versions published elsewhere are picked up. */
   templateRefreshMs: number;
@@ -823,6 +848,15 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       sendingGraceMs: e.SENDING_GRACE_MS,
       maxAttempts: e.DISPATCH_MAX_ATTEMPTS,
       receiptDedupRetentionMs: e.RECEIPT_DEDUP_RETENTION_DAYS * 86_400_000,
+    },
+    callbacks: {
+      timeoutMs: e.CALLBACK_TIMEOUT_MS,
+      retryBaseMs: e.CALLBACK_RETRY_BASE_MS,
+      retryMaxMs: e.CALLBACK_RETRY_MAX_MS,
+      retryForMs: e.CALLBACK_RETRY_FOR_MS,
+      pollMs: e.CALLBACK_POLL_MS,
+      concurrency: e.CALLBACK_CONCURRENCY,
+      allowHttp: e.CALLBACK_ALLOW_HTTP ?? e.NODE_ENV !== 'production',
     },
     templatesDir: e.TEMPLATES_DIR,
     templateRefreshMs: e.TEMPLATE_REFRESH_MS,

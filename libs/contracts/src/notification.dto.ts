@@ -76,6 +76,8 @@ export const CreateNotificationSchema = z.strictObject({
   locale: z.enum(LOCALES).default('zh-CN'),
   recipient: RecipientSchema,
   data: z.record(z.string(), z.unknown()),
+  /** Where this notice's status callbacks go, besides the caller's registered endpoints. */
+  callbackUrl: z.string().min(1).max(2000).optional(),
 });
 
 export type CreateNotificationInput = z.output<typeof CreateNotificationSchema>;

@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './clock.js';
 export * from './mask.js';
 export * from './address-key.js';
+export * from './hmac.js';

@@ -4,6 +4,7 @@ import type { CreateNotificationInput } from '#libs/contracts';
 import { AppError, type Channel, CLOCK, type Clock, type Locale } from '#libs/core';
 import { EvidenceService, type JsonValue } from '#libs/evidence';
 import { Db } from '#libs/persistence';
+import { CallbacksService } from './callbacks/callbacks.service.js';
 import { ComplianceService } from './compliance.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { NotificationsService, SYSTEM_SCOPE } from './notifications.service.js';
@@ -35,6 +36,7 @@ export class EscalationService {
     private readonly templates: TemplateRegistry,
     private readonly compliance: ComplianceService,
     private readonly evidence: EvidenceService,
+    private readonly callbacks: CallbacksService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
@@ -96,6 +98,8 @@ export class EscalationService {
           {
             parentId: n.id,
             escalationStep: n.escalationStep + 1,
+            caller: n.caller ?? null,
+            callbackUrl: n.callbackUrl ?? null,
           },
         );
         return this.record(n, {
@@ -155,18 +159,15 @@ export class EscalationService {
 
   private async record(n: NotificationRow, outcome: EscalationOutcome): Promise<EscalationOutcome> {
     await this.db.transaction(async (tx) => {
-      await this.evidence.append(tx, n.caseId, [
-        {
-          notificationId: n.id,
-          type: outcome.action === 'started' ? 'escalation.started' : 'escalation.ended',
-          payload: {
-            from: n.channel,
-            failedWith: n.status,
-            statusReason: n.statusReason,
-            ...outcome,
-          } as JsonValue,
-        },
-      ]);
+      const type = outcome.action === 'started' ? 'escalation.started' : 'escalation.ended';
+      const payload = {
+        from: n.channel,
+        failedWith: n.status,
+        statusReason: n.statusReason,
+        ...outcome,
+      } as Record<string, JsonValue>;
+      const [ev] = await this.evidence.append(tx, n.caseId, [{ notificationId: n.id, type, payload }]);
+      await this.callbacks.record(tx, ev, type, n.status, payload);
     });
     return outcome;
   }

@@ -14,3 +14,6 @@ export * from './escalation.service.js';
 export * from './pipeline.imports.js';
 export * from './receipt-dedup.js';
 export * from './state-machine.js';
+export * from './callbacks/events.js';
+export * from './callbacks/callbacks.service.js';
+export * from './callbacks/callback-delivery.js';

@@ -27,6 +27,10 @@ export interface NotificationRow {
   /** Escalation: the notification whose failure started this one, and how many steps deep. */
   parentId: string | null;
   escalationStep: number;
+  /** Who accepted it (its caller's idempotency scope), for status callbacks; null for old rows. */
+  caller?: string | null;
+  /** The request's own callback URL, if any. */
+  callbackUrl?: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -54,6 +58,8 @@ interface RawRow {
   sending_at: string | number | null;
   parent_id: string | null;
   escalation_step: number;
+  caller: string | null;
+  callback_url: string | null;
   created_at: string | number;
   updated_at: string | number;
 }
@@ -84,6 +90,8 @@ function fromRaw(r: RawRow): NotificationRow {
     sendingAt: num(r.sending_at),
     parentId: r.parent_id,
     escalationStep: Number(r.escalation_step),
+    caller: r.caller,
+    callbackUrl: r.callback_url,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
@@ -102,7 +110,7 @@ export interface StatusColumns {
 }
 
 const COLUMNS =
-  'id, case_id, channel, template_key, template_version, locale, audience, recipient, recipient_address, data, status, status_reason, provider, provider_message_id, idempotency_key, idempotency_scope, request_hash, not_before, attempts, sending_at, parent_id, escalation_step, created_at, updated_at';
+  'id, case_id, channel, template_key, template_version, locale, audience, recipient, recipient_address, data, status, status_reason, provider, provider_message_id, idempotency_key, idempotency_scope, request_hash, not_before, attempts, sending_at, parent_id, escalation_step, caller, callback_url, created_at, updated_at';
 
 /** Hand-written SQL over the `notifications` table (hot path of the pipeline). */
 @Injectable()
@@ -111,7 +119,7 @@ export class NotificationRepository {
 
   async insert(tx: SqlRunner, n: NotificationRow): Promise<void> {
     await tx.exec(
-      `INSERT INTO notifications (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO notifications (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         n.id,
         n.caseId,
@@ -135,6 +143,8 @@ export class NotificationRepository {
         n.sendingAt,
         n.parentId,
         n.escalationStep,
+        n.caller ?? null,
+        n.callbackUrl ?? null,
         n.createdAt,
         n.updatedAt,
       ],

@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { EvidenceModule } from '#libs/evidence';
 import { TemplateStoreModule } from '#libs/templates';
 import { ArtifactRenderer } from './artifact.renderer.js';
+import { CallbackDelivery } from './callbacks/callback-delivery.js';
+import { CallbacksService } from './callbacks/callbacks.service.js';
 import { ComplianceService } from './compliance.service.js';
 import { DispatchProcessor } from './dispatch.processor.js';
 import { EscalationService } from './escalation.service.js';
@@ -20,6 +22,8 @@ import { TemplateRegistry } from './template-registry.js';
   providers: [
     NotificationRepository,
     NotificationStateMachine,
+    CallbacksService,
+    CallbackDelivery,
     ArtifactRenderer,
     ComplianceService,
     HoldsService,
@@ -33,6 +37,8 @@ import { TemplateRegistry } from './template-registry.js';
     PipelineRunner,
   ],
   exports: [
+    CallbacksService,
+    CallbackDelivery,
     EscalationService,
     ComplianceService,
     HoldsService,

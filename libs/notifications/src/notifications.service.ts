@@ -27,6 +27,7 @@ import { JobQueue } from '#libs/queue';
 import { ArtifactRenderer } from './artifact.renderer.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { NotificationStateMachine } from './state-machine.js';
+import { CallbacksService } from './callbacks/callbacks.service.js';
 import { ComplianceService } from './compliance.service.js';
 import { decideStage, type StageDecision } from './stage-policy.js';
 import { TemplateRegistry } from './template-registry.js';
@@ -35,6 +36,14 @@ import { TemplateRegistry } from './template-registry.js';
  * An Idempotency-Key and the caller it belongs to: keys are unique per scope, so two callers
  * using the same key get two notifications and never see each other's (docs/api.md).
  */
+/** An escalation child's link to the notice it follows; it inherits its caller and callback URL. */
+export interface EscalationLinks {
+  parentId: string;
+  escalationStep: number;
+  caller?: string | null;
+  callbackUrl?: string | null;
+}
+
 export interface IdempotencyRef {
   /** Who the key belongs to: `tenant:<name>` or `key:<api key id>` (apps/api/src/http/actor.ts). */
   scope: string;
@@ -115,6 +124,7 @@ export class NotificationsService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly artifacts: ArtifactRenderer,
     private readonly states: NotificationStateMachine,
+    private readonly callbacks: CallbacksService,
   ) {}
 
   /**
@@ -151,7 +161,8 @@ export class NotificationsService {
   async accept(
     request: CreateNotificationRequest,
     idempotency: IdempotencyRef | null,
-    links: { parentId: string; escalationStep: number } | null = null,
+    links: EscalationLinks | null = null,
+    caller: string | null = idempotency?.scope ?? null,
   ): Promise<AcceptResult> {
     const requestHash = createHash('sha256').update(canonicalJson(request)).digest('hex');
     const idempotencyKey = idempotency?.key ?? null;
@@ -169,6 +180,18 @@ export class NotificationsService {
       ]);
     }
     const address = channelAddress(input);
+    const owner = links ? (links.caller ?? null) : caller;
+    const callbackUrl =
+      request.callbackUrl !== undefined
+        ? this.callbacks.parseUrl(request.callbackUrl, 'callbackUrl')
+        : (links?.callbackUrl ?? null);
+    if (callbackUrl && !owner) {
+      throw new ValidationError('callbackUrl needs an authenticated caller to sign for', [
+        { path: 'callbackUrl', message: 'no caller' },
+      ]);
+    }
+    // The caller's signing secret exists before its first callback is queued (GET /v1/callbacks/secret).
+    if (callbackUrl && owner) await this.callbacks.secret(owner);
     const id = randomUUID();
     // Trial render: throws TemplateDataError listing every problem; nothing is stored.
     await this.templates.render(def, input.data, {
@@ -267,6 +290,8 @@ export class NotificationsService {
       sendingAt: null,
       parentId: links?.parentId ?? null,
       escalationStep: links?.escalationStep ?? 0,
+      caller: owner,
+      callbackUrl,
       createdAt: now,
       updatedAt: now,
     };

@@ -256,7 +256,7 @@ export class ReceiptsService {
     const { moved } = await this.states.transition(tx, n, {
       to: target,
       cause: 'receipt',
-      detail: { receiptId, sandbox: r.sandbox },
+      detail: { receiptId, sandbox: r.sandbox, ...(r.returnReason ? { returnReason: r.returnReason } : {}) },
       set: {
         statusReason: r.returnReason
           ? `returned: ${r.returnReason}`

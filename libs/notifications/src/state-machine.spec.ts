@@ -7,6 +7,7 @@ import { loadConfig } from '#libs/config';
 import { canAdvance, ManualClock, type NotificationStatus, STATUSES } from '#libs/core';
 import { EvidenceService } from '#libs/evidence';
 import { createDataSource, Db, runMigrations } from '#libs/persistence';
+import { CallbacksService } from './callbacks/callbacks.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import {
   IllegalTransitionError,
@@ -120,7 +121,7 @@ describe('NotificationStateMachine on SQLite', () => {
     db = new Db(ds);
     repo = new NotificationRepository(db);
     evidence = new EvidenceService(db, clock);
-    states = new NotificationStateMachine(repo, evidence, clock);
+    states = new NotificationStateMachine(repo, evidence, new CallbacksService(db, config), clock);
   }, 30_000);
 
   afterAll(async () => {

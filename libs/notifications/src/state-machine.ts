@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { canAdvance, CLOCK, type Clock, type NotificationStatus } from '#libs/core';
 import { type ChainedEvent, EvidenceService, type JsonValue, type NewEvidence } from '#libs/evidence';
 import type { SqlRunner } from '#libs/persistence';
+import { CallbacksService } from './callbacks/callbacks.service.js';
 import {
   NotificationRepository,
   type NotificationRow,
@@ -99,13 +100,15 @@ export interface TransitionResult {
  * The only place a notification's status changes, and with it the evidence of the change:
  * a compare-and-set UPDATE from the status the caller read (so concurrent workers, receipts and
  * sweepers cannot both win), then one evidence append for the case holding the step's own events
- * and a `status.changed {from, to, cause, …detail}`. Runs inside the caller's transaction.
+ * and a `status.changed {from, to, cause, …detail}`, and the caller's status callbacks queued in
+ * the outbox (libs/notifications/src/callbacks). Runs inside the caller's transaction.
  */
 @Injectable()
 export class NotificationStateMachine {
   constructor(
     private readonly repo: NotificationRepository,
     private readonly evidence: EvidenceService,
+    private readonly callbacks: CallbacksService,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
@@ -115,7 +118,7 @@ export class NotificationStateMachine {
       throw new IllegalTransitionError(null, row.status, 'accept');
     }
     await this.repo.insert(tx, row);
-    return this.evidence.append(tx, row.caseId, [
+    const events = await this.evidence.append(tx, row.caseId, [
       ...evidence,
       {
         notificationId: row.id,
@@ -123,12 +126,16 @@ export class NotificationStateMachine {
         payload: { from: null, to: row.status, cause: 'accept' },
       },
     ]);
+    await this.callbacks.recordStatus(tx, events[events.length - 1], row.statusReason);
+    return events;
   }
 
   async transition(tx: SqlRunner, n: TransitionSubject, t: Transition): Promise<TransitionResult> {
     const [moved] = await this.moveAll(tx, [{ n, t }]);
-    const events = moved ? [...(t.evidence ?? []), moved] : t.recordIfUnchanged ? (t.evidence ?? []) : [];
-    return { moved: moved !== null, events: await this.evidence.append(tx, n.caseId, events) };
+    const items = moved ? [...(t.evidence ?? []), moved] : t.recordIfUnchanged ? (t.evidence ?? []) : [];
+    const events = await this.evidence.append(tx, n.caseId, items);
+    if (moved) await this.callbacks.recordStatus(tx, events[events.length - 1], t.set?.statusReason);
+    return { moved: moved !== null, events };
   }
 
   /**
@@ -146,7 +153,14 @@ export class NotificationStateMachine {
       if (n.caseId !== caseId) throw new Error(`notification ${n.id} is not of case ${caseId}`);
     }
     const changed = await this.moveAll(tx, moves);
-    await this.evidence.append(tx, caseId, [...evidence, ...changed.filter((e) => e !== null)]);
+    const events = await this.evidence.append(tx, caseId, [
+      ...evidence,
+      ...changed.filter((e) => e !== null),
+    ]);
+    const reasons = new Map(moves.map(({ n, t }) => [n.id, t.set?.statusReason]));
+    for (const ev of events.slice(evidence.length)) {
+      await this.callbacks.recordStatus(tx, ev, reasons.get(ev.notificationId ?? ''));
+    }
     return moves.filter((_, i) => changed[i] !== null).map(({ n }) => n.id);
   }
 

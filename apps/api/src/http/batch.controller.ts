@@ -183,6 +183,8 @@ export class BatchController {
       const { notification, created } = await this.notifications.accept(
         parseCreateNotification(body),
         key ? { scope, key } : null,
+        null,
+        scope,
       );
       return { line, id: notification.id, status: notification.status, replayed: !created };
     } catch (err) {

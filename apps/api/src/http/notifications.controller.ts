@@ -37,9 +37,12 @@ export class NotificationsController {
       ]);
     }
     const input = parseCreateNotification(body);
+    const caller = idempotencyScopeOf(req.apiKey);
     const { notification, created } = await this.notifications.accept(
       input,
-      idempotencyKey ? { scope: idempotencyScopeOf(req.apiKey), key: idempotencyKey } : null,
+      idempotencyKey ? { scope: caller, key: idempotencyKey } : null,
+      null,
+      caller,
     );
     res.setHeader('Location', `/v1/notifications/${notification.id}`);
     if (!created) res.setHeader('Idempotent-Replayed', 'true');

@@ -2,9 +2,8 @@
  * Signed JSON delivery events from an HTTP email provider (the shape is documented in
  * docs/email.md): verification of the HMAC-SHA256 signature and normalisation to receipts.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ReceiptOutcome } from '#libs/core';
-import { ValidationError } from '#libs/core';
+import { signTimestamped, ValidationError, verifyTimestamped } from '#libs/core';
 import type { Json, NormalisedReceipt } from '../provider.js';
 import { normaliseMessageId } from './message-id.js';
 
@@ -13,41 +12,13 @@ export const EMAIL_EVENT_TIMESTAMP_HEADER = 'x-email-timestamp';
 export const EMAIL_EVENT_SIGNATURE_HEADER = 'x-email-signature';
 
 /** Hex HMAC-SHA256 of `${timestamp}.${rawBody}` (what the provider sends in the signature header). */
-export function signEmailEvent(secret: string | Buffer, timestamp: string, rawBody: Buffer | string): string {
-  return createHmac('sha256', secret)
-    .update(`${timestamp}.`)
-    .update(typeof rawBody === 'string' ? Buffer.from(rawBody, 'utf8') : rawBody)
-    .digest('hex');
-}
+export const signEmailEvent = signTimestamped;
 
 /**
- * Checks the signature of a webhook call. The signature header holds one hex digest or several
- * separated by commas (the provider signs with old and new secret while rotating); each may carry
- * a `v1=` prefix. The timestamp (unix seconds) must be within `toleranceSec` of `now` either way.
+ * Checks the signature of a webhook call (libs/core `verifyTimestamped`: one digest or several
+ * comma-separated while the provider rotates secrets, optional `v1=`, 5-minute tolerance).
  */
-export function verifyEmailEventSignature(
-  secret: string | Buffer,
-  timestampHeader: string | undefined,
-  signatureHeader: string | undefined,
-  rawBody: Buffer | string,
-  now: Date,
-  toleranceSec = 300,
-): boolean {
-  if (!secret || secret.length === 0) return false;
-  if (!timestampHeader || !signatureHeader) return false;
-  const ts = timestampHeader.trim();
-  if (!/^\d{1,12}$/.test(ts)) return false;
-  if (Math.abs(now.getTime() / 1000 - Number(ts)) > toleranceSec) return false;
-  const expected = Buffer.from(signEmailEvent(secret, ts, rawBody), 'hex');
-  let ok = false;
-  for (const part of signatureHeader.split(',')) {
-    const hex = part.trim().replace(/^v1=/, '').toLowerCase();
-    if (!/^[0-9a-f]{64}$/.test(hex)) continue;
-    // Compare every candidate (no early exit) so timing does not tell which one matched.
-    if (timingSafeEqual(Buffer.from(hex, 'hex'), expected)) ok = true;
-  }
-  return ok;
-}
+export const verifyEmailEventSignature = verifyTimestamped;
 
 export type EmailEventType = 'delivered' | 'bounce' | 'complaint' | 'deferred';
 
