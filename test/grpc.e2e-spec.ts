@@ -205,12 +205,19 @@ describe('gRPC (cns.v1.Notices) from the committed .proto', () => {
       stream.write({ ...sendRequest('C-grpc-b2', '12345'), idempotencyKey: 'grpc-b2' });
       stream.write(sendRequest('C-grpc-b3', phoneFor(13), 'grpc-b3'));
       stream.write(sendRequest('C-grpc-b1', phoneFor(11), 'grpc-b1'));
+      // Automatic mode in a batch, and a refused mix of both forms.
+      stream.write(automatic('C-grpc-b4', phoneFor(14), { dpd: 22 }));
+      stream.write({ ...sendRequest('C-grpc-b5', phoneFor(15)), stage: 'early' });
       stream.end();
     });
     expect(res.err).toBeNull();
-    expect(res.res).toMatchObject({ accepted: 2, replayed: 1, failed: 1 });
+    expect(res.res).toMatchObject({ accepted: 3, replayed: 1, failed: 2 });
     const items = res.res.results as { index: number; id: string; errorCode: string; errorDetail: string }[];
-    expect(items.map((i) => i.index)).toEqual([0, 1, 2, 3]);
+    expect(items.map((i) => i.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(items[4]).toMatchObject({ errorCode: '' });
+    expect(items[4].id).not.toBe('');
+    expect(items[5]).toMatchObject({ id: '', errorCode: 'validation' });
+    expect(items[5].errorDetail).toContain('channel, templateKey');
     expect(items[1]).toMatchObject({ id: '', errorCode: 'validation' });
     expect(items[1].errorDetail).toContain('recipient.phone');
     expect(items[3].id).toBe(items[0].id);
