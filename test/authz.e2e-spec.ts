@@ -71,7 +71,17 @@ const GRPC: [string, Scope[]][] = [
   ['Hold', ['notifications:send']],
   ['Release', ['notifications:send']],
   ['StreamEvidence', ['evidence:read']],
+  ['ListNotifications', ['notifications:read']],
+  ['ListHolds', ['notifications:read']],
+  ['ListEvidence', ['evidence:read']],
+  ['AddOptOut', ['notifications:send']],
+  ['ListOptOuts', ['notifications:read']],
 ];
+
+type Unary = (req: Msg, md: grpc.Metadata, cb: (err: grpc.ServiceError | null) => void) => void;
+/** The RPCs test/support/app.ts does not type. */
+type Client = NoticesClient &
+  Record<'listNotifications' | 'listHolds' | 'listEvidence' | 'addOptOut' | 'listOptOuts', Unary>;
 
 function needOf(op: string): Need {
   const rule = RULES.find(([re]) => re.test(op));
@@ -94,7 +104,7 @@ const PROBLEM_KEYS = new Set([
 
 describe('authorization matrix (REST + gRPC) and the OpenAPI document', () => {
   let api: InProcessApp;
-  let client: NoticesClient;
+  let client: Client;
   let doc: {
     paths: Record<
       string,
@@ -121,7 +131,7 @@ describe('authorization matrix (REST + gRPC) and the OpenAPI document', () => {
   beforeAll(async () => {
     const port = await freePort();
     api = await startInProcess({ dialect: 'sqlite', env: { GRPC_PORT: String(port) }, autoAuth: false });
-    client = noticesClient(`127.0.0.1:${port}`);
+    client = noticesClient(`127.0.0.1:${port}`) as Client;
     creds.push({ label: 'no key', key: null, scopes: 'invalid' });
     creds.push({ label: 'wrong key', key: `cns_0123456789abcdef_${'x'.repeat(43)}`, scopes: 'invalid' });
     for (const s of SCOPES)
@@ -258,6 +268,16 @@ describe('authorization matrix (REST + gRPC) and the OpenAPI document', () => {
           return client.hold({ caseId: 'C-authz-grpc', kind: 'no-such-kind' }, md, done);
         case 'Release':
           return client.release({ caseId: 'C-authz-grpc', kind: '' }, md, done);
+        case 'ListNotifications':
+          return client.listNotifications({ caseId }, md, done);
+        case 'ListHolds':
+          return client.listHolds({ caseId }, md, done);
+        case 'ListEvidence':
+          return client.listEvidence({ caseId }, md, done);
+        case 'AddOptOut':
+          return client.addOptOut({ contact: 'not-an-address' }, md, done);
+        case 'ListOptOuts':
+          return client.listOptOuts({ address: '+8613800138000' }, md, done);
         case 'SendBatch': {
           const s = client.sendBatch(md, done);
           s.write(bad as Msg);

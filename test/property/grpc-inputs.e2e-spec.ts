@@ -1,7 +1,8 @@
 /**
  * Property-based test over the gRPC methods: GRPC_PROPERTY_REQUESTS (default 10,000) generated
  * calls of every method of cns.v1.Notices (Send, SendBatch, Get, Cancel, Hold, Release,
- * StreamEvidence), with valid-ish and garbage fields and credentials. No answer may be an
+ * StreamEvidence, ListNotifications, ListHolds, ListEvidence, AddOptOut, ListOptOuts), with
+ * valid-ish and garbage fields and credentials. No answer may be an
  * INTERNAL / UNKNOWN status, and every refusal carries its problem in the `problem-bin` trailer;
  * an INVALID_ARGUMENT problem names the field.
  */
@@ -22,7 +23,11 @@ const TOTAL = Number(process.env.GRPC_PROPERTY_REQUESTS ?? 10_000);
 const PER_RUN = 25;
 const API_KEY = `cns_0123456789abcdef_${'g'.repeat(43)}`;
 
-type Method = 'send' | 'sendBatch' | 'get' | 'cancel' | 'hold' | 'release' | 'streamEvidence';
+type Unary = (req: Msg, md: grpc.Metadata, cb: (err: grpc.ServiceError | null) => void) => void;
+const LISTS = ['listNotifications', 'listHolds', 'listEvidence', 'addOptOut', 'listOptOuts'] as const;
+type Client = NoticesClient & Record<(typeof LISTS)[number], Unary>;
+type Method =
+  'send' | 'sendBatch' | 'get' | 'cancel' | 'hold' | 'release' | 'streamEvidence' | (typeof LISTS)[number];
 
 interface Call {
   method: Method;
@@ -49,11 +54,17 @@ const idArb = fc.oneof(
   text(40),
 );
 const caseIdArb = fc.oneof(fc.constant('C-grpc-prop'), fc.stringMatching(/^C-[0-9]{1,8}$/), text(80));
+/** google.protobuf.Timestamp: unset, in range, past, out of range, nanos out of 0..999,999,999. */
 const instantArb = fc.oneof(
-  fc.constant(''),
-  fc.constantFrom('1', '2027-01-01', '2020-01-01T00:00:00Z', '2031-06-30T16:00:00Z', '2026-02-30T00:00:00Z'),
-  fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
-  text(30),
+  fc.constant(null),
+  fc.date({ noInvalidDate: true }).map((d) => ({
+    seconds: String(Math.floor(d.getTime() / 1000)),
+    nanos: (d.getTime() % 1000) * 1e6,
+  })),
+  fc.record({
+    seconds: fc.bigInt({ min: -(10n ** 13n), max: 10n ** 13n }).map(String),
+    nanos: fc.integer({ min: -5, max: 2_000_000_000 }),
+  }),
 );
 const dataJsonArb = fc.oneof(
   fc.constant(JSON.stringify({ amountDue: '12345.67', dueDate: '2026-11-01', cardLast4: '1234', dpd: 22 })),
@@ -80,6 +91,8 @@ const sendArb: fc.Arbitrary<Msg> = fc.record({
     timeZone: fc.oneof(fc.constantFrom('Asia/Shanghai', '', 'Mars/Base'), text(20)),
   }),
   dataJson: dataJsonArb,
+  dpd: fc.option(fc.integer({ min: -40_000, max: 40_000 }), { nil: undefined }),
+  stage: fc.oneof(fc.constantFrom('', 'early', 'late', 'legal'), text(10)),
 });
 
 const callArb: fc.Arbitrary<Call> = fc.record({
@@ -94,6 +107,7 @@ const callArb: fc.Arbitrary<Call> = fc.record({
     'hold',
     'release',
     'streamEvidence',
+    ...LISTS,
   ),
   auth: fc.oneof(
     { weight: 8, arbitrary: fc.constant(API_KEY) },
@@ -109,6 +123,36 @@ const callArb: fc.Arbitrary<Call> = fc.record({
       reason: text(600),
     }),
     fc.record({ caseId: caseIdArb, afterSeq: fc.integer({ min: -5, max: 100 }) }),
+    fc.record({
+      caseId: caseIdArb,
+      limit: fc.integer({ min: -5, max: 600 }),
+      // A REST-shaped cursor of some list with a key of any shape, or garbage.
+      cursor: fc.oneof(
+        fc.constant(''),
+        fc
+          .record({
+            k: fc.constantFrom('notifications.byCase', 'holds.byCase', 'evidence.events'),
+            v: fc.jsonValue(),
+          })
+          .map((c) => Buffer.from(JSON.stringify(c)).toString('base64url')),
+        text(60),
+      ),
+    }),
+    fc.record({
+      contact: fc.oneof(fc.constantFrom('+8613800138000', '139-4332-1315', 'a@example.com'), text(40)),
+      channel: fc.oneof(fc.constantFrom('', '*', 'sms', 'email', 'letter'), text(8)),
+      reason: fc.oneof(fc.constantFrom('', 'opt_out', 'complaint', 'contact_refused'), text(12)),
+    }),
+    fc.record({
+      postal: fc.record({
+        street: text(40),
+        postcode: fc.oneof(fc.constant('200120'), text(14)),
+        country: text(3),
+      }),
+      channel: fc.constantFrom('', 'letter', 'sms'),
+      reason: fc.constant(''),
+    }),
+    fc.record({ address: fc.oneof(fc.constant('+8613800138000'), text(400)) }),
   ),
   batch: fc.array(sendArb, { maxLength: 3 }),
 });
@@ -130,7 +174,7 @@ function outcome(err: grpc.ServiceError | null): Outcome {
   return { code: err.code, problem: raw === undefined ? null : String(raw) };
 }
 
-function call(client: NoticesClient, c: Call): Promise<Outcome> {
+function call(client: Client, c: Call): Promise<Outcome> {
   const md = metadataFor(c.auth);
   return new Promise((resolve) => {
     switch (c.method) {
@@ -179,7 +223,7 @@ function violation(o: Outcome): string | null {
 
 describe('gRPC inputs (property-based)', () => {
   let app: InProcessApp;
-  let client: NoticesClient;
+  let client: Client;
 
   beforeAll(async () => {
     const port = await freePort();
@@ -188,7 +232,7 @@ describe('gRPC inputs (property-based)', () => {
       dialect: 'postgres',
       env: { API_KEYS_BOOTSTRAP: API_KEY, RATE_LIMIT_RPS: '0', GRPC_PORT: String(port), LOG_LEVEL: 'fatal' },
     });
-    client = noticesClient(`127.0.0.1:${port}`);
+    client = noticesClient(`127.0.0.1:${port}`) as Client;
   }, 60_000);
 
   afterAll(async () => {

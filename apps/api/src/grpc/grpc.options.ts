@@ -18,7 +18,11 @@ export function protoPath(): string {
   throw new Error(`cannot find ${PROTO} above ${fileURLToPath(import.meta.url)}`);
 }
 
-/** proto-loader options shared by the server and the tests' clients. */
+/**
+ * proto-loader options shared by the server and the tests' clients. `import
+ * "google/protobuf/timestamp.proto"` needs no `includeDirs`: protobufjs resolves the well-known
+ * types from its bundled copies. Timestamps arrive as `{ seconds: string, nanos }` (longs: String).
+ */
 export const LOADER_OPTIONS = { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true };
 
 export function grpcOptions(config: AppConfig): GrpcOptions {

@@ -2,19 +2,24 @@ import { Controller } from '@nestjs/common';
 import { GrpcMethod, GrpcStreamMethod } from '@nestjs/microservices';
 import { concatMap, from, map, type Observable, reduce } from 'rxjs';
 import {
-  type NotificationView,
+  CursorKeys,
+  HoldBodySchema,
+  type OptOutBody,
+  OptOutBodySchema,
+  pageOf,
+  pageRequestOf,
   parseCreateNotification,
-  parseJsonText,
-  parseRfc3339,
+  parseStrict,
   refuseNul,
 } from '#libs/contracts';
-import { NotFoundError, RateLimitedError, ValidationError } from '#libs/core';
+import { NotFoundError, RateLimitedError, storedAddressKey, ValidationError } from '#libs/core';
 import { EvidenceService } from '#libs/evidence';
 import {
-  type HoldResult,
   HoldsService,
   type IdempotencyRef,
   NotificationsService,
+  OptOutsService,
+  type OptOutReason,
   parseHoldKind,
 } from '#libs/notifications';
 import { grpcCaller } from '../auth/principal.js';
@@ -22,33 +27,21 @@ import { idempotencyScopeOf } from '../http/actor.js';
 import { PerNotice, RateLimiter } from '../auth/rate-limiter.js';
 import { Scopes } from '../auth/scopes.js';
 import { toProblem } from '../problem.js';
+import {
+  type AddOptOutRequestMsg,
+  evidenceMessage,
+  holdMessage,
+  type HoldRequestMsg,
+  holdView,
+  notificationMessage,
+  type PageRequestMsg,
+  type SendRequestMsg,
+  toCreateBody,
+  toOptOutBody,
+  verificationMessage,
+} from './messages.js';
+import { fromTimestamp, toTimestamp } from './timestamp.js';
 
-/* Messages as proto-loader hands them over (camelCase, defaults filled in). */
-export interface PostalAddressMsg {
-  country: string;
-  province: string;
-  city: string;
-  district: string;
-  street: string;
-  postcode: string;
-  lines: string[];
-}
-export interface SendRequestMsg {
-  idempotencyKey: string;
-  caseId: string;
-  channel: string;
-  templateKey: string;
-  locale: string;
-  recipient: {
-    role: string;
-    name: string;
-    phone: string;
-    email: string;
-    address: PostalAddressMsg | null;
-    timeZone: string;
-  } | null;
-  dataJson: string;
-}
 interface BatchItem {
   index: number;
   id: string;
@@ -71,41 +64,6 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const CASE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Drops proto3 defaults ('' and empty lists) so the REST schema sees absent fields as absent. */
-function compact<T extends Record<string, unknown>>(o: T): Partial<T> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) {
-    if (v === '' || v === null || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
-    out[k] = v;
-  }
-  return out as Partial<T>;
-}
-
-/** A gRPC SendRequest as the REST request body, then the same validation. */
-export function toCreateBody(m: SendRequestMsg): unknown {
-  let data: unknown = {};
-  refuseNul(m);
-  if (m.dataJson) data = parseJsonText(m.dataJson, 'data_json');
-  const r = m.recipient;
-  return compact({
-    caseId: m.caseId,
-    channel: m.channel,
-    templateKey: m.templateKey,
-    locale: m.locale,
-    recipient: r
-      ? compact({
-          role: r.role,
-          name: r.name,
-          phone: r.phone,
-          email: r.email,
-          address: r.address ? compact({ ...r.address }) : undefined,
-          timeZone: r.timeZone,
-        })
-      : undefined,
-    data,
-  });
-}
-
 function idempotencyKeyOf(m: SendRequestMsg): string | null {
   if (!m.idempotencyKey) return null;
   if (!KEY_PATTERN.test(m.idempotencyKey)) {
@@ -117,58 +75,13 @@ function idempotencyKeyOf(m: SendRequestMsg): string | null {
 }
 
 function caseIdOf(raw: string): string {
+  refuseNul(raw, 'case_id'); // input policy: no U+0000 anywhere (PostgreSQL cannot store it)
   if (!CASE_ID.test(raw)) {
     throw new ValidationError('case_id is invalid', [
       { path: 'case_id', message: 'letters, digits, dot, dash, underscore; 1-64' },
     ]);
   }
   return raw;
-}
-
-function toMessage(v: NotificationView | Omit<NotificationView, 'events'>, replayed = false) {
-  return {
-    id: v.id,
-    caseId: v.caseId,
-    channel: v.channel,
-    status: v.status,
-    statusReason: v.statusReason ?? '',
-    template: v.template,
-    recipientRole: v.recipient.role,
-    provider: v.provider ?? '',
-    providerMessageId: v.providerMessageId ?? '',
-    notBefore: v.notBefore ?? '',
-    createdAt: v.createdAt,
-    updatedAt: v.updatedAt,
-    events:
-      'events' in v
-        ? v.events.map((e) => ({
-            seq: e.seq,
-            type: e.type,
-            occurredAt: e.occurredAt,
-            recordedAt: e.recordedAt,
-            payloadJson: JSON.stringify(e.payload),
-            hash: e.hash,
-          }))
-        : [],
-    replayed,
-  };
-}
-
-function holdMessage(r: HoldResult) {
-  const h = r.hold;
-  return {
-    hold: {
-      id: h.id,
-      caseId: h.caseId,
-      kind: h.kind,
-      until: h.until ?? '',
-      reason: h.reason ?? '',
-      createdBy: h.createdBy,
-      createdAt: h.createdAt,
-      releasedAt: h.releasedAt ?? '',
-    },
-    notificationIds: r.notifications,
-  };
 }
 
 /** The caller-scoped Idempotency-Key of a Send message (docs/api.md, "Idempotency"). */
@@ -181,13 +94,24 @@ function actor(meta: Meta): string {
   return grpcCaller(meta)?.name ?? 'grpc';
 }
 
-/** gRPC service `cns.v1.Notices`: the same services and validation as the REST controllers. */
+/** `limit` and `cursor` of a list request as REST's query (proto3 `0` / `''` = not given). */
+function pageQueryOf(m: PageRequestMsg): { limit?: number; cursor?: string } {
+  refuseNul(m);
+  return { limit: m.limit === 0 ? undefined : m.limit, cursor: m.cursor || undefined };
+}
+
+/**
+ * gRPC service `cns.v1.Notices`: the same services, validation and scopes as the REST routes
+ * each method mirrors (docs/api.md, "gRPC"). Lists page with the REST cursors (same list kinds
+ * and keys, so a REST `next` continues a gRPC list and the other way round).
+ */
 @Controller()
 export class NoticesGrpcController {
   constructor(
     private readonly notifications: NotificationsService,
     private readonly holds: HoldsService,
     private readonly evidence: EvidenceService,
+    private readonly optOuts: OptOutsService,
     private readonly limiter: RateLimiter,
   ) {}
 
@@ -199,7 +123,7 @@ export class NoticesGrpcController {
       parseCreateNotification(toCreateBody(req)),
       key,
     );
-    return toMessage(notification, !created);
+    return notificationMessage(notification, !created);
   }
 
   @GrpcStreamMethod('Notices', 'SendBatch')
@@ -278,7 +202,7 @@ export class NoticesGrpcController {
     refuseNul(req); // input policy: no U+0000 anywhere (PostgreSQL cannot store it)
     if (!UUID.test(req.id))
       throw new ValidationError('id must be a UUID', [{ path: 'id', message: 'not a UUID' }]);
-    return toMessage(await this.notifications.view(req.id));
+    return notificationMessage(await this.notifications.view(req.id));
   }
 
   @GrpcMethod('Notices', 'Cancel')
@@ -288,32 +212,25 @@ export class NoticesGrpcController {
     if (!UUID.test(req.id))
       throw new ValidationError('id must be a UUID', [{ path: 'id', message: 'not a UUID' }]);
     const reason = req.reason && req.reason.length <= 500 ? req.reason : 'cancelled by caller';
-    return toMessage(await this.notifications.cancel(req.id, reason));
+    return notificationMessage(await this.notifications.cancel(req.id, reason));
   }
 
+  /** PUT /v1/cases/:caseId/hold: the same body schema (`until` as an RFC 3339 instant). */
   @GrpcMethod('Notices', 'Hold')
   @Scopes('notifications:send')
-  async hold(req: { caseId: string; kind: string; until: string; reason: string }, meta: Meta) {
+  async hold(req: HoldRequestMsg, meta: Meta) {
     refuseNul(req); // input policy: no U+0000 anywhere (PostgreSQL cannot store it)
-    const kind = parseHoldKind(req.kind);
-    let until: Date | undefined;
-    if (req.until) {
-      until = parseRfc3339(req.until) ?? new Date(NaN);
-      if (Number.isNaN(until.getTime())) {
-        throw new ValidationError('until must be an RFC 3339 instant', [
-          { path: 'until', message: 'not a date-time' },
-        ]);
-      }
-    }
-    if (req.reason.length > 500) {
-      throw new ValidationError('reason must be at most 500 characters', [
-        { path: 'reason', message: 'too long' },
-      ]);
-    }
+    const until = fromTimestamp(req.until, 'until');
+    const body = parseStrict(
+      HoldBodySchema,
+      { kind: req.kind, until: until?.toISOString(), reason: req.reason || undefined },
+      'hold',
+    );
+    const kind = parseHoldKind(body.kind);
     return holdMessage(
       await this.holds.place(
         caseIdOf(req.caseId),
-        { kind, until, reason: req.reason || undefined },
+        { kind, until: body.until ?? undefined, reason: body.reason },
         actor(meta),
       ),
     );
@@ -335,20 +252,78 @@ export class NoticesGrpcController {
     const caseId = caseIdOf(req.caseId);
     const events = await this.evidence.caseEvents(caseId);
     if (events.length === 0) throw new NotFoundError(`No evidence for case ${caseId}`);
-    return from(
-      events
-        .filter((e) => e.seq > (req.afterSeq ?? 0))
-        .map((e) => ({
-          seq: e.seq,
-          caseId: e.caseId,
-          notificationId: e.notificationId ?? '',
-          type: e.type,
-          occurredAt: e.occurredAt,
-          recordedAt: e.recordedAt,
-          payloadJson: JSON.stringify(e.payload),
-          prevHash: e.prevHash,
-          hash: e.hash,
-        })),
-    );
+    return from(events.filter((e) => e.seq > (req.afterSeq ?? 0)).map(evidenceMessage));
+  }
+
+  /** GET /v1/notifications?caseId=: the same page request, service call and cursor. */
+  @GrpcMethod('Notices', 'ListNotifications')
+  @Scopes('notifications:read')
+  async listNotifications(req: PageRequestMsg) {
+    const caseId = caseIdOf(req.caseId);
+    const page = pageRequestOf(pageQueryOf(req), 'notifications.byCase', CursorKeys.timeAndId);
+    const rows = await this.notifications.listByCase(caseId, page);
+    const { items, next } = pageOf(rows, page, (n) => [Date.parse(n.createdAt), n.id] as const);
+    return { caseId, items: items.map((n) => notificationMessage(n)), nextCursor: next ?? '' };
+  }
+
+  /** GET /v1/cases/:caseId/holds. */
+  @GrpcMethod('Notices', 'ListHolds')
+  @Scopes('notifications:read')
+  async listHolds(req: PageRequestMsg) {
+    const caseId = caseIdOf(req.caseId);
+    const page = pageRequestOf(pageQueryOf(req), 'holds.byCase', CursorKeys.timeAndId);
+    const rows = await this.holds.listPage(caseId, page.after, page.limit + 1);
+    const { items, next } = pageOf(rows, page, (h) => [Date.parse(h.createdAt), h.id] as const);
+    return { caseId, holds: items.map(holdView), nextCursor: next ?? '' };
+  }
+
+  /** GET /v1/cases/:caseId/evidence: `verification` of the whole chain on the first page only. */
+  @GrpcMethod('Notices', 'ListEvidence')
+  @Scopes('evidence:read')
+  async listEvidence(req: PageRequestMsg) {
+    const caseId = caseIdOf(req.caseId);
+    const page = pageRequestOf(pageQueryOf(req), 'evidence.events', CursorKeys.seq);
+    const [rows, verification] = await Promise.all([
+      this.evidence.caseEventsPage(caseId, page.after ?? 0, page.limit + 1),
+      page.after === null ? this.evidence.verifyCase(caseId) : Promise.resolve(null),
+    ]);
+    const { items, next } = pageOf(rows, page, (e) => e.seq);
+    return {
+      caseId,
+      verification: verificationMessage(verification),
+      events: items.map(evidenceMessage),
+      nextCursor: next ?? '',
+    };
+  }
+
+  /** POST /v1/opt-outs: the same body schema; answers the key sends match on. */
+  @GrpcMethod('Notices', 'AddOptOut')
+  @Scopes('notifications:send')
+  async addOptOut(req: AddOptOutRequestMsg, meta: Meta) {
+    const { address, channel, reason } = parseStrict(
+      OptOutBodySchema,
+      toOptOutBody(req),
+      'opt-out',
+    ) as OptOutBody;
+    const key = await this.optOuts.add(address, channel, reason as OptOutReason, `api:${actor(meta)}`);
+    return { address: key, channel, reason, createdAt: null };
+  }
+
+  /** The opt-outs of one phone number or email address, on every channel (no REST route). */
+  @GrpcMethod('Notices', 'ListOptOuts')
+  @Scopes('notifications:read')
+  async listOptOuts(req: { address: string }) {
+    refuseNul(req);
+    if (!req.address || req.address.length > 320) {
+      throw new ValidationError('address is required (a phone number or email address)', [
+        { path: 'address', message: '1-320 characters' },
+      ]);
+    }
+    const rows = await this.optOuts.list(req.address);
+    const address = storedAddressKey('*', req.address); // the key list() matched on
+    return {
+      address,
+      optOuts: rows.map((o) => ({ ...o, address, createdAt: toTimestamp(o.createdAt) })),
+    };
   }
 }
