@@ -111,6 +111,22 @@ describe('gRPC (cns.v1.Notices) from the committed .proto', () => {
     expect(again.res).toMatchObject({ id: sent.res.id, replayed: true });
   });
 
+  it('Send with callback_url queues that notice its status callbacks, for the calling key (as REST)', async () => {
+    const req = { ...sendRequest('C-grpc-cb', phoneFor(2)), callbackUrl: 'http://127.0.0.1:9/hooks/grpc' };
+    const sent = await unary(client, 'send', req, admin);
+    expect(sent.err).toBeNull();
+    const res = await fetch(`${api.baseUrl}/v1/callbacks/deliveries?notificationId=${String(sent.res.id)}`, {
+      headers: AUTH_HEADER,
+    });
+    const page = (await res.json()) as { items: { url: string; type: string; event: { status: string } }[] };
+    expect(page.items.map((d) => [d.url, d.type, d.event.status])).toEqual([
+      ['http://127.0.0.1:9/hooks/grpc', 'notification.scheduled', 'scheduled'],
+    ]);
+    const bad = await unary(client, 'send', { ...req, callbackUrl: 'ftp://x/y' }, admin);
+    expect(bad.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(problemOf(bad.err).errors?.map((e) => e.path)).toEqual(['callbackUrl']);
+  });
+
   it('Cancel stops a scheduled notice; a second Cancel of a sent one is FAILED_PRECONDITION', async () => {
     const sent = await unary(client, 'send', sendRequest('C-grpc-2', phoneFor(2)), admin);
     const cancelled = await unary(client, 'cancel', { id: sent.res.id, reason: 'paid in full' }, admin);

@@ -37,6 +37,8 @@ export interface SendRequestMsg {
   /** proto3 `optional`: absent unless the caller set it (0 is a dpd). */
   dpd?: number;
   stage: string;
+  /** Empty: no per-notice callback URL. */
+  callbackUrl?: string;
 }
 export interface HoldRequestMsg {
   caseId: string;
@@ -94,6 +96,7 @@ export function toCreateBody(m: SendRequestMsg): unknown {
         })
       : undefined,
     data,
+    callbackUrl: m.callbackUrl,
   });
 }
 

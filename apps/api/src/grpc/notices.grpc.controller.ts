@@ -122,6 +122,8 @@ export class NoticesGrpcController {
     const { notification, created } = await this.notifications.accept(
       parseCreateNotification(toCreateBody(req)),
       key,
+      null,
+      idempotencyScopeOf(grpcCaller(meta)),
     );
     return notificationMessage(notification, !created);
   }
@@ -172,6 +174,8 @@ export class NoticesGrpcController {
       const { notification, created } = await this.notifications.accept(
         parseCreateNotification(toCreateBody(m)),
         key,
+        null,
+        idempotencyScopeOf(grpcCaller(meta)),
       );
       return {
         index,
