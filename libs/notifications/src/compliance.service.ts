@@ -15,24 +15,9 @@ import {
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { type Channel, type Stage, storedAddressKey } from '#libs/core';
 import type { JsonValue, NewEvidence } from '#libs/evidence';
-import { Db, type SqlRunner } from '#libs/persistence';
+import type { SqlRunner } from '#libs/persistence';
 import type { NotificationRow } from './notification.repository.js';
-
-interface LogRow {
-  notification_id: string;
-  address: string;
-  channel: string;
-  case_id: string;
-  stage: string | null;
-  sent_at: string | number;
-}
-
-interface HoldRow {
-  id: string;
-  kind: string;
-  until_at: string | number | null;
-  breached: number;
-}
+import { ContactLogRepository, HoldRepository, OptOutRepository } from './repositories.js';
 
 /** Metrics hook (provided by the apps' observability module; absent in bare library use). */
 export const GATE_METRICS = 'cns:metrics';
@@ -62,7 +47,9 @@ export class ComplianceService {
   readonly profile: ComplianceProfile;
 
   constructor(
-    private readonly db: Db,
+    private readonly contacts: ContactLogRepository,
+    private readonly holds: HoldRepository,
+    private readonly optOuts: OptOutRepository,
     @Inject(APP_CONFIG) config: AppConfig,
     @Optional() @Inject(GATE_METRICS) private readonly metrics?: GateMetrics,
   ) {
@@ -73,13 +60,8 @@ export class ComplianceService {
   }
 
   /** Serialises send-time checks for one address across workers (row lock; SQLite is serial anyway). */
-  async lockRecipient(tx: SqlRunner, address: string, channel: Channel): Promise<void> {
-    const key = `${channel}:${address}`;
-    // One statement: inserts the lock row or, when it exists, takes its row lock (ON CONFLICT DO UPDATE).
-    await tx.exec(
-      'INSERT INTO recipient_locks (address) VALUES (?) ON CONFLICT (address) DO UPDATE SET address = excluded.address',
-      [key],
-    );
+  lockRecipient(tx: SqlRunner, address: string, channel: Channel): Promise<void> {
+    return this.contacts.lockRecipient(tx, `${channel}:${address}`);
   }
 
   async evaluate(runner: SqlRunner, given: GateSubject, phase: GatePhase, now: Date): Promise<GateDecision> {
@@ -87,15 +69,9 @@ export class ComplianceService {
     const s: GateSubject = { ...given, address: storedAddressKey(given.channel, given.address) };
     const since = historySince(now, this.profile).getTime();
     const [log, holds, optOuts] = await Promise.all([
-      runner.rows<LogRow>(
-        'SELECT notification_id, address, channel, case_id, stage, sent_at FROM contact_log WHERE (address = ? OR case_id = ?) AND sent_at >= ?',
-        [s.address, s.caseId, since],
-      ),
+      this.contacts.history(runner, s.address, s.caseId, since),
       this.activeHolds(runner, s.caseId, now),
-      runner.rows<{ channel: string; reason: string }>(
-        'SELECT channel, reason FROM opt_outs WHERE address = ?',
-        [s.address],
-      ),
+      this.optOuts.ofAddress(s.address, runner),
     ]);
     const history: SendRecord[] = log.map((r) => ({
       notificationId: r.notification_id,
@@ -139,10 +115,7 @@ export class ComplianceService {
   }
 
   async activeHolds(runner: SqlRunner, caseId: string, now: Date): Promise<(CaseHold & { id: string })[]> {
-    const rows = await runner.rows<HoldRow>(
-      'SELECT id, kind, until_at, breached FROM case_holds WHERE case_id = ? AND released_at IS NULL',
-      [caseId],
-    );
+    const rows = await this.holds.active(runner, caseId);
     return rows
       .map((r) => ({
         id: r.id,
@@ -158,15 +131,19 @@ export class ComplianceService {
 
   /** Counts the send against the caps (idempotent per notification). */
   async reserve(tx: SqlRunner, s: GateSubject, now: Date): Promise<void> {
-    await tx.exec(
-      'INSERT INTO contact_log (notification_id, address, channel, case_id, stage, sent_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (notification_id) DO NOTHING',
-      [s.id, s.address, s.channel, s.caseId, s.stage, now.getTime()],
-    );
+    await this.contacts.reserve(tx, {
+      notificationId: s.id,
+      address: s.address,
+      channel: s.channel,
+      caseId: s.caseId,
+      stage: s.stage,
+      at: now.getTime(),
+    });
   }
 
   /** A send that never reached the recipient's provider is not a contact: release its reservation. */
   async release(tx: SqlRunner, notificationId: string): Promise<void> {
-    await tx.exec('DELETE FROM contact_log WHERE notification_id = ?', [notificationId]);
+    await this.contacts.release(tx, notificationId);
   }
 
   static evidence(notificationId: string, phase: GatePhase, d: GateDecision): NewEvidence {

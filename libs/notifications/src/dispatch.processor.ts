@@ -10,6 +10,7 @@ import { ComplianceService, type GateSubject } from './compliance.service.js';
 import { EscalationService } from './escalation.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { ReceiptsService } from './receipts.service.js';
+import { ArtifactRepository } from './repositories.js';
 import { NotificationStateMachine } from './state-machine.js';
 import { TemplateRegistry } from './template-registry.js';
 
@@ -39,6 +40,7 @@ export class DispatchProcessor {
     private readonly escalation: EscalationService,
     private readonly channels: ChannelRegistry,
     private readonly artifacts: ArtifactRenderer,
+    private readonly artifactStore: ArtifactRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
@@ -173,7 +175,7 @@ export class DispatchProcessor {
     // With failover the provider that took the message is in the result (receipts match on it).
     const provider = r.provider ?? this.channels.get(n.channel as Channel).name;
     await this.db.transaction(async (tx) => {
-      await this.storeArtifact(tx, a, now);
+      await this.artifactStore.store(tx, [a, ...a.extra], now);
       const { moved } = await this.states.transition(
         tx,
         { ...n, status: 'sending' },
@@ -220,15 +222,6 @@ export class DispatchProcessor {
         providerMessageId: r.providerMessageId,
       });
     });
-  }
-
-  private async storeArtifact(tx: SqlRunner, a: RenderedArtifact, now: number): Promise<void> {
-    for (const x of [a, ...a.extra]) {
-      await tx.exec(
-        'INSERT INTO artifacts (sha256, media_type, size, content, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
-        [x.sha256, x.mediaType, x.content.length, x.content, now],
-      );
-    }
   }
 
   private async fail(n: NotificationRow, stage: 'render' | 'provider', err: unknown, retryable: boolean) {

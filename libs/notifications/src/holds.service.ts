@@ -6,6 +6,7 @@ import type { NewEvidence } from '#libs/evidence';
 import { Db } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
 import { NotificationRepository } from './notification.repository.js';
+import { HoldRepository, type HoldRow } from './repositories.js';
 import { NotificationStateMachine } from './state-machine.js';
 
 export interface HoldRequest {
@@ -30,17 +31,6 @@ export interface HoldResult {
   hold: HoldView;
   /** Notifications cancelled by placing the hold, or resumed by releasing it. */
   notifications: string[];
-}
-
-interface HoldRow {
-  id: string;
-  case_id: string;
-  kind: string;
-  until_at: string | number | null;
-  reason: string | null;
-  created_by: string;
-  created_at: string | number;
-  released_at: string | number | null;
 }
 
 function view(r: HoldRow): HoldView {
@@ -77,6 +67,7 @@ export class HoldsService {
   constructor(
     private readonly db: Db,
     private readonly repo: NotificationRepository,
+    private readonly holds: HoldRepository,
     private readonly states: NotificationStateMachine,
     private readonly queue: JobQueue,
     @Inject(CLOCK) private readonly clock: Clock,
@@ -91,17 +82,10 @@ export class HoldsService {
       ]);
     }
     const result = await this.db.transaction(async (tx) => {
-      const [existing] = await tx.rows<HoldRow>(
-        'SELECT * FROM case_holds WHERE case_id = ? AND kind = ? AND released_at IS NULL',
-        [caseId, req.kind],
-      );
+      const [existing] = await this.holds.active(tx, caseId, req.kind);
       let hold: HoldRow;
       if (existing) {
-        await tx.exec('UPDATE case_holds SET until_at = ?, reason = ? WHERE id = ?', [
-          req.until?.getTime() ?? null,
-          req.reason ?? existing.reason,
-          existing.id,
-        ]);
+        await this.holds.extend(tx, existing.id, req.until?.getTime() ?? null, req.reason ?? existing.reason);
         hold = { ...existing, until_at: req.until?.getTime() ?? null, reason: req.reason ?? existing.reason };
       } else {
         hold = {
@@ -114,10 +98,7 @@ export class HoldsService {
           created_at: now.getTime(),
           released_at: null,
         };
-        await tx.exec(
-          'INSERT INTO case_holds (id, case_id, kind, until_at, reason, breached, created_by, created_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)',
-          [hold.id, caseId, req.kind, hold.until_at, hold.reason, actor, hold.created_at],
-        );
+        await this.holds.insert(tx, hold);
       }
       const pending = await this.repo.ofCaseInStatus(tx, caseId, ['accepted', 'scheduled']);
       const ids = await this.states.transitionCase(
@@ -155,10 +136,7 @@ export class HoldsService {
   async release(caseId: string, kind: HoldKind | undefined, actor: string): Promise<HoldResult[]> {
     const now = this.clock.now();
     const { results, resumed } = await this.db.transaction(async (tx) => {
-      const active = await tx.rows<HoldRow>(
-        'SELECT * FROM case_holds WHERE case_id = ? AND released_at IS NULL',
-        [caseId],
-      );
+      const active = await this.holds.active(tx, caseId);
       const targets = active.filter((h) => !kind || h.kind === kind);
       if (targets.length === 0) {
         throw new NotFoundError(`Case ${caseId} has no active ${kind ?? ''} hold`.replace('  ', ' '));
@@ -168,11 +146,7 @@ export class HoldsService {
       const moves: Parameters<NotificationStateMachine['transitionCase']>[2] = [];
       const byHold = new Map<string, string[]>();
       for (const h of targets) {
-        await tx.exec('UPDATE case_holds SET released_at = ?, released_by = ? WHERE id = ?', [
-          now.getTime(),
-          actor,
-          h.id,
-        ]);
+        await this.holds.release(tx, h.id, now.getTime(), actor);
         events.push({
           notificationId: null,
           type: 'case.hold.released',
@@ -216,20 +190,10 @@ export class HoldsService {
 
   /** One keyset page of the case's holds in (created_at, id) order: up to `take` after `after`. */
   async listPage(caseId: string, after: readonly [number, string] | null, take: number): Promise<HoldView[]> {
-    const rows = await this.db.rows<HoldRow>(
-      after
-        ? 'SELECT * FROM case_holds WHERE case_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?'
-        : 'SELECT * FROM case_holds WHERE case_id = ? ORDER BY created_at, id LIMIT ?',
-      after ? [caseId, after[0], after[1], take] : [caseId, take],
-    );
-    return rows.map(view);
+    return (await this.holds.page(caseId, after, take)).map(view);
   }
 
   async list(caseId: string): Promise<HoldView[]> {
-    const rows = await this.db.rows<HoldRow>(
-      'SELECT * FROM case_holds WHERE case_id = ? ORDER BY created_at',
-      [caseId],
-    );
-    return rows.map(view);
+    return (await this.holds.page(caseId, null, 100_000)).map(view);
   }
 }

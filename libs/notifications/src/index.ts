@@ -17,3 +17,4 @@ export * from './state-machine.js';
 export * from './callbacks/events.js';
 export * from './callbacks/callbacks.service.js';
 export * from './callbacks/callback-delivery.js';
+export * from './repositories.js';

@@ -13,6 +13,13 @@ import { NotificationRepository } from './notification.repository.js';
 import { NotificationsService } from './notifications.service.js';
 import { PipelineRunner } from './pipeline.runner.js';
 import { ReceiptsService } from './receipts.service.js';
+import {
+  ArtifactRepository,
+  ContactLogRepository,
+  HoldRepository,
+  OptOutRepository,
+  ReceiptRepository,
+} from './repositories.js';
 import { Sweeper } from './sweeper.js';
 import { NotificationStateMachine } from './state-machine.js';
 import { TemplateRegistry } from './template-registry.js';
@@ -21,6 +28,11 @@ import { TemplateRegistry } from './template-registry.js';
   imports: [EvidenceModule, TemplateStoreModule],
   providers: [
     NotificationRepository,
+    ReceiptRepository,
+    OptOutRepository,
+    HoldRepository,
+    ContactLogRepository,
+    ArtifactRepository,
     NotificationStateMachine,
     CallbacksService,
     CallbackDelivery,

@@ -10,6 +10,7 @@ import {
   ValidationError,
 } from '#libs/core';
 import { Db } from '#libs/persistence';
+import { OptOutRepository } from './repositories.js';
 
 export type OptOutReason = 'opt_out' | 'complaint' | 'hard_bounce' | 'contact_refused';
 
@@ -52,6 +53,7 @@ export function optOutKey(address: string | PostalAddress, channel: Channel | '*
 export class OptOutsService {
   constructor(
     private readonly db: Db,
+    private readonly optOuts: OptOutRepository,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
@@ -63,18 +65,12 @@ export class OptOutsService {
     source: string,
   ): Promise<string> {
     const key = optOutKey(address, channel);
-    await this.db.exec(
-      'INSERT INTO opt_outs (address, channel, reason, source, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (address, channel) DO NOTHING',
-      [key, channel, reason, source, this.clock.now().getTime()],
-    );
+    await this.optOuts.add(this.db, { key, channel, reason, source, at: this.clock.now().getTime() });
     return key;
   }
 
   async list(address: string): Promise<{ channel: string; reason: string; createdAt: string }[]> {
-    const rows = await this.db.rows<{ channel: string; reason: string; created_at: string | number }>(
-      'SELECT channel, reason, created_at FROM opt_outs WHERE address = ? ORDER BY created_at',
-      [storedAddressKey('*', address)],
-    );
+    const rows = await this.optOuts.ofAddress(storedAddressKey('*', address));
     return rows.map((r) => ({
       channel: r.channel,
       reason: r.reason,

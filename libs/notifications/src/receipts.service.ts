@@ -9,6 +9,7 @@ import { EscalationService } from './escalation.service.js';
 import { NotificationRepository, type NotificationRow } from './notification.repository.js';
 import { dedupExpiresAt, dedupKeyOf } from './receipt-dedup.js';
 import { NotificationStateMachine } from './state-machine.js';
+import { OptOutRepository, ReceiptRepository } from './repositories.js';
 
 /** The inbound path named in a receipt's verification (`via`), '' when absent. */
 function viaOf(verification: Json): string {
@@ -48,12 +49,6 @@ export function provenanceMismatch(n: NotificationRow, r: NormalisedReceipt): st
   return null;
 }
 
-interface PendingRow {
-  id: string;
-  body: string;
-  received_at: string | number;
-}
-
 /**
  * Receipt step: every receipt is kept; it is applied to its notification when the provider id
  * is known (a receipt that arrives before the dispatch step stored the provider id waits in
@@ -69,6 +64,8 @@ export class ReceiptsService {
     private readonly repo: NotificationRepository,
     private readonly evidence: EvidenceService,
     private readonly states: NotificationStateMachine,
+    private readonly receipts: ReceiptRepository,
+    private readonly optOuts: OptOutRepository,
     @Inject(forwardRef(() => EscalationService)) private readonly escalation: EscalationService,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -79,10 +76,7 @@ export class ReceiptsService {
    * end; see receipt-dedup.ts). The receipt itself is kept. Safe to run in several processes.
    */
   async pruneDedupKeys(): Promise<number> {
-    return this.db.exec(
-      'UPDATE receipts SET dedup_key = NULL, dedup_expires_at = NULL WHERE dedup_expires_at IS NOT NULL AND dedup_expires_at < ?',
-      [this.clock.now().getTime()],
-    );
+    return this.receipts.pruneDedupKeys(this.clock.now().getTime());
   }
 
   async ingest(receipt: NormalisedReceipt, verification: Json = { verified: true }): Promise<IngestResult> {
@@ -110,24 +104,21 @@ export class ReceiptsService {
       const ready = n !== null && refused === null && n.providerMessageId !== null;
       // The dedup key is claimed by this insert, inside the transaction that applies the
       // receipt: a replay inserts nothing, and a failed ingest leaves nothing claimed.
-      const inserted = await tx.exec(
-        'INSERT INTO receipts (id, provider, provider_message_id, notification_id, outcome, provider_status, body, applied, received_at, dedup_key, refused_reason, dedup_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING',
-        [
-          receiptId,
-          receipt.provider,
-          receipt.providerMessageId,
-          n?.id ?? receipt.notificationId,
-          receipt.outcome,
-          receipt.providerStatus,
-          body,
-          ready ? 1 : 0,
-          now,
-          dedupKey,
-          refused,
-          dedupExpires,
-        ],
-      );
-      if (inserted === 0) {
+      const inserted = await this.receipts.claim(tx, {
+        id: receiptId,
+        provider: receipt.provider,
+        providerMessageId: receipt.providerMessageId,
+        notificationId: n?.id ?? receipt.notificationId ?? null,
+        outcome: receipt.outcome,
+        providerStatus: receipt.providerStatus,
+        body,
+        applied: ready,
+        receivedAt: now,
+        dedupKey,
+        refusedReason: refused,
+        dedupExpiresAt: dedupExpires,
+      });
+      if (!inserted) {
         this.log.debug(`replayed receipt ${dedupKey ?? ''} ignored`);
         return { receiptId, matched: false, notificationId: null, statusChanged: false, replay: true };
       }
@@ -231,16 +222,13 @@ export class ReceiptsService {
     if (r.bounce === 'hard' || r.complaint) {
       // A hard bounce suppresses the address; a complaint is an opt-out (DESIGN.md section 2).
       const reason = r.complaint ? 'complaint' : 'hard_bounce';
-      await tx.exec(
-        'INSERT INTO opt_outs (address, channel, reason, source, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (address, channel) DO NOTHING',
-        [
-          storedAddressKey(n.channel, n.recipientAddress),
-          n.channel,
-          reason,
-          `receipt:${receiptId}`,
-          receivedAt.getTime(),
-        ],
-      );
+      await this.optOuts.add(tx, {
+        key: storedAddressKey(n.channel, n.recipientAddress),
+        channel: n.channel,
+        reason,
+        source: `receipt:${receiptId}`,
+        at: receivedAt.getTime(),
+      });
       events.push({
         notificationId: n.id,
         type: 'recipient.suppressed',
@@ -279,10 +267,11 @@ export class ReceiptsService {
    */
   async applyPending(tx: SqlRunner, n: NotificationRow): Promise<number> {
     if (!n.provider || !n.providerMessageId) return 0;
-    const pending = await tx.rows<PendingRow>(
-      'SELECT id, body, received_at FROM receipts WHERE applied = 0 AND refused_reason IS NULL AND ((provider = ? AND provider_message_id = ?) OR notification_id = ?) ORDER BY received_at, id',
-      [n.provider, n.providerMessageId, n.id],
-    );
+    const pending = await this.receipts.parked(tx, {
+      id: n.id,
+      provider: n.provider,
+      providerMessageId: n.providerMessageId,
+    });
     let applied = 0;
     for (const p of pending) {
       const { receipt, verification } = JSON.parse(p.body) as {
@@ -295,16 +284,12 @@ export class ReceiptsService {
       // (and provider id) the notification was sent with.
       const refused = provenanceMismatch(n, receipt);
       if (refused !== null) {
-        await tx.exec('UPDATE receipts SET refused_reason = ?, notification_id = ? WHERE id = ?', [
-          refused,
-          n.id,
-          p.id,
-        ]);
+        await this.receipts.markRefused(tx, p.id, refused, n.id);
         await this.refuse(tx, n, receipt, p.id, refused, receivedAt);
         continue;
       }
       await this.apply(tx, n, receipt, verification, p.id, receivedAt);
-      await tx.exec('UPDATE receipts SET applied = 1, notification_id = ? WHERE id = ?', [n.id, p.id]);
+      await this.receipts.markApplied(tx, p.id, n.id);
       applied += 1;
     }
     if (applied > 0) this.log.debug(`applied ${applied} early receipt(s) to ${n.id}`);
@@ -323,10 +308,13 @@ export class ReceiptsService {
   ): Promise<void> {
     const now = this.clock.now();
     await this.db.transaction(async (tx) => {
-      await tx.exec(
-        'INSERT INTO opt_outs (address, channel, reason, source, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (address, channel) DO NOTHING',
-        [storedAddressKey(channel, address), channel, 'opt_out', `${via}:${notificationId}`, now.getTime()],
-      );
+      await this.optOuts.add(tx, {
+        key: storedAddressKey(channel, address),
+        channel,
+        reason: 'opt_out',
+        source: `${via}:${notificationId}`,
+        at: now.getTime(),
+      });
       const n = await this.repo.get(notificationId, tx);
       if (n) {
         await this.evidence.append(tx, n.caseId, [
@@ -342,10 +330,6 @@ export class ReceiptsService {
 
   /** Provider and id carried by a receipt that arrived for a row still `sending` (crash recovery). */
   async pendingProviderId(notificationId: string): Promise<{ provider: string; id: string } | null> {
-    const [row] = await this.db.rows<{ provider: string; provider_message_id: string }>(
-      'SELECT provider, provider_message_id FROM receipts WHERE notification_id = ? AND provider_message_id IS NOT NULL AND refused_reason IS NULL ORDER BY received_at LIMIT 1',
-      [notificationId],
-    );
-    return row ? { provider: row.provider, id: row.provider_message_id } : null;
+    return this.receipts.firstProviderId(notificationId);
   }
 }
