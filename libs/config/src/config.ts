@@ -50,6 +50,11 @@ const EnvSchema = z.object({
   /** In queue mode the api only accepts; set true to also consume jobs in the api process. */
   API_RUN_WORKERS: bool.optional(),
   WORKER_CONCURRENCY: int(16, 1),
+  /** Queue mode: periodic work runs once per cluster from BullMQ queues named `<this>-<task>`. */
+  SCHEDULER_QUEUE: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,40}$/)
+    .default('periodic'),
 
   SWEEP_INTERVAL_MS: int(15_000, 100),
   /** A notification left `accepted`/`scheduled` this long without progress is re-enqueued. */
@@ -62,6 +67,8 @@ const EnvSchema = z.object({
    * events, DSNs, print vendor); at least their 3-day retry window. Other keys are never released.
    */
   RECEIPT_DEDUP_RETENTION_DAYS: int(7, 3),
+  /** How often receipt dedup keys past their retention are released (once per cluster). */
+  RECEIPT_DEDUP_PRUNE_INTERVAL_MS: int(3_600_000, 1_000),
 
   /** Status callbacks to callers (docs/api.md, "Callbacks"): one HTTP attempt's timeout. */
   CALLBACK_TIMEOUT_MS: int(5_000, 100),
@@ -650,7 +657,14 @@ export interface AppConfig {
         ownerUrl?: string;
         migrations: 'auto' | 'check';
       };
-  queue: { redisUrl?: string; prefix: string; apiRunsWorkers: boolean; concurrency: number };
+  queue: {
+    redisUrl?: string;
+    prefix: string;
+    apiRunsWorkers: boolean;
+    concurrency: number;
+    /** Queue mode: base name of the periodic tasks' queues (`<schedulerQueue>-<task>`). */
+    schedulerQueue: string;
+  };
   pipeline: {
     sweepIntervalMs: number;
     stuckAfterMs: number;
@@ -658,6 +672,8 @@ export interface AppConfig {
     maxAttempts: number;
     /** How long a timestamp-signed webhook's receipt dedup key is kept (docs/evidence.md, "Replays"). */
     receiptDedupRetentionMs: number;
+    /** Interval of the receipt dedup key pruning. */
+    receiptDedupPruneIntervalMs: number;
   };
   /** Status callbacks to callers (docs/api.md, "Callbacks"). */
   callbacks: {
@@ -841,6 +857,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       prefix: e.QUEUE_PREFIX,
       apiRunsWorkers: mode === 'standalone' ? true : (e.API_RUN_WORKERS ?? false),
       concurrency: e.WORKER_CONCURRENCY,
+      schedulerQueue: e.SCHEDULER_QUEUE,
     },
     pipeline: {
       sweepIntervalMs: e.SWEEP_INTERVAL_MS,
@@ -848,6 +865,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       sendingGraceMs: e.SENDING_GRACE_MS,
       maxAttempts: e.DISPATCH_MAX_ATTEMPTS,
       receiptDedupRetentionMs: e.RECEIPT_DEDUP_RETENTION_DAYS * 86_400_000,
+      receiptDedupPruneIntervalMs: e.RECEIPT_DEDUP_PRUNE_INTERVAL_MS,
     },
     callbacks: {
       timeoutMs: e.CALLBACK_TIMEOUT_MS,

@@ -8,6 +8,7 @@ import type { DataSource } from 'typeorm';
 import { type AppConfig, loadConfig } from '#libs/config';
 import { ManualClock } from '#libs/core';
 import { createDataSource, Db, runMigrations } from '#libs/persistence';
+import { InProcessPeriodicTasks } from '#libs/queue';
 import { startTestTsa, type TestTsa } from '../../../test/tsa/server.js';
 import { CheckpointScheduler, CheckpointService } from './checkpoint.service.js';
 import { EvidenceSigningKeys, resolveSigningKey } from './signer.js';
@@ -197,7 +198,7 @@ describe('checkpoints, keys and retention on SQLite', () => {
   it('the scheduler takes a checkpoint every interval when a head moved, none when idle', async () => {
     const fast = { ...config, evidence: { ...config.evidence, checkpointIntervalMs: 40, tsaUrl: undefined } };
     const svc = new CheckpointService(db, keys, clock, fast);
-    const scheduler = new CheckpointScheduler(svc, keys, fast);
+    const scheduler = new CheckpointScheduler(svc, keys, fast, new InProcessPeriodicTasks());
     const count = async () =>
       Number(
         (await db.rows<{ n: number }>("SELECT COUNT(*) AS n FROM checkpoints WHERE reason = 'scheduled'"))[0]
@@ -205,7 +206,7 @@ describe('checkpoints, keys and retention on SQLite', () => {
       );
     await append('S-1', 1);
     const before = await count();
-    scheduler.onApplicationBootstrap();
+    await scheduler.onApplicationBootstrap();
     try {
       const deadline = Date.now() + 5_000;
       while ((await count()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

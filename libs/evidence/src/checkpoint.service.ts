@@ -9,6 +9,7 @@ import {
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock, NotFoundError } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
+import { type PeriodicTaskHandle, PeriodicTasks } from '#libs/queue';
 import { type CaseHead, CaseHeadTree, type CaseInclusionProof, MerkleTree } from './merkle.js';
 import { EvidenceSigningKeys } from './signer.js';
 import { type SignedCheckpoint, signCheckpointWith, type SigningKey } from './signing.js';
@@ -325,43 +326,44 @@ export class CheckpointService {
   }
 }
 
-/** Takes a checkpoint every CHECKPOINT_INTERVAL_MS in the api process (0 = off). */
+/**
+ * Takes a checkpoint every CHECKPOINT_INTERVAL_MS (0 = off) from the api: once per cluster in
+ * queue mode (a BullMQ job scheduler: several api processes never sign competing checkpoints),
+ * on a timer of the process in standalone mode.
+ */
 @Injectable()
 export class CheckpointScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly log = new Logger('Checkpoints');
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private task?: PeriodicTaskHandle;
 
   constructor(
     private readonly checkpoints: CheckpointService,
     private readonly keys: EvidenceSigningKeys,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly tasks: PeriodicTasks,
   ) {}
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     // Load (or generate, standalone) the key at start so its id is logged once.
     const key = this.keys.tryGet();
     const every = this.config.evidence.checkpointIntervalMs;
     if (!key || every <= 0) return;
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.checkpoints
-        .create('scheduled', { skipIfUnchanged: true })
-        .catch((err: unknown) => {
+    this.task = await this.tasks.register({
+      name: 'evidence-checkpoint',
+      everyMs: every,
+      run: async () => {
+        try {
+          await this.checkpoints.create('scheduled', { skipIfUnchanged: true });
+        } catch (err) {
           // An open integrity alert was logged as an error when found; repeat it only as a warning.
-          if (err instanceof EvidenceIntegrityError)
-            this.log.warn(`scheduled checkpoint skipped: ${err.message}`);
-          else this.log.error(`scheduled checkpoint failed: ${String(err)}`);
-        })
-        .finally(() => {
-          this.running = undefined;
-        });
-    }, every);
-    this.timer.unref();
+          if (!(err instanceof EvidenceIntegrityError)) throw err;
+          this.log.warn(`scheduled checkpoint skipped: ${err.message}`);
+        }
+      },
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.task?.stop();
   }
 }

@@ -16,11 +16,7 @@ export interface SweepReport {
   resent: number;
   polled: number;
   escalated: number;
-  /** Receipt dedup keys released at the end of their retention (at most one pass an hour). */
-  dedupReleased: number;
 }
-
-const DEDUP_PRUNE_EVERY_MS = 3_600_000;
 
 /**
  * Redis (or this process's memory) is not the system of record. The sweeper walks the rows
@@ -34,7 +30,6 @@ const DEDUP_PRUNE_EVERY_MS = 3_600_000;
 export class Sweeper {
   private readonly log = new Logger(Sweeper.name);
   private running: Promise<SweepReport> | null = null;
-  private lastDedupPrune = 0;
 
   constructor(
     private readonly db: Db,
@@ -64,7 +59,6 @@ export class Sweeper {
       resent: 0,
       polled: 0,
       escalated: 0,
-      dedupReleased: 0,
     };
     const p = this.config.pipeline;
     const now = this.clock.now().getTime();
@@ -120,10 +114,6 @@ export class Sweeper {
     );
     for (const o of orphans) {
       if (await this.escalation.afterFailure(o.id)) report.escalated += 1;
-    }
-    if (now - this.lastDedupPrune >= DEDUP_PRUNE_EVERY_MS) {
-      this.lastDedupPrune = now;
-      report.dedupReleased = await this.receipts.pruneDedupKeys();
     }
     if (Object.values(report).some((v) => v > 0)) {
       this.log.log(`sweep: ${JSON.stringify(report)}`);
