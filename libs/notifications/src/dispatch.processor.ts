@@ -3,7 +3,7 @@ import { ChannelRegistry, type OutboundMessage, type SendResult } from '#libs/ch
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { AppError, type Channel, CLOCK, type Clock, type Locale, ProviderError } from '#libs/core';
 import type { JsonValue } from '#libs/evidence';
-import { Db, type SqlRunner } from '#libs/persistence';
+import { Db } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
 import { ArtifactRenderer, type RenderedArtifact } from './artifact.renderer.js';
 import { ComplianceService, type GateSubject } from './compliance.service.js';
