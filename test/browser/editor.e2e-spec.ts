@@ -176,6 +176,24 @@ describe('template editor page', () => {
     await sms.fill(original.replace('如已还款请忽略。', `如已还款请忽略${MARKER}。`));
     await page.waitForFunction(() => document.querySelector('#lint')?.textContent?.includes('No findings.'));
 
+    // Test send of what is on screen to the sandbox provider, recorded in the template audit.
+    await page.getByRole('button', { name: 'Test send (sandbox)' }).click();
+    await page.waitForFunction(() =>
+      document.querySelector('#test-send-status')?.textContent?.startsWith('Sent to sandbox-sms'),
+    );
+    const sentId = await page.locator('#test-send-status').getAttribute('data-provider-message-id');
+    await expect(page.locator('#test-send-status').textContent()).resolves.toContain('+86138****8000');
+    const audit = (await (
+      await fetch(`${api.baseUrl}/v1/templates/audit?key=early.sms.reminder&locale=zh-CN`, {
+        headers: { authorization: `Bearer ${API_KEY}` },
+      })
+    ).json()) as { items: { action: string; actor: string; detail: { providerMessageId: string } }[] };
+    expect(audit.items[0]).toMatchObject({
+      action: 'test.sent',
+      actor: 'editor.zhang',
+      detail: { providerMessageId: sentId },
+    });
+
     await page.getByRole('button', { name: 'Save draft' }).click();
     await page.waitForFunction(() => document.querySelector('#messages')?.textContent === 'Draft saved.');
     await page.getByRole('button', { name: 'Submit for review' }).click();

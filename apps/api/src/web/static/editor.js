@@ -103,6 +103,10 @@
       versionLabel: (v) => `Version ${v}`,
       draftLabel: 'Draft',
       insert: (name) => `Insert {{${name}}}`,
+      testTo: "Test address (sandbox; empty: the sandbox's own)",
+      btnTestSend: 'Test send (sandbox)',
+      testSent: (r) =>
+        `Sent to ${r.provider} (sandbox, nothing leaves the service): ${r.to}, message id ${r.providerMessageId}. Recorded in the template audit.`,
     },
     'zh-CN': {
       title: '模板编辑器',
@@ -196,6 +200,10 @@
       versionLabel: (v) => `第 ${v} 版`,
       draftLabel: '草稿',
       insert: (name) => `插入 {{${name}}}`,
+      testTo: '测试地址（沙箱；留空则用沙箱自带地址）',
+      btnTestSend: '测试发送（沙箱）',
+      testSent: (r) =>
+        `已发送到 ${r.provider}（沙箱，不会真正发出）：${r.to}，消息编号 ${r.providerMessageId}。已记入模板审计日志。`,
     },
   };
   const LANG_STORE = 'cns.editor.lang';
@@ -921,6 +929,19 @@
     say(t('publishedVersion', v.version), true);
     if (v.version > 1) await showDiff(v.version - 1, v.version);
   });
+
+  $('#btn-test-send').addEventListener('click', () =>
+    run(null, async () => {
+      const def = formDefinition();
+      if (!def) throw new Error(t('fixJson'));
+      const to = $('#test-to').value.trim();
+      const body = state.draft && !editable() ? { draftId: state.draft.id } : { definition: def };
+      const r = await api('POST', '/v1/templates/test-send', { ...body, ...(to ? { to } : {}) });
+      const status = $('#test-send-status');
+      status.textContent = t('testSent', r);
+      status.dataset.providerMessageId = r.providerMessageId;
+    }),
+  );
 
   // ------------------------------------------------------------------ language
 
