@@ -46,6 +46,7 @@ const RULES: [RegExp, Need][] = [
   [/^GET \/v1\/notifications/, ['notifications:read']],
   [/^(PUT|DELETE) \/v1\/cases\/\{caseId\}\/hold$/, ['notifications:send']],
   [/^GET \/v1\/cases\/\{caseId\}\/holds$/, ['notifications:read']],
+  [/^PUT \/v1\/cases\/\{caseId\}\/facts$/, ['notifications:send']],
   [/^POST \/v1\/opt-outs$/, ['notifications:send']],
   [/^\w+ \/v1\/callbacks\//, ['notifications:send']],
   [/^GET \/v1\/cases\/\{caseId\}\/(evidence|legal-eligibility|timeline|inclusion-proof)/, ['evidence:read']],

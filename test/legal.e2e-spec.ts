@@ -364,6 +364,113 @@ describe('evidence bundle for the legal team', () => {
     expect(r.criteria[0]).toMatchObject({ value: 23456.78, met: true });
   });
 
+  it('POST /v1/evidence/bundles/verify checks the uploaded bytes; one changed byte fails', async () => {
+    const bytes = await readFile(zipPath);
+    const post = (body: Buffer) =>
+      fetch(`${api.baseUrl}/v1/evidence/bundles/verify`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/zip' },
+        body: new Uint8Array(body),
+      });
+    const good = await post(bytes);
+    expect(good.status).toBe(200);
+    const v = (await good.json()) as { ok: boolean; caseId: string; bytes: number; timestamp?: unknown };
+    expect(v).toMatchObject({ ok: true, caseId, bytes: bytes.length });
+    expect(v.timestamp).toBeDefined();
+    // One byte changed in the middle of the zip (inside some member's data): not the bundle issued.
+    const bad = Buffer.from(bytes);
+    const at = Math.floor(bytes.length / 2);
+    bad[at] = bad[at] ^ 0x01;
+    const broken = (await (await post(bad)).json()) as { ok: boolean; firstError?: { element: string } };
+    expect(broken.ok).toBe(false);
+    expect(broken.firstError?.element).toBeDefined();
+    const empty = await post(Buffer.alloc(0));
+    expect(empty.status).toBe(400);
+  });
+
+  it('timeline: labelled rows and one summary per notice with its receipts (zh-CN default, en)', async () => {
+    type View = {
+      rows: { seq: number; event: string; label: string; notificationId: string | null }[];
+      notices: {
+        notificationId: string;
+        channel: string;
+        templateVersion: number | null;
+        labels: { channel: string; status: string; proof: string };
+        receipts: { seq: number; outcomeLabel: string; sandbox: boolean }[];
+      }[];
+    };
+    const zh = (await (await fetch(`${api.baseUrl}/v1/cases/${caseId}/timeline`)).json()) as View;
+    expect(zh.notices.map((n) => n.labels.channel)).toEqual(['短信', '电子邮件', '信函']);
+    const l = zh.notices[2];
+    expect(l).toMatchObject({ notificationId: letter.id, templateVersion: 1 });
+    expect(l.labels).toMatchObject({ status: '已送达', proof: '可作送达证明（服务商真实回执）' });
+    const delivered = l.receipts.find((r) => r.outcomeLabel === '已送达');
+    expect(delivered?.sandbox).toBe(false);
+    // The receipt is one of the notice's own timeline rows, named in words.
+    const row = zh.rows.find((r) => r.seq === delivered?.seq);
+    expect(row).toMatchObject({ event: 'receipt.received', label: '收到回执', notificationId: letter.id });
+    expect(zh.rows.every((r) => r.label && r.label !== r.event)).toBe(true);
+    const en = (await (await fetch(`${api.baseUrl}/v1/cases/${caseId}/timeline?lang=en`)).json()) as View;
+    expect(en.notices[2].labels.channel).toBe('Letter');
+    expect(en.rows.find((r) => r.seq === delivered?.seq)?.label).toBe('Receipt received');
+    expect((await fetch(`${api.baseUrl}/v1/cases/${caseId}/timeline?lang=fr`)).status).toBe(400);
+  });
+
+  it('PUT /v1/cases/:caseId/facts records a provable last payment date the eligibility uses', async () => {
+    const put = (id: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${api.baseUrl}/v1/cases/${id}/facts`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+    // Validation: nothing to record, a date that does not exist, a date after today (Beijing).
+    expect((await put(caseId, { note: 'x' })).status).toBe(400);
+    expect((await put(caseId, { lastPaymentDate: '2026-02-30' })).status).toBe(400);
+    const future = await put(caseId, { lastPaymentDate: '2026-11-25' });
+    expect(future.status).toBe(400);
+    expect(((await future.json()) as { errors: { path: string }[] }).errors[0].path).toBe('lastPaymentDate');
+    expect((await put('C-never-seen', { lastPaymentDate: '2026-01-01' })).status).toBe(404);
+    // The legal team's read key cannot write facts.
+    const reader = await postJson(api.baseUrl, '/v1/admin/api-keys', {
+      name: 'reader',
+      scopes: ['evidence:read'],
+    });
+    const denied = await put(
+      caseId,
+      { lastPaymentDate: '2026-01-01' },
+      { authorization: `Bearer ${String(reader.body.key)}` },
+    );
+    expect(denied.status).toBe(403);
+
+    const ok = await put(caseId, {
+      lastPaymentDate: '2026-05-01',
+      principal: '30000.00',
+      note: 'core extract',
+    });
+    expect(ok.status).toBe(200);
+    const rec = (await ok.json()) as { seq: number; actor: string; lastPaymentDate: string };
+    expect(rec.lastPaymentDate).toBe('2026-05-01');
+    const r = (await (await fetch(`${api.baseUrl}/v1/cases/${caseId}/legal-eligibility`)).json()) as {
+      criteria: { id: string; value: number; source: string; evidenceSeqs: number[] }[];
+    };
+    // The later fact replaces the letter's lastPaymentDate (2026-03-15) and principal.
+    expect(r.criteria[2]).toMatchObject({
+      value: 6,
+      source: 'facts.lastPaymentDate',
+      evidenceSeqs: [rec.seq],
+    });
+    expect(r.criteria[0]).toMatchObject({ value: 30000, source: 'facts.principal', evidenceSeqs: [rec.seq] });
+    // It is evidence: in the chain (which still verifies) and the timeline, with who recorded it.
+    const v = await postJson(api.baseUrl, '/v1/evidence/verify', { caseId });
+    expect(v.body).toMatchObject({ ok: true });
+    const t = (await (await fetch(`${api.baseUrl}/v1/cases/${caseId}/timeline`)).json()) as {
+      rows: { seq: number; event: string; detail: string }[];
+    };
+    const row = t.rows.find((x) => x.seq === rec.seq);
+    expect(row?.event).toBe('case.facts.recorded');
+    expect(row?.detail).toContain(`by ${rec.actor}`);
+  });
+
   it('retention report lists nothing for fresh cases and never deletes', async () => {
     const r = (await (await fetch(`${api.baseUrl}/v1/evidence/retention`)).json()) as Record<string, unknown>;
     expect(r).toMatchObject({ retentionYears: 5, pastRetention: [], onLegalHold: [], deleted: 0 });

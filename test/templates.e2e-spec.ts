@@ -344,6 +344,59 @@ describe.each(['sqlite', 'postgres'] as const)('template store and workflow (%s)
     expect(paths).toEqual(expect.arrayContaining(['data.amountDue', 'data.cardLast4', 'data.dpd']));
   }, 60_000);
 
+  it('test send: the sandbox provider of each channel, recorded in the template audit (templates:edit)', async () => {
+    const sms = await t.post(
+      '/v1/templates/test-send',
+      { key: 'early.sms.reminder', locale: 'zh-CN' },
+      'zhang',
+    );
+    expect(sms.status).toBe(200);
+    expect(sms.body).toMatchObject({
+      channel: 'sms',
+      provider: 'sandbox-sms',
+      sandbox: true,
+      to: '+86138****8000',
+      sms: { encoding: 'UCS-2' },
+    });
+    expect(sms.body.providerMessageId).toBe(`SBX${String(sms.body.testId).replace(/-/g, '')}`);
+    const email = await t.post(
+      '/v1/templates/test-send',
+      { key: 'late.email.demand', locale: 'en', to: 'Reviewer@Example.com' },
+      'zhang',
+    );
+    expect(email.body).toMatchObject({ channel: 'email', provider: 'sandbox-email', to: 'r***@example.com' });
+    const letter = await t.post(
+      '/v1/templates/test-send',
+      { key: 'mid.letter.notice', locale: 'zh-CN' },
+      'zhang',
+    );
+    expect(letter.status).toBe(200);
+    expect(letter.body).toMatchObject({ channel: 'letter', provider: 'sandbox-post' });
+    expect(String(letter.body.providerMessageId)).toMatch(/^SBXL/);
+    // Refused: a bad number; a key without templates:edit.
+    const bad = await t.post(
+      '/v1/templates/test-send',
+      { key: 'early.sms.reminder', locale: 'zh-CN', to: '12345' },
+      'zhang',
+    );
+    expect(bad.status).toBe(400);
+    expect((bad.body.errors as { path: string }[])[0].path).toBe('to');
+    const denied = await t.post(
+      '/v1/templates/test-send',
+      { key: 'early.sms.reminder', locale: 'zh-CN' },
+      'li',
+    );
+    expect(denied.status).toBe(403);
+    const audit = await t.get('/v1/templates/audit?key=early.sms.reminder&locale=zh-CN', 'zhang');
+    const entry = (
+      audit.body.items as { action: string; actor: string; detail: Record<string, unknown> }[]
+    ).find((a) => a.action === 'test.sent');
+    expect(entry).toMatchObject({
+      actor: 'editor.zhang',
+      detail: { providerMessageId: sms.body.providerMessageId, sha256: sms.body.sha256, sandbox: true },
+    });
+  }, 60_000);
+
   it('automatic mode picks stage, channel and template from the DPD and records the decision', async () => {
     const accept = async (key: string, body: Json) => {
       const res = await fetch(`${api.baseUrl}/v1/notifications`, {

@@ -196,3 +196,36 @@ export const VerifyBodySchema = z.union([
 
 /** `POST /v1/notifications/:id/cancel`. */
 export const CancelBodySchema = z.strictObject({ reason: Reason.optional() });
+
+/** A calendar date `YYYY-MM-DD` that exists (2026-02-30 does not). */
+const CalendarDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date YYYY-MM-DD')
+  .refine((s) => {
+    const [y, m, d] = s.split('-').map(Number);
+    const t = new Date(Date.UTC(y, m - 1, d));
+    return t.getUTCFullYear() === y && t.getUTCMonth() === m - 1 && t.getUTCDate() === d;
+  }, 'not a calendar date');
+
+/**
+ * `PUT /v1/cases/:caseId/facts`: facts the legal-action eligibility reads that no template before
+ * the legal stage carries. At least one of `lastPaymentDate` and `principal`; "not in the future"
+ * needs the clock (LegalEvidenceService).
+ */
+export const CaseFactsBodySchema = z
+  .strictObject({
+    lastPaymentDate: CalendarDate.optional(),
+    /** Outstanding principal in CNY, as a decimal string (`38000.00`). */
+    principal: z
+      .string()
+      .regex(/^\d{1,13}(\.\d{1,2})?$/, 'an amount in CNY such as 38000.00')
+      .optional(),
+    /** Where the facts come from (the core banking extract, a statement), kept in the evidence. */
+    note: Reason.optional(),
+  })
+  .refine((b) => b.lastPaymentDate !== undefined || b.principal !== undefined, {
+    message: 'give lastPaymentDate and/or principal',
+    path: ['lastPaymentDate'],
+  });
+
+export type CaseFactsBody = z.output<typeof CaseFactsBodySchema>;

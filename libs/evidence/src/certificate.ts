@@ -246,7 +246,11 @@ export const BEIJING = 'Asia/Shanghai';
 
 /* Wording. */
 
-const W = {
+/**
+ * The certificate's wording: channel, recipient role, status, receipt outcome and source, proof
+ * labels and field names, per language. Exported so the /legal page shows the same words.
+ */
+export const CERTIFICATE_WORDS = {
   'zh-CN': {
     channel: { sms: '短信', email: '电子邮件', letter: '信函' } as Record<string, string>,
     role: { debtor: '本人', contact: '联系人', guarantor: '担保人' } as Record<string, string>,
@@ -363,6 +367,8 @@ const W = {
   },
 } as const;
 
+const W = CERTIFICATE_WORDS;
+
 function cell(s: string | null | undefined): string {
   return (
     (s ?? '—')
@@ -396,7 +402,8 @@ export function bothTimes(iso: string | null, timeZone: string, lang: Certificat
     : `${local} (${L.local}); ${zonedTime(iso, BEIJING)} (${L.beijing})`;
 }
 
-function receiptSource(n: NoticeSummary, lang: CertificateLang): string | null {
+/** Where a notice's deciding receipt came from, in words (`服务商签名回调（已送达）`). */
+export function receiptSource(n: NoticeSummary, lang: CertificateLang): string | null {
   const L = W[lang];
   const last = n.receipts.find((r) => r.outcome === 'delivered') ?? n.receipts[n.receipts.length - 1];
   if (!last) return null;

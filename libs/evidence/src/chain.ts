@@ -22,6 +22,7 @@ export type EvidenceType =
   | 'receipt.received'
   | 'receipt.refused'
   | 'status.changed'
+  | 'case.facts.recorded'
   | (string & {});
 
 /** The fields covered by the hash. `seq` is gap-free per case, starting at 1. */

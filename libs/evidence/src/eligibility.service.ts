@@ -1,10 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import { CLOCK, type Clock } from '#libs/core';
+import { CLOCK, type Clock, NotFoundError, ValidationError } from '#libs/core';
 import { Db } from '#libs/persistence';
 import { EvidenceBundleService } from './bundle.service.js';
 import type { ChainedEvent, ChainVerification } from './chain.js';
-import { assessEligibility, type EligibilityReport, timelineOf, type TimelineRow } from './eligibility.js';
+import type { CertificateLang } from './certificate.js';
+import { assessEligibility, CASE_FACTS_EVENT, type EligibilityReport } from './eligibility.js';
+import { type CaseTimeline, caseTimeline } from './legal-view.js';
 import { EvidenceService } from './evidence.service.js';
 
 export interface CaseSummary {
@@ -13,6 +15,21 @@ export interface CaseSummary {
   lastHash: string;
   /** ISO-8601 time of the last append. */
   updatedAt: string;
+}
+
+/** Facts about a case the eligibility reads (`PUT /v1/cases/:caseId/facts`). */
+export interface CaseFacts {
+  lastPaymentDate?: string;
+  principal?: string;
+  note?: string;
+}
+
+export interface RecordedFacts extends CaseFacts {
+  caseId: string;
+  seq: number;
+  hash: string;
+  recordedAt: string;
+  actor: string;
 }
 
 export interface LedgerVerification {
@@ -43,10 +60,53 @@ export class LegalEvidenceService {
     return assessEligibility(caseId, all, this.config.legal, this.clock.now());
   }
 
-  async timeline(caseId: string): Promise<TimelineRow[]> {
+  /** The labelled timeline and the per-notice summaries (legal-view.ts). */
+  async timeline(caseId: string, lang: CertificateLang = 'zh-CN'): Promise<CaseTimeline> {
     const all: ChainedEvent[] = [];
     for await (const ev of this.bundles.events(caseId)) all.push(ev);
-    return timelineOf(all);
+    return caseTimeline(caseId, all, lang);
+  }
+
+  /**
+   * Records a case's last payment date and/or outstanding principal as a `case.facts.recorded`
+   * evidence event (so the value the eligibility uses is itself in the chain, with who set it).
+   * The case must already have evidence; a payment date after today (Beijing) is refused.
+   */
+  async recordFacts(caseId: string, facts: CaseFacts, actor: string): Promise<RecordedFacts> {
+    const now = this.clock.now();
+    const today = new Date(now.getTime() + 8 * 3_600_000).toISOString().slice(0, 10);
+    if (facts.lastPaymentDate !== undefined && facts.lastPaymentDate > today) {
+      throw new ValidationError('lastPaymentDate is in the future', [
+        { path: 'lastPaymentDate', message: `on or before ${today} (Beijing)` },
+      ]);
+    }
+    const payload = {
+      ...(facts.lastPaymentDate !== undefined ? { lastPaymentDate: facts.lastPaymentDate } : {}),
+      ...(facts.principal !== undefined ? { principal: facts.principal } : {}),
+      ...(facts.note !== undefined ? { note: facts.note } : {}),
+      actor,
+      source: 'api',
+    };
+    const [ev] = await this.db.transaction(async (tx) => {
+      const [head] = await tx.rows<{ last_seq: number | string }>(
+        'SELECT last_seq FROM case_heads WHERE case_id = ?',
+        [caseId],
+      );
+      if (!head || Number(head.last_seq) === 0) {
+        throw new NotFoundError(`Case ${caseId} has no evidence`, [
+          { path: 'caseId', message: 'no notice was ever accepted for this case' },
+        ]);
+      }
+      return this.evidence.append(tx, caseId, [{ notificationId: null, type: CASE_FACTS_EVENT, payload }]);
+    });
+    return {
+      caseId,
+      ...facts,
+      actor,
+      seq: ev.seq,
+      hash: ev.hash,
+      recordedAt: ev.recordedAt,
+    };
   }
 
   /** Cases whose id starts with `prefix` (case-sensitive), in id order; `after` a case id (keyset). */

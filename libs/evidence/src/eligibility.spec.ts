@@ -1,7 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { chainEvents, type ChainedEvent, GENESIS_HASH, type JsonValue } from './chain.js';
+import { caseTimeline } from './legal-view.js';
 import {
   assessEligibility,
+  CASE_FACTS_EVENT,
   calendarDate,
   parseAmount,
   timelineOf,
@@ -116,6 +118,57 @@ describe('legal-action eligibility', () => {
     expect(calendarDate('2026-05-31T10:00:00Z')).toBe('2026-05-31');
     expect(wholeMonthsBetween('2026-05-31', new Date('2026-11-29T16:00:00Z'))).toBe(5); // 11-30 in Beijing
     expect(wholeMonthsBetween('2026-05-24', new Date('2026-11-23T16:00:00Z'))).toBe(6); // 11-24 in Beijing
+  });
+
+  it('takes the last payment date and principal from recorded case facts, the latest by seq', () => {
+    const noDate = { amountDue: '15000' };
+    const facts = (payload: JsonValue): Spec => ({ n: null, type: CASE_FACTS_EVENT, payload });
+    const events = chain([
+      ...notice('n1', noDate),
+      facts({ lastPaymentDate: '2026-04-01', principal: '38000.00', actor: 'bank' }),
+      ...notice('n2', { principal: '20000', lastPaymentDate: '2026-10-01' }),
+      facts({ lastPaymentDate: '2026-05-10', actor: 'bank' }),
+    ]);
+    const [p, , m] = assessEligibility('C-1', events, T, AS_OF).criteria;
+    // The second notice's principal is later than the first fact; the second fact's date is the latest.
+    expect(p).toMatchObject({ value: 20000, source: 'data.principal', evidenceSeqs: [6] });
+    expect(m).toMatchObject({
+      met: true,
+      value: 6,
+      source: 'facts.lastPaymentDate',
+      lastPaymentDate: '2026-05-10',
+      evidenceSeqs: [10],
+    });
+    const onlyFacts = assessEligibility(
+      'C-1',
+      chain([...notice('n1', noDate), facts({ principal: '9000' })]),
+      T,
+      AS_OF,
+    );
+    expect(onlyFacts.criteria[0]).toMatchObject({ value: 9000, met: false, source: 'facts.principal' });
+    expect(onlyFacts.criteria[2]).toMatchObject({ value: null, met: false, source: null });
+  });
+
+  it('labels the case view: event names, one summary per notice with its receipts', () => {
+    const events = chain([...notice('n1', DATA, { sandbox: true }), ...notice('n2', DATA)]);
+    const zh = caseTimeline('C-1', events, 'zh-CN');
+    expect(zh.rows.map((r) => r.label).slice(0, 4)).toEqual([
+      '受理通知请求',
+      '服务商已接收',
+      '收到回执',
+      '状态变更',
+    ]);
+    expect(zh.notices.map((n) => [n.notificationId, n.labels.channel, n.labels.status, n.proof])).toEqual([
+      ['n1', '短信', '已送达', 'sandbox'],
+      ['n2', '短信', '已送达', 'legal'],
+    ]);
+    expect(zh.notices[0].receipts).toEqual([
+      expect.objectContaining({ seq: 3, outcomeLabel: '已送达', sandbox: true }),
+    ]);
+    expect(zh.notices[1].labels.proof).toBe('可作送达证明（服务商真实回执）');
+    const en = caseTimeline('C-1', events, 'en');
+    expect(en.rows[2].label).toBe('Receipt received');
+    expect(en.notices[0].labels.channel).toBe('Text message');
   });
 
   it('builds a timeline with channel, provider id and receipt', () => {

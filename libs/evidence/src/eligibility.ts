@@ -6,14 +6,22 @@ import type { ChainedEvent, JsonValue } from './chain.js';
  * found and the `seq`s of the events that prove it. Also the delivery timeline printed in the
  * certificate PDF and shown on the /legal page.
  *
- * - principal: the latest `notification.accepted` whose request data carries
- *   `outstandingPrincipal` (preferred), else `principal` (the field the letter templates use), else
- *   `amountDue` (the amount asked for, which may include interest and fees);
+ * - principal: the latest of (a) a `notification.accepted` of any template whose request data
+ *   carries `outstandingPrincipal` (preferred), else `principal` (the field the letter templates
+ *   use), else `amountDue` (the amount asked for, which may include interest and fees), and (b) a
+ *   `case.facts.recorded` carrying `principal` (set through `PUT /v1/cases/:caseId/facts`);
  * - delivered notices: distinct debtor notices with a `receipt.received` of outcome `delivered`
  *   that is not a sandbox receipt (sandbox receipts never count as proof);
- * - months without payment: from `data.lastPaymentDate` of the latest accepted notice carrying it;
- *   without one the value is unknown and the criterion is not met.
+ * - months without payment: from the latest `lastPaymentDate`, in the data of any accepted notice
+ *   or in a `case.facts.recorded`; without one the value is unknown and the criterion is not met.
+ *   (Only the pre-litigation letter's schema has the field, so before the legal stage the bank
+ *   records it as a case fact.)
+ *
+ * "Latest" is by evidence seq: a later notice or recorded fact replaces an earlier value.
  */
+
+/** Evidence type of facts about a case recorded through the API (last payment date, principal). */
+export const CASE_FACTS_EVENT = 'case.facts.recorded';
 
 export interface EligibilityThresholds {
   minPrincipal: number;
@@ -101,6 +109,20 @@ export function wholeMonthsBetween(from: string, asOf: Date): number {
   return (y2 - y1) * 12 + (m2 - m1) - (d2 < d1 ? 1 : 0);
 }
 
+interface LastPayment {
+  date: string | null;
+  raw: JsonValue;
+  seq: number;
+  field: string;
+}
+
+/** The `lastPaymentDate` an object carries (even an invalid one, reported as such); undefined without one. */
+function lastPaymentIn(o: Obj | undefined, prefix: 'data' | 'facts', seq: number): LastPayment | undefined {
+  if (!o || !('lastPaymentDate' in o)) return undefined;
+  const raw = o.lastPaymentDate;
+  return { date: calendarDate(raw), raw, seq, field: `${prefix}.lastPaymentDate` };
+}
+
 function isSandbox(payload: Obj | undefined): boolean {
   return payload?.sandbox === true;
 }
@@ -113,7 +135,7 @@ export function assessEligibility(
 ): EligibilityReport {
   let head: { seq: number; hash: string | null } = { seq: 0, hash: null };
   let principal: { value: number; field: string; seq: number } | undefined;
-  let lastPayment: { date: string | null; raw: JsonValue; seq: number } | undefined;
+  let lastPayment: LastPayment | undefined;
   const debtorNotice = new Map<string, { acceptedSeq: number; debtor: boolean }>();
   const delivered = new Map<string, number[]>();
   const sandboxDelivered = new Set<string>();
@@ -123,7 +145,11 @@ export function assessEligibility(
     head = { seq: ev.seq, hash: ev.hash };
     const p = obj(ev.payload);
     const nid = ev.notificationId;
-    if (ev.type === 'notification.accepted') {
+    if (ev.type === CASE_FACTS_EVENT) {
+      const v = parseAmount(p?.principal);
+      if (v !== null) principal = { value: v, field: 'facts.principal', seq: ev.seq };
+      lastPayment = lastPaymentIn(p, 'facts', ev.seq) ?? lastPayment;
+    } else if (ev.type === 'notification.accepted') {
       const data = dataOf(ev);
       for (const field of PRINCIPAL_FIELDS) {
         const v = parseAmount(data?.[field]);
@@ -132,9 +158,7 @@ export function assessEligibility(
           break;
         }
       }
-      if (data && 'lastPaymentDate' in data) {
-        lastPayment = { date: calendarDate(data.lastPaymentDate), raw: data.lastPaymentDate, seq: ev.seq };
-      }
+      lastPayment = lastPaymentIn(data, 'data', ev.seq) ?? lastPayment;
       if (nid) {
         const role = obj(requestOf(ev)?.recipient)?.role;
         debtorNotice.set(nid, { acceptedSeq: ev.seq, debtor: role === undefined || role === 'debtor' });
@@ -160,10 +184,7 @@ export function assessEligibility(
           unit: 'CNY',
           source: principal.field,
           evidenceSeqs: [principal.seq],
-          reason:
-            principal.value >= minP
-              ? `${principal.field} of the latest accepted notice is ${principal.value} CNY (>= ${minP})`
-              : `${principal.field} of the latest accepted notice is ${principal.value} CNY, below ${minP}`,
+          reason: `${principal.field} ${principal.field.startsWith('facts.') ? 'recorded for the case' : 'of the latest accepted notice'} is ${principal.value} CNY${principal.value >= minP ? ` (>= ${minP})` : `, below ${minP}`}`,
         }
       : {
           id: 'outstanding_principal',
@@ -173,7 +194,8 @@ export function assessEligibility(
           unit: 'CNY',
           source: null,
           evidenceSeqs: [],
-          reason: 'no accepted notice carries data.outstandingPrincipal, data.principal or data.amountDue',
+          reason:
+            'no accepted notice carries data.outstandingPrincipal, data.principal or data.amountDue, and no principal was recorded for the case',
         },
   );
 
@@ -216,7 +238,7 @@ export function assessEligibility(
       threshold: minM,
       value: months,
       unit: 'months',
-      source: 'data.lastPaymentDate',
+      source: lastPayment.field,
       lastPaymentDate: lastPayment.date,
       evidenceSeqs: [lastPayment.seq],
       reason:
@@ -231,12 +253,12 @@ export function assessEligibility(
       threshold: minM,
       value: null,
       unit: 'months',
-      source: lastPayment ? 'data.lastPaymentDate' : null,
+      source: lastPayment ? lastPayment.field : null,
       lastPaymentDate: null,
       evidenceSeqs: lastPayment ? [lastPayment.seq] : [],
       reason: lastPayment
-        ? `data.lastPaymentDate ${JSON.stringify(lastPayment.raw)} is not a date: unknown`
-        : 'unknown: no accepted notice carries data.lastPaymentDate',
+        ? `${lastPayment.field} ${JSON.stringify(lastPayment.raw)} is not a date: unknown`
+        : 'unknown: no accepted notice carries data.lastPaymentDate and none was recorded for the case',
     });
   }
 
@@ -269,12 +291,60 @@ export interface TimelineRow {
 
 const TIMELINE_TYPES = new Set([
   'notification.accepted',
+  'template.pinned',
+  'compliance.decision',
   'message.rendered',
   'provider.response',
   'provider.error',
   'receipt.received',
+  'receipt.refused',
   'status.changed',
+  'case.hold.placed',
+  'case.hold.released',
+  CASE_FACTS_EVENT,
 ]);
+
+/** Names of evidence event types as the legal team reads them (the raw type stays in `event`). */
+export const EVENT_LABELS: Record<'zh-CN' | 'en', Record<string, string>> = {
+  'zh-CN': {
+    'notification.accepted': '受理通知请求',
+    'stage.decided': '确定催收阶段',
+    'template.pinned': '锁定模板版本',
+    'compliance.decision': '合规检查',
+    'message.rendered': '生成通知文书',
+    'provider.request': '提交服务商',
+    'provider.response': '服务商已接收',
+    'provider.error': '服务商报错',
+    'receipt.received': '收到回执',
+    'receipt.refused': '拒收回执（校验未通过）',
+    'status.changed': '状态变更',
+    'recipient.opted_out': '收件人退订',
+    'recipient.suppressed': '收件人被屏蔽',
+    'case.hold.placed': '案件暂停催收',
+    'case.hold.released': '案件恢复催收',
+    'document.verified': '公开核验文书',
+    [CASE_FACTS_EVENT]: '登记案件事实（最后还款日、本金）',
+  },
+  en: {
+    'notification.accepted': 'Notice request accepted',
+    'stage.decided': 'Collection stage decided',
+    'template.pinned': 'Template version pinned',
+    'compliance.decision': 'Compliance check',
+    'message.rendered': 'Document rendered',
+    'provider.request': 'Sent to provider',
+    'provider.response': 'Provider accepted',
+    'provider.error': 'Provider error',
+    'receipt.received': 'Receipt received',
+    'receipt.refused': 'Receipt refused (failed verification)',
+    'status.changed': 'Status changed',
+    'recipient.opted_out': 'Recipient opted out',
+    'recipient.suppressed': 'Recipient suppressed',
+    'case.hold.placed': 'Case put on hold',
+    'case.hold.released': 'Case hold released',
+    'document.verified': 'Document verified publicly',
+    [CASE_FACTS_EVENT]: 'Case facts recorded (last payment, principal)',
+  },
+};
 
 /**
  * Folds events (in seq order) into timeline rows. Keeps per-notification channel and provider id
@@ -307,6 +377,20 @@ export class TimelineBuilder {
       detail = String(p?.message ?? '').slice(0, 80);
     } else if (ev.type === 'notification.accepted') {
       detail = String(requestOf(ev)?.templateKey ?? '');
+    } else if (ev.type === 'template.pinned') {
+      detail = `${String(p?.key ?? '')} v${String(p?.version ?? '?')}`;
+    } else if (ev.type === 'compliance.decision') {
+      detail = [p?.phase, p?.outcome, p?.ruleId].filter((x) => typeof x === 'string' && x).join(' · ');
+    } else if (ev.type === CASE_FACTS_EVENT) {
+      detail = [
+        p?.lastPaymentDate !== undefined ? `lastPaymentDate ${String(p.lastPaymentDate)}` : '',
+        p?.principal !== undefined ? `principal ${String(p.principal)}` : '',
+        p?.actor ? `by ${String(p.actor)}` : '',
+      ]
+        .filter(Boolean)
+        .join(' · ');
+    } else if (ev.type.startsWith('case.hold.')) {
+      detail = String(p?.kind ?? '');
     }
     return {
       seq: ev.seq,

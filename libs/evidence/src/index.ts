@@ -19,3 +19,4 @@ export * from './transparency/index.js';
 export * from './document-check.js';
 export * from './certificate.js';
 export * from './bundle-log.js';
+export * from './legal-view.js';

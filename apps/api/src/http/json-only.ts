@@ -11,8 +11,12 @@ function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
-/** Sub-paths of /v1 whose bodies are not JSON (NDJSON batches, the print room's CSV). */
-export const NON_JSON_BODY_PATHS: readonly string[] = ['/notifications/batch', '/post/print-room/tracking'];
+/** Sub-paths of /v1 whose bodies are not JSON (NDJSON batches, the print room's CSV, an evidence bundle's zip). */
+export const NON_JSON_BODY_PATHS: readonly string[] = [
+  '/notifications/batch',
+  '/post/print-room/tracking',
+  '/evidence/bundles/verify',
+];
 
 /**
  * Express middleware: POST/PUT/PATCH bodies under its mount point must be JSON

@@ -1,16 +1,54 @@
-import { Controller, Get, Header, HttpCode, Logger, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
-import { CursorKeys, encodeCursor, PAGE_MAX_LIMIT, pageOf, pageRequestOf } from '#libs/contracts';
-import { NotFoundError, ValidationError } from '#libs/core';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
 import {
+  Body,
+  Controller,
+  Get,
+  Header,
+  HttpCode,
+  Logger,
+  Param,
+  Post,
+  Put,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiOperation,
+  ApiProduces,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import {
+  CaseFactsBodySchema,
+  CursorKeys,
+  encodeCursor,
+  PAGE_MAX_LIMIT,
+  pageOf,
+  pageRequestOf,
+  parseStrict,
+} from '#libs/contracts';
+import { NotFoundError, PayloadTooLargeError, ValidationError } from '#libs/core';
+import {
+  type BundleVerification,
   CheckpointService,
   checkpointView,
   EvidenceBundleService,
   EvidenceSigningKeys,
   LegalEvidenceService,
   RetentionService,
+  verifyEvidenceBundle,
 } from '#libs/evidence';
+import { actorOf } from './actor.js';
 import { Public, Scopes } from '../auth/scopes.js';
 import { PagedQuery } from '../observability/api-docs.js';
 
@@ -23,6 +61,37 @@ function caseIdOf(raw: unknown): string {
     ]);
   }
   return raw;
+}
+
+function langOf(raw: unknown): 'zh-CN' | 'en' {
+  if (raw === undefined || raw === '') return 'zh-CN';
+  if (raw !== 'zh-CN' && raw !== 'en') {
+    throw new ValidationError('lang is invalid', [{ path: 'lang', message: 'zh-CN or en' }]);
+  }
+  return raw;
+}
+
+/** Largest evidence bundle `POST /v1/evidence/bundles/verify` reads (streamed to a temp file). */
+export const MAX_BUNDLE_UPLOAD_BYTES = 512 * 1024 * 1024;
+
+/** Streams a request body into `path`; a 413 past `max` bytes. */
+async function saveBody(req: Request, path: string, max: number): Promise<number> {
+  let size = 0;
+  const cap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size <= max) done(null, chunk);
+      else {
+        done(
+          new PayloadTooLargeError(`The bundle is larger than ${max} bytes`, [
+            { path: '(body)', message: 'too large' },
+          ]),
+        );
+      }
+    },
+  });
+  await pipeline(req, cap, createWriteStream(path));
+  return size;
 }
 
 export function intOf(raw: unknown, path: string, def: number, min: number, max: number): number {
@@ -74,9 +143,7 @@ export class LegalController {
     @Query('lang') lang?: string,
   ): Promise<void> {
     const caseId = caseIdOf(raw);
-    if (lang !== undefined && lang !== 'zh-CN' && lang !== 'en') {
-      throw new ValidationError('lang is invalid', [{ path: 'lang', message: 'zh-CN or en' }]);
-    }
+    const language = langOf(lang);
     const plan = await this.bundles.plan(caseId);
     res.status(200);
     res.setHeader('Content-Type', 'application/zip');
@@ -86,7 +153,7 @@ export class LegalController {
     res.setHeader('X-Checkpoint-Id', String(plan.checkpoint.id));
     res.on('error', () => undefined);
     try {
-      await this.bundles.write(plan, res, { lang: lang === 'en' ? 'en' : 'zh-CN' });
+      await this.bundles.write(plan, res, { lang: language });
     } catch (err) {
       if (!res.headersSent) {
         res.removeHeader('Content-Disposition');
@@ -110,10 +177,65 @@ export class LegalController {
 
   @Get('v1/cases/:caseId/timeline')
   @Scopes('evidence:read')
-  @ApiOperation({ summary: "A case's delivery timeline (time, channel, event, provider id, receipt)" })
-  async timeline(@Param('caseId') raw: string) {
+  @ApiOperation({
+    summary:
+      "A case's delivery timeline (time, channel, event and its name, provider id, receipt) and one summary per notice (channel, template and version, status, receipts), labelled in `lang`",
+  })
+  @ApiQuery({ name: 'lang', required: false, enum: ['zh-CN', 'en'], description: 'Language of the labels' })
+  async timeline(@Param('caseId') raw: string, @Query('lang') lang?: string) {
+    return this.legal.timeline(caseIdOf(raw), langOf(lang));
+  }
+
+  @Put('v1/cases/:caseId/facts')
+  @Scopes('notifications:send')
+  @ApiOperation({
+    summary:
+      "Record a case's last payment date and/or outstanding principal (a case.facts.recorded evidence event the legal-action eligibility reads)",
+  })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        lastPaymentDate: { type: 'string', format: 'date', example: '2026-04-20' },
+        principal: { type: 'string', pattern: '^\\d{1,13}(\\.\\d{1,2})?$', example: '38000.00' },
+        note: { type: 'string', maxLength: 500, example: 'core banking extract 2026-11-20' },
+      },
+    },
+  })
+  @ApiResponse({ status: 200, description: 'The recorded facts and the evidence seq that proves them' })
+  @ApiResponse({ status: 404, description: 'The case has no evidence' })
+  async recordFacts(@Param('caseId') raw: string, @Body() body: unknown, @Req() req: Request) {
     const caseId = caseIdOf(raw);
-    return { caseId, rows: await this.legal.timeline(caseId) };
+    const facts = parseStrict(CaseFactsBodySchema, body, 'case facts');
+    return this.legal.recordFacts(caseId, facts, actorOf(req));
+  }
+
+  @Post('v1/evidence/bundles/verify')
+  @Scopes('evidence:read')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      "Verify an evidence bundle (the zip as the body) against this service's public key: signatures, files, chain, checkpoint, time stamp",
+  })
+  @ApiConsumes('application/zip')
+  @ApiBody({ schema: { type: 'string', format: 'binary' } })
+  @ApiResponse({ status: 200, description: 'The verification: `ok`, `firstError`, every check' })
+  async verifyBundle(@Req() req: Request): Promise<BundleVerification & { bytes: number }> {
+    const dir = await mkdtemp(join(tmpdir(), 'cns-bundle-'));
+    try {
+      const path = join(dir, 'bundle.zip');
+      const bytes = await saveBody(req, path, MAX_BUNDLE_UPLOAD_BYTES);
+      if (bytes === 0) {
+        throw new ValidationError('No bundle in the body', [
+          { path: '(body)', message: 'the zip as the body' },
+        ]);
+      }
+      const v = await verifyEvidenceBundle(path, { publicKeyPem: this.keys.signer().publicKeyPem });
+      return { ...v, bytes };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   @Get('v1/cases/:caseId/inclusion-proof')

@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
@@ -8,10 +9,19 @@ import {
   type Clock,
   LOCALES,
   type Locale,
+  maskEmail,
+  maskPhone,
   STAGES,
   UnauthenticatedError,
   ValidationError,
 } from '#libs/core';
+import {
+  type ChannelProvider,
+  type OutboundMessage,
+  SandboxEmailProvider,
+  SandboxPostProvider,
+  SandboxSmsProvider,
+} from '#libs/channels';
 import { type BankIdentity as LetterBank, renderLetterPdf } from '#libs/letters';
 import { TemplateRegistry } from '#libs/notifications';
 import {
@@ -100,6 +110,22 @@ const PreviewSchema = z.strictObject({
   data: z.record(z.string(), z.unknown()).optional(),
   recipientName: z.string().min(1).max(128).optional(),
 });
+
+/** `POST /v1/templates/test-send`: what to render (as for a preview) and, optionally, where to. */
+const TestSendSchema = PreviewSchema.extend({
+  /** SMS: an E.164 number; email: an address. Default: the sandbox's own test address. */
+  to: z.string().min(3).max(254).optional(),
+});
+
+const TEST_PHONE = '+8613800138000';
+const TEST_EMAIL = 'template-test@sandbox.invalid';
+const PREVIEW_ADDRESS = {
+  'zh-CN': {
+    lines: ['北京市朝阳区示例街道 8 号院', '3 号楼 2 单元 501 室'],
+    street: '示例街道 8 号院 3 号楼 2 单元 501 室',
+  },
+  en: { lines: ['8 Example Street, Chaoyang District', 'Beijing'], street: '8 Example Street' },
+} as const;
 
 /** REST for template editors: drafts, the four-eyes workflow, versions, diffs, previews, audit. */
 @Scopes('templates:edit', 'templates:approve')
@@ -263,6 +289,111 @@ export class TemplatesController {
     const { def, data, recipientName } = await this.previewInput(body);
     const ctx = this.context(def, recipientName);
     const p = await this.pool.preview(def, data, ctx);
+    const pdf = await this.letterPdf(def, p, ctx);
+    res
+      .status(200)
+      .type('application/pdf')
+      .setHeader('Content-Disposition', `inline; filename="${def.key}.${def.locale}.pdf"`);
+    res.send(pdf);
+  }
+
+  /**
+   * Test send: renders like a preview and hands the message to the channel's **sandbox** provider
+   * (nothing leaves the service; no notification, no evidence), recorded in the template audit as
+   * `test.sent` with who sent it, the provider's message id and the content's SHA-256.
+   */
+  @Scopes('templates:edit')
+  @Post('test-send')
+  @HttpCode(200)
+  async testSend(@Req() req: Request, @Body() body: unknown) {
+    const user = actingUser(req);
+    const parsed = parseWith(TestSendSchema, body, 'test send');
+    const { to: rawTo, ...previewBody } = parsed;
+    const { def, data, recipientName } = await this.previewInput(previewBody);
+    const ctx = this.context(def, recipientName);
+    const p = await this.pool.preview(def, data, ctx, this.store.wireLintOptions());
+    const id = randomUUID();
+    let provider: ChannelProvider;
+    let message: OutboundMessage;
+    let content: Buffer;
+    let shownTo: string;
+    if (p.sms) {
+      const to = rawTo ?? TEST_PHONE;
+      if (!/^\+[1-9]\d{6,14}$/.test(to)) {
+        throw new ValidationError('to is not an E.164 number', [
+          { path: 'to', message: 'like +8613800138000' },
+        ]);
+      }
+      provider = new SandboxSmsProvider(0);
+      message = { notificationId: id, channel: 'sms', to, statusCallbackUrl: '', sms: { body: p.sms.text } };
+      content = Buffer.from(p.sms.text, 'utf8');
+      shownTo = maskPhone(to);
+    } else if (p.email) {
+      const to = (rawTo ?? TEST_EMAIL).toLowerCase();
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(to)) {
+        throw new ValidationError('to is not an email address', [
+          { path: 'to', message: 'like name@example.com' },
+        ]);
+      }
+      provider = new SandboxEmailProvider(0);
+      message = { notificationId: id, channel: 'email', to, statusCallbackUrl: '', email: { ...p.email } };
+      content = Buffer.from(`${p.email.subject}\n${p.email.html}\n${p.email.text}`, 'utf8');
+      shownTo = maskEmail(to);
+    } else {
+      const pdf = await this.letterPdf(def, p, ctx);
+      const address = PREVIEW_ADDRESS[def.locale === 'zh-CN' ? 'zh-CN' : 'en'];
+      provider = new SandboxPostProvider(0);
+      const postal = {
+        country: 'CN',
+        province: '北京市',
+        city: '北京市',
+        district: '朝阳区',
+        street: address.street,
+        postcode: '100020',
+      };
+      message = {
+        notificationId: id,
+        channel: 'letter',
+        to: `CN-100020`,
+        statusCallbackUrl: '',
+        letter: {
+          documentId: `TEST-${id.slice(0, 8)}`,
+          pdf,
+          pdfSha256: createHash('sha256').update(pdf).digest('hex'),
+          recipientName: ctx.recipientName,
+          address: postal,
+          service: 'ordinary',
+        },
+      };
+      content = pdf;
+      shownTo = `${postal.city}${postal.district}…`;
+    }
+    const sent = await provider.send(message);
+    const result = {
+      testId: id,
+      channel: def.channel,
+      provider: provider.name,
+      sandbox: true,
+      providerMessageId: sent.providerMessageId,
+      to: shownTo,
+      sha256: createHash('sha256').update(content).digest('hex'),
+      ...(p.sms ? { sms: { encoding: p.sms.encoding, segments: p.sms.segments } } : {}),
+      findings: p.findings,
+    };
+    const { findings: _f, ...detail } = result;
+    await this.store.recordTestSend(user, def.key, def.locale, {
+      ...(parsed.draftId ? { draftId: parsed.draftId } : {}),
+      ...(parsed.version ? { version: parsed.version } : {}),
+      detail: { ...detail, errors: p.findings.filter((f) => f.severity === 'error').length },
+    });
+    return result;
+  }
+
+  private async letterPdf(
+    def: TemplateDefinition,
+    p: TemplatePreview,
+    ctx: ReturnType<TemplatesController['context']>,
+  ): Promise<Buffer> {
     if (!p.letter) {
       throw new ValidationError(`Template ${def.key} is a ${def.channel} template, not a letter`, [
         { path: 'key', message: 'not a letter template' },
@@ -279,29 +410,18 @@ export class TemplatesController {
       caseId: ctx.caseId,
       date: ctx.issuedOn ?? this.clock.now().toISOString().slice(0, 10),
       locale: def.locale,
-      recipient:
-        def.locale === 'zh-CN'
-          ? {
-              name: ctx.recipientName,
-              addressLines: ['北京市朝阳区示例街道 8 号院', '3 号楼 2 单元 501 室'],
-              postcode: '100020',
-            }
-          : {
-              name: ctx.recipientName,
-              addressLines: ['8 Example Street, Chaoyang District', 'Beijing'],
-              postcode: '100020',
-            },
+      recipient: {
+        name: ctx.recipientName,
+        addressLines: [...PREVIEW_ADDRESS[def.locale === 'zh-CN' ? 'zh-CN' : 'en'].lines],
+        postcode: '100020',
+      },
       title: p.letter.title,
       bodyMarkdown: p.letter.markdown,
       attachments: p.letter.attachments.map((a) => ({ title: a.title, bodyMarkdown: a.markdown })),
       bank,
       verifyUrl: `${this.config.http.publicBaseUrl}/v1/templates/${def.key}/${def.locale}/versions/${def.version}`,
     });
-    res
-      .status(200)
-      .type('application/pdf')
-      .setHeader('Content-Disposition', `inline; filename="${def.key}.${def.locale}.pdf"`);
-    res.send(pdf);
+    return pdf;
   }
 
   private context(def: TemplateDefinition, recipientName?: string) {

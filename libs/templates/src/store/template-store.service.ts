@@ -348,6 +348,16 @@ export class TemplateStore {
     );
   }
 
+  /** Records a test send (sandbox provider) of a draft or version in the audit log. */
+  async recordTestSend(
+    actor: string,
+    key: string,
+    locale: Locale,
+    extra: { draftId?: string; version?: number; detail: Record<string, unknown> },
+  ): Promise<void> {
+    await this.db.transaction((tx) => this.audit(tx, actor, 'test.sent', key, locale, extra));
+  }
+
   private async audit(
     tx: SqlRunner,
     actor: string,

@@ -63,7 +63,9 @@ export type AuditAction =
   | 'draft.approved'
   | 'draft.withdrawn'
   | 'version.published'
-  | 'version.rolled_back';
+  | 'version.rolled_back'
+  /** A rendering sent to the sandbox provider from the editor (POST /v1/templates/test-send). */
+  | 'test.sent';
 
 export interface AuditEntry {
   id: number;

@@ -1,26 +1,225 @@
 // Template editor: plain browser JavaScript, no framework, no build step.
 // Talks to /v1/templates with the API key given on the page (Authorization: Bearer); the service
 // takes the acting user from the key's name (see /v1/auth/whoami), never from the page.
-/* global document, window, sessionStorage, fetch, setTimeout, clearTimeout, URL, Blob, structuredClone */
+// Letter previews are PDFs rendered by the service and drawn page by page with pdf.js
+// (/editor/pdfjs/, served from the npm package). Interface in Chinese (default) or English.
+/* global document, window, sessionStorage, fetch, setTimeout, clearTimeout, structuredClone, Event, CSS */
 (() => {
   'use strict';
 
   const $ = (sel) => document.querySelector(sel);
+
+  // ------------------------------------------------------------------ interface language
+
+  const I18N = {
+    en: {
+      title: 'Template editor',
+      apiKey: 'API key',
+      forgetKey: 'Forget key',
+      templates: 'Templates',
+      listCaption: 'Published templates and open drafts',
+      colTemplate: 'Template',
+      colVersion: 'Version',
+      colDraft: 'Draft',
+      btnNew: 'Start a draft',
+      btnSave: 'Save draft',
+      btnSubmit: 'Submit for review',
+      btnApprove: 'Approve',
+      btnReject: 'Send back to draft',
+      btnPublish: 'Publish',
+      btnWithdraw: 'Withdraw draft',
+      variables: 'Variables',
+      variablesHint: 'From the data schema, with the example values. Click to insert at the cursor.',
+      noVariables: 'The schema declares no variables.',
+      content: 'Content',
+      description: 'Description',
+      schema: 'Data schema (JSON)',
+      example: 'Example data (JSON, used by the preview and lint)',
+      preview: 'Preview',
+      lint: 'Lint findings',
+      history: 'Version history',
+      colPublished: 'Published',
+      colBy: 'By',
+      colApprovedBy: 'Approved by',
+      colSource: 'Source',
+      colActions: 'Actions',
+      diff: 'Diff',
+      part_sms: 'SMS text',
+      renderedSms: 'Rendered SMS',
+      part_subject: 'Email subject',
+      part_html: 'Email HTML',
+      part_text: 'Email plain text',
+      part_letterTitle: 'Letter title',
+      part_letter: 'Letter body (Markdown)',
+      attachmentTitle: (i) => `Attachment ${i} title`,
+      attachmentBody: (i) => `Attachment ${i} body (Markdown)`,
+      notSignedIn: 'Not signed in',
+      signedIn: (name, scopes) => `Signed in as ${name} (${scopes})`,
+      enterKey: 'Enter your API key to start.',
+      draftStatus: (status, rev, authors, latest) =>
+        `Draft ${status} (revision ${rev}, by ${authors}) · ${latest}`,
+      noDraft: (latest) => `No open draft · ${latest}`,
+      publishedV: (v) => `published v${v}`,
+      notPublished: 'not published yet',
+      status: {
+        draft: 'draft',
+        in_review: 'in review',
+        approved: 'approved',
+        published: 'published',
+        withdrawn: 'withdrawn',
+      },
+      draftStarted: 'Draft started.',
+      draftSaved: 'Draft saved.',
+      submitted: 'Submitted for review.',
+      approved: 'Approved.',
+      sentBack: 'Sent back to draft.',
+      withdrawn: 'Draft withdrawn.',
+      whyBack: 'Why is it sent back?',
+      publishedVersion: (v) => `Published version ${v}.`,
+      rolledBack: (v) => `Published v${v}'s content again as a new version.`,
+      fixJson: 'Fix the JSON first',
+      badJson: (m) => `schema or example data is not valid JSON: ${m}`,
+      cannotRender: (m) => `Cannot render: ${m}`,
+      smsMeta: (enc, n, len) => `Encoding ${enc} · ${n} segment${n === 1 ? '' : 's'} · ${len} characters`,
+      smsRule: (enc) =>
+        enc === 'GSM-7'
+          ? 'GSM-7: 160 characters in one segment, 153 each when split'
+          : 'UCS-2: 70 characters in one segment, 67 each when split',
+      subject: (s) => `Subject: ${s}`,
+      plainText: 'Plain text',
+      emailFrame: 'Email HTML preview',
+      letterTitle: (t) => `Title: ${t}`,
+      pages: (n) => `${n} page${n === 1 ? '' : 's'} (PDF rendered by the service)`,
+      rendering: 'Rendering the letter…',
+      pageAlt: (i, n) => `Letter page ${i} of ${n}`,
+      noFindings: 'No findings.',
+      finding: (sev, rule, loc, msg) => `${sev} ${rule} at ${loc}: ${msg}`,
+      noDifferences: 'No differences.',
+      diffBtn: (a, b) => `Diff v${a} → v${b}`,
+      rollbackBtn: (v) => `Roll back to v${v}`,
+      rollbackOf: (v) => ` of v${v}`,
+      unchanged: (n) => `… ${n} unchanged line${n === 1 ? '' : 's'} …`,
+      change: { added: 'added', removed: 'removed', changed: 'changed' },
+      versionLabel: (v) => `Version ${v}`,
+      draftLabel: 'Draft',
+      insert: (name) => `Insert {{${name}}}`,
+      testTo: "Test address (sandbox; empty: the sandbox's own)",
+      btnTestSend: 'Test send (sandbox)',
+      testSent: (r) =>
+        `Sent to ${r.provider} (sandbox, nothing leaves the service): ${r.to}, message id ${r.providerMessageId}. Recorded in the template audit.`,
+    },
+    'zh-CN': {
+      title: '模板编辑器',
+      apiKey: 'API 密钥',
+      forgetKey: '清除密钥',
+      templates: '模板',
+      listCaption: '已发布的模板和未完成的草稿',
+      colTemplate: '模板',
+      colVersion: '版本',
+      colDraft: '草稿',
+      btnNew: '新建草稿',
+      btnSave: '保存草稿',
+      btnSubmit: '提交审核',
+      btnApprove: '审核通过',
+      btnReject: '退回修改',
+      btnPublish: '发布',
+      btnWithdraw: '撤回草稿',
+      variables: '变量',
+      variablesHint: '取自数据结构（schema），附示例值。点击即在光标处插入。',
+      noVariables: '数据结构中没有声明变量。',
+      content: '内容',
+      description: '说明',
+      schema: '数据结构（JSON Schema）',
+      example: '示例数据（JSON，用于预览和检查）',
+      preview: '预览',
+      lint: '检查结果',
+      history: '版本历史',
+      colPublished: '发布时间',
+      colBy: '发布人',
+      colApprovedBy: '审核人',
+      colSource: '来源',
+      colActions: '操作',
+      diff: '版本对比',
+      part_sms: '短信正文',
+      renderedSms: '短信预览',
+      part_subject: '邮件主题',
+      part_html: '邮件 HTML',
+      part_text: '邮件纯文本',
+      part_letterTitle: '信函标题',
+      part_letter: '信函正文（Markdown）',
+      attachmentTitle: (i) => `附件 ${i} 标题`,
+      attachmentBody: (i) => `附件 ${i} 正文（Markdown）`,
+      notSignedIn: '未登录',
+      signedIn: (name, scopes) => `已登录：${name}（${scopes}）`,
+      enterKey: '请输入 API 密钥开始。',
+      draftStatus: (status, rev, authors, latest) =>
+        `草稿${status}（第 ${rev} 次修改，作者 ${authors}）· ${latest}`,
+      noDraft: (latest) => `没有未完成的草稿 · ${latest}`,
+      publishedV: (v) => `已发布 v${v}`,
+      notPublished: '尚未发布',
+      status: {
+        draft: '编辑中',
+        in_review: '审核中',
+        approved: '已通过',
+        published: '已发布',
+        withdrawn: '已撤回',
+      },
+      draftStarted: '草稿已创建。',
+      draftSaved: '草稿已保存。',
+      submitted: '已提交审核。',
+      approved: '已审核通过。',
+      sentBack: '已退回修改。',
+      withdrawn: '草稿已撤回。',
+      whyBack: '退回原因？',
+      publishedVersion: (v) => `已发布第 ${v} 版。`,
+      rolledBack: (v) => `已将 v${v} 的内容重新发布为新版本。`,
+      fixJson: '请先修正 JSON',
+      badJson: (m) => `数据结构或示例数据不是有效的 JSON：${m}`,
+      cannotRender: (m) => `无法渲染：${m}`,
+      smsMeta: (enc, n, len) => `编码 ${enc} · ${n} 条 · ${len} 个字符`,
+      smsRule: (enc) =>
+        enc === 'GSM-7'
+          ? 'GSM-7：单条 160 字符，长短信每条 153 字符'
+          : 'UCS-2：单条 70 字符，长短信每条 67 字符',
+      subject: (s) => `主题：${s}`,
+      plainText: '纯文本',
+      emailFrame: '邮件 HTML 预览',
+      letterTitle: (t) => `标题：${t}`,
+      pages: (n) => `共 ${n} 页（由服务端生成的 PDF）`,
+      rendering: '正在生成信函…',
+      pageAlt: (i, n) => `信函第 ${i} 页，共 ${n} 页`,
+      noFindings: '没有发现问题。',
+      finding: (sev, rule, loc, msg) =>
+        `${sev === 'error' ? '错误' : sev === 'warning' ? '警告' : sev} ${rule}（${loc}）：${msg}`,
+      noDifferences: '没有差异。',
+      diffBtn: (a, b) => `对比 v${a} → v${b}`,
+      rollbackBtn: (v) => `回滚到 v${v}`,
+      rollbackOf: (v) => `（回滚自 v${v}）`,
+      unchanged: (n) => `… ${n} 行未改动 …`,
+      change: { added: '新增', removed: '删除', changed: '修改' },
+      versionLabel: (v) => `第 ${v} 版`,
+      draftLabel: '草稿',
+      insert: (name) => `插入 {{${name}}}`,
+      testTo: '测试地址（沙箱；留空则用沙箱自带地址）',
+      btnTestSend: '测试发送（沙箱）',
+      testSent: (r) =>
+        `已发送到 ${r.provider}（沙箱，不会真正发出）：${r.to}，消息编号 ${r.providerMessageId}。已记入模板审计日志。`,
+    },
+  };
+  const LANG_STORE = 'cns.editor.lang';
+  let lang = sessionStorage.getItem(LANG_STORE) === 'en' ? 'en' : 'zh-CN';
+  const t = (k, ...args) => {
+    const v = I18N[lang][k];
+    return typeof v === 'function' ? v(...args) : v;
+  };
+
   const PARTS = {
-    sms: [['sms', 'SMS text']],
-    email: [
-      ['subject', 'Email subject'],
-      ['html', 'Email HTML'],
-      ['text', 'Email plain text'],
-    ],
-    letter: [
-      ['letterTitle', 'Letter title'],
-      ['letter', 'Letter body (Markdown)'],
-    ],
+    sms: ['sms'],
+    email: ['subject', 'html', 'text'],
+    letter: ['letterTitle', 'letter'],
   };
 
   const state = {
-    list: [],
     key: null,
     locale: null,
     latest: null,
@@ -28,7 +227,12 @@
     definition: null,
     previewTimer: null,
     previewSeq: 0,
-    pdfUrl: null,
+    pdfSeq: 0,
+    lastField: null,
+    findings: [],
+    lastPreview: null,
+    diff: null,
+    whoami: null,
   };
 
   // ------------------------------------------------------------------ http
@@ -58,6 +262,22 @@
     return data;
   }
 
+  /** A letter preview PDF's bytes (same body as /preview). */
+  async function pdfBytes(body) {
+    const res = await fetch('/v1/templates/preview/pdf', {
+      method: 'POST',
+      headers: headers(true),
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) {
+      const p = await res.json();
+      const err = new Error(p.detail || 'PDF preview failed');
+      err.problem = p;
+      throw err;
+    }
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
   function say(text, ok) {
     const box = $('#messages');
     box.className = ok ? 'ok' : '';
@@ -79,8 +299,58 @@
       showError(err);
       return false;
     }
-    if (label) say(label, true);
+    if (label) say(t(label), true);
     return true;
+  }
+
+  function text(tag, value, cls) {
+    const el = document.createElement(tag);
+    el.textContent = value;
+    if (cls) el.className = cls;
+    return el;
+  }
+
+  // ------------------------------------------------------------------ pdf.js
+
+  let pdfjs = null;
+  async function pdfLib() {
+    if (!pdfjs) {
+      pdfjs = await import('/editor/pdfjs/pdf.min.mjs');
+      pdfjs.GlobalWorkerOptions.workerSrc = '/editor/pdfjs/pdf.worker.min.mjs';
+    }
+    return pdfjs;
+  }
+
+  /**
+   * Draws every page of a PDF into `box` as canvases `width` CSS pixels wide; returns the page
+   * count. `stale()` true stops early (a newer render started).
+   */
+  async function drawPdf(bytes, box, width, stale = () => false) {
+    const lib = await pdfLib();
+    const doc = await lib.getDocument({ data: bytes, isEvalSupported: false }).promise;
+    const canvases = [];
+    try {
+      for (let i = 1; i <= doc.numPages; i++) {
+        const page = await doc.getPage(i);
+        const base = page.getViewport({ scale: 1 });
+        const ratio = window.devicePixelRatio || 1;
+        const viewport = page.getViewport({ scale: (width / base.width) * ratio });
+        const canvas = document.createElement('canvas');
+        canvas.width = Math.floor(viewport.width);
+        canvas.height = Math.floor(viewport.height);
+        canvas.style.width = `${width}px`;
+        canvas.dataset.page = String(i);
+        canvas.setAttribute('role', 'img');
+        canvas.setAttribute('aria-label', t('pageAlt', i, doc.numPages));
+        await page.render({ canvasContext: canvas.getContext('2d'), viewport }).promise;
+        if (stale()) return doc.numPages;
+        canvases.push(canvas);
+      }
+      box.replaceChildren(...canvases);
+      return doc.numPages;
+    } finally {
+      await doc.destroy();
+    }
   }
 
   // ------------------------------------------------------------------ list
@@ -103,26 +373,21 @@
 
   async function loadList() {
     const items = await all('/v1/templates');
-    state.list = items;
     const body = $('#template-list tbody');
     body.replaceChildren();
-    for (const t of items) {
+    for (const tpl of items) {
       const tr = document.createElement('tr');
-      if (t.key === state.key && t.locale === state.locale) tr.setAttribute('aria-current', 'true');
+      if (tpl.key === state.key && tpl.locale === state.locale) tr.setAttribute('aria-current', 'true');
       const name = document.createElement('td');
-      const btn = document.createElement('button');
+      const btn = text('button', `${tpl.key} (${tpl.locale})`, 'link');
       btn.type = 'button';
-      btn.className = 'link';
-      btn.textContent = `${t.key} (${t.locale})`;
-      btn.setAttribute('data-key', t.key);
-      btn.setAttribute('data-locale', t.locale);
-      btn.addEventListener('click', () => run(null, () => select(t.key, t.locale)));
+      btn.addEventListener('click', () => run(null, () => select(tpl.key, tpl.locale)));
       name.append(btn);
-      const version = document.createElement('td');
-      version.textContent = t.latestVersion === null ? '–' : `v${t.latestVersion}`;
-      const draft = document.createElement('td');
-      draft.textContent = t.openDraft ? t.openDraft.status.replace('_', ' ') : '';
-      tr.append(name, version, draft);
+      const draft = text(
+        'td',
+        tpl.openDraft ? t('status')[tpl.openDraft.status] || tpl.openDraft.status : '',
+      );
+      tr.append(name, text('td', tpl.latestVersion === null ? '–' : `v${tpl.latestVersion}`), draft);
       body.append(tr);
     }
   }
@@ -132,10 +397,10 @@
   async function select(key, locale) {
     state.key = key;
     state.locale = locale;
-    const t = await api('GET', `/v1/templates/${encodeURIComponent(key)}/${locale}`);
-    state.latest = t.latest;
-    state.draft = t.openDraft;
-    state.definition = structuredClone((t.openDraft || t.latest).definition);
+    const tpl = await api('GET', `/v1/templates/${encodeURIComponent(key)}/${locale}`);
+    state.latest = tpl.latest;
+    state.draft = tpl.openDraft;
+    state.definition = structuredClone((tpl.openDraft || tpl.latest).definition);
     $('#editor').hidden = false;
     $('#editor-title').textContent = `${key} · ${locale}`;
     fillForm();
@@ -152,11 +417,11 @@
     const def = state.definition;
     const parts = $('#parts');
     parts.replaceChildren();
-    for (const [name, label] of PARTS[def.channel])
-      parts.append(partField(name, label, def.parts[name] || ''));
+    for (const name of PARTS[def.channel])
+      parts.append(partField(name, t(`part_${name}`), def.parts[name] || ''));
     (def.parts.attachments || []).forEach((a, i) => {
-      parts.append(partField(`attachments.${i}.title`, `Attachment ${i + 1} title`, a.title));
-      parts.append(partField(`attachments.${i}.letter`, `Attachment ${i + 1} body (Markdown)`, a.letter));
+      parts.append(partField(`attachments.${i}.title`, t('attachmentTitle', i + 1), a.title));
+      parts.append(partField(`attachments.${i}.letter`, t('attachmentBody', i + 1), a.letter));
     });
     $('#f-description').value = def.description || '';
     $('#f-schema').value = JSON.stringify(def.schema, null, 2);
@@ -164,6 +429,8 @@
     for (const el of document.querySelectorAll('#draft-form textarea, #draft-form input')) {
       el.readOnly = !editable();
     }
+    state.lastField = null;
+    renderVariables(def.schema, def.exampleData);
   }
 
   function partField(name, label, value) {
@@ -171,7 +438,7 @@
     const wrap = document.createElement('label');
     wrap.className = 'field';
     wrap.htmlFor = id;
-    wrap.textContent = label;
+    wrap.append(text('span', label));
     const single = name === 'letterTitle' || name === 'subject' || name.endsWith('.title');
     const el = document.createElement(single ? 'input' : 'textarea');
     el.id = id;
@@ -180,8 +447,79 @@
     el.spellcheck = false;
     if (!single && (name === 'html' || name === 'letter' || name.endsWith('.letter'))) el.className = 'tall';
     el.addEventListener('input', () => schedulePreview());
-    wrap.append(el);
+    el.addEventListener('focus', () => {
+      state.lastField = el;
+    });
+    const lint = document.createElement('ul');
+    lint.className = 'field-lint';
+    lint.dataset.part = name;
+    wrap.append(el, lint);
     return wrap;
+  }
+
+  // ------------------------------------------------------------------ variable picker
+
+  /** Dotted paths of the schema's properties (nested objects flattened), with description. */
+  function schemaVariables(schema, prefix = '', out = []) {
+    const props = schema && typeof schema === 'object' ? schema.properties : null;
+    if (!props || typeof props !== 'object') return out;
+    for (const [name, sub] of Object.entries(props)) {
+      const path = prefix ? `${prefix}.${name}` : name;
+      if (sub && sub.type === 'object' && sub.properties) schemaVariables(sub, path, out);
+      else
+        out.push({
+          path,
+          description: (sub && sub.description) || '',
+          required: (schema.required || []).includes(name),
+        });
+    }
+    return out;
+  }
+
+  function exampleAt(data, path) {
+    let v = data;
+    for (const k of path.split('.')) v = v && typeof v === 'object' ? v[k] : undefined;
+    return v;
+  }
+
+  function renderVariables(schema, example) {
+    const list = $('#variable-list');
+    list.replaceChildren();
+    const vars = schemaVariables(schema);
+    if (!vars.length) list.append(text('li', t('noVariables')));
+    for (const v of vars) {
+      const li = document.createElement('li');
+      const btn = text('button', `{{${v.path}}}`);
+      btn.type = 'button';
+      btn.dataset.var = v.path;
+      btn.title = t('insert', v.path);
+      btn.setAttribute('aria-label', t('insert', v.path));
+      // Keep the cursor in the field: no focus move on mousedown.
+      btn.addEventListener('mousedown', (e) => e.preventDefault());
+      btn.addEventListener('click', () => insertVariable(v.path));
+      const ex = exampleAt(example, v.path);
+      const info = document.createElement('span');
+      info.append(text('span', ex === undefined ? '—' : JSON.stringify(ex), 'example'));
+      if (v.description) info.append(document.createElement('br'), text('span', v.description));
+      li.append(btn, info);
+      list.append(li);
+    }
+  }
+
+  function insertVariable(path) {
+    const field =
+      state.lastField && document.body.contains(state.lastField)
+        ? state.lastField
+        : document.querySelector('#parts textarea, #parts input');
+    if (!field || field.readOnly) return;
+    const snippet = `{{${path}}}`;
+    const start = field.selectionStart ?? field.value.length;
+    const end = field.selectionEnd ?? start;
+    const top = field.scrollTop;
+    field.setRangeText(snippet, start, end, 'end');
+    field.focus({ preventScroll: true });
+    field.scrollTop = top;
+    field.dispatchEvent(new Event('input', { bubbles: true }));
   }
 
   /** The definition as currently shown in the form (null with a message when the JSON does not parse). */
@@ -207,7 +545,7 @@
         {
           ruleId: 'json',
           severity: 'error',
-          message: `schema or example data is not valid JSON: ${err.message}`,
+          message: t('badJson', err.message),
           location: { part: 'schema' },
         },
       ]);
@@ -218,10 +556,10 @@
 
   function updateStatus() {
     const d = state.draft;
-    const latest = state.latest ? `published v${state.latest.version}` : 'not published yet';
+    const latest = state.latest ? t('publishedV', state.latest.version) : t('notPublished');
     $('#draft-status').textContent = d
-      ? `Draft ${d.status.replace('_', ' ')} (revision ${d.revision}, by ${d.authors.join(', ')}) · ${latest}`
-      : `No open draft · ${latest}`;
+      ? t('draftStatus', t('status')[d.status] || d.status, d.revision, d.authors.join(', '), latest)
+      : t('noDraft', latest);
     const s = d ? d.status : null;
     $('#btn-new').disabled = Boolean(d);
     $('#btn-save').disabled = s !== 'draft';
@@ -251,7 +589,7 @@
     } catch (err) {
       if (seq !== state.previewSeq) return;
       const out = $('#preview');
-      out.replaceChildren(text('p', `Cannot render: ${err.message}`, 'error'));
+      out.replaceChildren(text('p', t('cannotRender', err.message), 'error'));
       if (err.problem && Array.isArray(err.problem.errors)) {
         const ul = document.createElement('ul');
         for (const e of err.problem.errors) ul.append(text('li', `${e.path}: ${e.message}`, 'error'));
@@ -261,121 +599,133 @@
       return;
     }
     if (seq !== state.previewSeq) return;
-    renderPreview(p, def);
+    state.lastPreview = p;
+    renderPreview(p);
     renderFindings(p.findings);
+    renderVariables(def.schema, def.exampleData);
+    if (p.letter) await letterPages(def, seq);
+    else {
+      $('#letter-pages').replaceChildren();
+      $('#letter-pages-meta').textContent = '';
+    }
   }
 
-  function text(tag, value, cls) {
-    const el = document.createElement(tag);
-    el.textContent = value;
-    if (cls) el.className = cls;
-    return el;
+  /** The letter as the service renders it (PDF), drawn page by page. */
+  async function letterPages(def, seq) {
+    const meta = $('#letter-pages-meta');
+    meta.textContent = t('rendering');
+    const box = $('#letter-pages');
+    box.setAttribute('aria-busy', 'true');
+    try {
+      const bytes = await pdfBytes({ definition: def });
+      if (seq !== state.previewSeq) return;
+      const width = Math.min(560, Math.max(280, box.clientWidth - 4));
+      const n = await drawPdf(bytes, box, width, () => seq !== state.previewSeq);
+      if (seq !== state.previewSeq) return;
+      box.dataset.pages = String(n);
+      meta.textContent = t('pages', n);
+    } finally {
+      box.removeAttribute('aria-busy');
+    }
   }
 
-  function renderPreview(p, def) {
+  function renderPreview(p) {
     const out = $('#preview');
     out.replaceChildren();
     if (p.sms) {
       const pre = text('pre', p.sms.text);
       pre.id = 'preview-sms';
-      pre.setAttribute('aria-label', 'Rendered SMS');
+      pre.setAttribute('aria-label', t('renderedSms'));
       out.append(pre);
+      const over = (state.findings || []).some((f) => f.ruleId && f.ruleId.startsWith('sms-segment'));
       const meta = text(
         'p',
-        `Encoding ${p.sms.encoding} · ${p.sms.segments} segment${p.sms.segments === 1 ? '' : 's'} · ${p.sms.length} characters`,
+        t('smsMeta', p.sms.encoding, p.sms.segments, p.sms.length),
+        over ? 'sms-meter over' : 'sms-meter',
       );
       meta.id = 'preview-sms-meta';
-      out.append(meta);
+      meta.title = t('smsRule', p.sms.encoding);
+      out.append(meta, text('p', t('smsRule', p.sms.encoding), 'hint'));
     }
     if (p.email) {
-      out.append(text('p', `Subject: ${p.email.subject}`));
+      out.append(text('p', t('subject', p.email.subject)));
       const frame = document.createElement('iframe');
-      frame.title = 'Email HTML preview';
+      frame.title = t('emailFrame');
       frame.setAttribute('sandbox', '');
       frame.srcdoc = p.email.html;
-      out.append(frame, text('h4', 'Plain text'), text('pre', p.email.text));
+      out.append(frame, text('h4', t('plainText')), text('pre', p.email.text));
     }
-    if (p.letter) {
-      out.append(text('p', `Title: ${p.letter.title}`));
-      const pre = text('pre', p.letter.markdown);
-      pre.setAttribute('aria-label', 'Rendered letter');
-      out.append(pre);
-      for (const a of p.letter.attachments) out.append(text('h4', a.title), text('pre', a.markdown));
-      const btn = text('button', 'Show the letter as PDF');
-      btn.type = 'button';
-      btn.addEventListener('click', () => run(null, () => showPdf(def)));
-      out.append(btn);
-    }
+    if (p.letter) out.append(text('p', t('letterTitle', p.letter.title)));
   }
 
-  async function showPdf(def) {
-    const res = await fetch('/v1/templates/preview/pdf', {
-      method: 'POST',
-      headers: headers(true),
-      body: JSON.stringify({ definition: def }),
-    });
-    if (!res.ok) {
-      const p = await res.json();
-      const err = new Error(p.detail || 'PDF preview failed');
-      err.problem = p;
-      throw err;
-    }
-    if (state.pdfUrl) URL.revokeObjectURL(state.pdfUrl);
-    state.pdfUrl = URL.createObjectURL(new Blob([await res.arrayBuffer()], { type: 'application/pdf' }));
-    const frame = document.createElement('iframe');
-    frame.title = 'Letter PDF preview';
-    frame.src = state.pdfUrl;
-    $('#preview').append(frame);
+  function locationOf(f) {
+    return [f.location.part, f.location.line, f.location.column].filter((x) => x !== undefined).join(':');
   }
 
+  /** The findings as a list and, inline, under the field each one is about. */
   function renderFindings(findings) {
+    state.findings = findings;
     const ul = $('#lint');
     ul.replaceChildren();
+    for (const box of document.querySelectorAll('.field-lint')) box.replaceChildren();
     if (!findings.length) {
-      ul.append(text('li', 'No findings.'));
+      ul.append(text('li', t('noFindings')));
       return;
     }
     for (const f of findings) {
-      const loc = [f.location.part, f.location.line, f.location.column]
-        .filter((x) => x !== undefined)
-        .join(':');
-      ul.append(text('li', `${f.severity} ${f.ruleId} at ${loc}: ${f.message}`, f.severity));
+      const line = t('finding', f.severity, f.ruleId, locationOf(f), f.message);
+      ul.append(text('li', line, f.severity));
+      const part = f.location && f.location.part;
+      const box = part && document.querySelector(`.field-lint[data-part="${CSS.escape(part)}"]`);
+      if (box) {
+        const where = f.location.line !== undefined ? `${f.location.line}:${f.location.column ?? 1} ` : '';
+        box.append(text('li', `${where}${f.ruleId}: ${f.message}`, f.severity));
+      }
     }
+    if (state.lastPreview && state.lastPreview.sms) renderPreview(state.lastPreview);
   }
 
-  // ------------------------------------------------------------------ history
+  // ------------------------------------------------------------------ history and diff
 
-  async function loadVersions() {
+  async function loadVersions(keepDiff = false) {
     const body = $('#versions tbody');
-    body.replaceChildren();
-    $('#diff').textContent = '';
-    if (!state.latest) return;
+    if (!keepDiff) {
+      $('#diff').replaceChildren();
+      $('#diff-pages').hidden = true;
+      state.diff = null;
+    }
+    if (!state.latest) {
+      body.replaceChildren();
+      return;
+    }
     const items = await all(`/v1/templates/${encodeURIComponent(state.key)}/${state.locale}/versions`);
+    body.replaceChildren();
     for (const v of items) {
       const tr = document.createElement('tr');
       tr.append(
         text('td', `v${v.version}`),
-        text('td', new Date(v.publishedAt).toLocaleString()),
+        text('td', new Date(v.publishedAt).toLocaleString(lang)),
         text('td', v.publishedBy),
         text('td', v.approvedBy || '–'),
-        text('td', v.source + (v.source === 'rollback' ? ` of v${v.basedOnVersion}` : '')),
+        text('td', v.source + (v.source === 'rollback' ? t('rollbackOf', v.basedOnVersion) : '')),
       );
       const actions = document.createElement('td');
       if (v.version > 1) {
-        const diff = text('button', `Diff v${v.version - 1} → v${v.version}`);
+        const diff = text('button', t('diffBtn', v.version - 1, v.version));
         diff.type = 'button';
         diff.addEventListener('click', () => run(null, () => showDiff(v.version - 1, v.version)));
         actions.append(diff, ' ');
       }
       if (v.version !== state.latest.version) {
-        const back = text('button', `Roll back to v${v.version}`);
+        const back = text('button', t('rollbackBtn', v.version));
         back.type = 'button';
         back.addEventListener('click', () =>
-          run(`Published v${v.version}'s content again as a new version.`, async () => {
+          run(null, async () => {
             await api('POST', `/v1/templates/${encodeURIComponent(state.key)}/${state.locale}/rollback`, {
               version: v.version,
             });
             await select(state.key, state.locale);
+            say(t('rolledBack', v.version), true);
           }),
         );
         actions.append(back);
@@ -385,16 +735,116 @@
     }
   }
 
-  function renderDiff(changes) {
-    const pre = $('#diff');
-    pre.replaceChildren();
-    if (!changes.length) pre.textContent = 'No differences.';
-    for (const c of changes) {
-      pre.append(text('strong', `${c.field} (${c.change})\n`));
-      for (const l of c.lines) {
-        if (l.op === ' ') continue;
-        pre.append(text('span', `${l.op} ${l.text}`, l.op === '+' ? 'diff-add' : 'diff-del'));
+  const CONTEXT = 3;
+
+  /**
+   * Pairs a line diff into side-by-side rows: removed lines on the left, added ones on the
+   * right, runs of unchanged lines beyond CONTEXT lines of a change folded into one gap row.
+   */
+  function sideBySide(lines) {
+    const rows = [];
+    let a = 0;
+    let b = 0;
+    for (let i = 0; i < lines.length;) {
+      if (lines[i].op === ' ') {
+        a += 1;
+        b += 1;
+        rows.push({ kind: 'same', left: lines[i].text, right: lines[i].text, la: a, lb: b });
+        i += 1;
+        continue;
       }
+      const del = [];
+      const add = [];
+      while (i < lines.length && lines[i].op !== ' ') {
+        (lines[i].op === '-' ? del : add).push(lines[i].text);
+        i += 1;
+      }
+      for (let k = 0; k < Math.max(del.length, add.length); k++) {
+        const row = { kind: 'change' };
+        if (k < del.length) {
+          a += 1;
+          row.left = del[k];
+          row.la = a;
+        }
+        if (k < add.length) {
+          b += 1;
+          row.right = add[k];
+          row.lb = b;
+        }
+        rows.push(row);
+      }
+    }
+    const near = rows.map(() => false);
+    rows.forEach((r, i) => {
+      if (r.kind !== 'change') return;
+      for (let j = Math.max(0, i - CONTEXT); j <= Math.min(rows.length - 1, i + CONTEXT); j++) near[j] = true;
+    });
+    const out = [];
+    for (let i = 0; i < rows.length; i++) {
+      if (near[i]) out.push(rows[i]);
+      else {
+        let n = 0;
+        while (i < rows.length && !near[i]) {
+          n += 1;
+          i += 1;
+        }
+        i -= 1;
+        out.push({ kind: 'gap', n });
+      }
+    }
+    return out;
+  }
+
+  function renderDiff(changes, from, to) {
+    const box = $('#diff');
+    box.replaceChildren();
+    state.diff = { changes, from, to };
+    if (!changes.length) {
+      box.append(text('p', t('noDifferences')));
+      return;
+    }
+    const left = from === null ? t('draftLabel') : t('versionLabel', from);
+    const right = to === null ? t('draftLabel') : t('versionLabel', to);
+    for (const c of changes) {
+      const table = document.createElement('table');
+      table.className = 'diff-table';
+      table.dataset.field = c.field;
+      table.append(text('caption', `${c.field} (${t('change')[c.change] || c.change})`));
+      const head = document.createElement('tr');
+      head.append(text('th', ''), text('th', left), text('th', ''), text('th', right));
+      head.children[0].className = 'ln';
+      head.children[2].className = 'ln';
+      const thead = document.createElement('thead');
+      thead.append(head);
+      const colgroup = document.createElement('colgroup');
+      for (const w of ['2.5rem', '', '2.5rem', '']) {
+        const col = document.createElement('col');
+        if (w) col.style.width = w;
+        colgroup.append(col);
+      }
+      table.append(colgroup, thead);
+      const body = document.createElement('tbody');
+      for (const r of sideBySide(c.lines)) {
+        const tr = document.createElement('tr');
+        if (r.kind === 'gap') {
+          tr.className = 'diff-gap';
+          const td = text('td', t('unchanged', r.n));
+          td.colSpan = 4;
+          tr.append(td);
+        } else {
+          const del = r.kind === 'change' && r.left !== undefined;
+          const add = r.kind === 'change' && r.right !== undefined;
+          tr.append(
+            text('td', r.la ?? '', 'ln'),
+            text('td', r.left ?? '', del ? 'diff-del' : ''),
+            text('td', r.lb ?? '', 'ln'),
+            text('td', r.right ?? '', add ? 'diff-add' : ''),
+          );
+        }
+        body.append(tr);
+      }
+      table.append(body);
+      box.append(table);
     }
   }
 
@@ -403,7 +853,25 @@
       'GET',
       `/v1/templates/${encodeURIComponent(state.key)}/${state.locale}/diff?from=${from}&to=${to}`,
     );
-    renderDiff(d.changes);
+    renderDiff(d.changes, from, to);
+    await diffPages(from, to);
+  }
+
+  /** For letters: both versions rendered, page images side by side. */
+  async function diffPages(from, to) {
+    const box = $('#diff-pages');
+    if (!state.definition || state.definition.channel !== 'letter') {
+      box.hidden = true;
+      return;
+    }
+    box.hidden = false;
+    $('#diff-pages-from').textContent = t('versionLabel', from);
+    $('#diff-pages-to').textContent = t('versionLabel', to);
+    const at = (version) => pdfBytes({ key: state.key, locale: state.locale, version });
+    const [a, b] = await Promise.all([at(from), at(to)]);
+    const width = Math.min(420, Math.max(240, $('#diff-pages-left').clientWidth - 4));
+    await drawPdf(a, $('#diff-pages-left'), width);
+    await drawPdf(b, $('#diff-pages-right'), width);
   }
 
   // ------------------------------------------------------------------ workflow
@@ -420,13 +888,13 @@
     $(id).addEventListener('click', () => run(label, fn));
   }
 
-  bind('#btn-new', 'Draft started.', async () => {
+  bind('#btn-new', 'draftStarted', async () => {
     const d = await api('POST', '/v1/templates/drafts', { key: state.key, locale: state.locale });
     await refreshDraft(d);
   });
-  bind('#btn-save', 'Draft saved.', async () => {
+  bind('#btn-save', 'draftSaved', async () => {
     const def = formDefinition();
-    if (!def) throw new Error('Fix the JSON first');
+    if (!def) throw new Error(t('fixJson'));
     const d = await api('PUT', `/v1/templates/drafts/${state.draft.id}`, {
       revision: state.draft.revision,
       description: def.description,
@@ -436,31 +904,90 @@
     });
     await refreshDraft(d);
     const diff = await api('GET', `/v1/templates/drafts/${d.id}/diff`);
-    renderDiff(diff.changes);
+    renderDiff(diff.changes, state.latest ? state.latest.version : null, null);
   });
-  bind('#btn-submit', 'Submitted for review.', async () => {
+  bind('#btn-submit', 'submitted', async () => {
     const d = await api('POST', `/v1/templates/drafts/${state.draft.id}/submit`);
     await refreshDraft(d);
   });
-  bind('#btn-approve', 'Approved.', async () => {
+  bind('#btn-approve', 'approved', async () => {
     const d = await api('POST', `/v1/templates/drafts/${state.draft.id}/approve`);
     await refreshDraft(d);
   });
-  bind('#btn-reject', 'Sent back to draft.', async () => {
-    const reason = window.prompt('Why is it sent back?') || '';
+  bind('#btn-reject', 'sentBack', async () => {
+    const reason = window.prompt(t('whyBack')) || '';
     const d = await api('POST', `/v1/templates/drafts/${state.draft.id}/reject`, { reason });
     await refreshDraft(d);
   });
-  bind('#btn-withdraw', 'Draft withdrawn.', async () => {
+  bind('#btn-withdraw', 'withdrawn', async () => {
     await api('POST', `/v1/templates/drafts/${state.draft.id}/withdraw`);
     await select(state.key, state.locale);
   });
   bind('#btn-publish', null, async () => {
     const v = await api('POST', `/v1/templates/drafts/${state.draft.id}/publish`);
     await select(state.key, state.locale);
-    say(`Published version ${v.version}.`, true);
+    say(t('publishedVersion', v.version), true);
     if (v.version > 1) await showDiff(v.version - 1, v.version);
   });
+
+  $('#btn-test-send').addEventListener('click', () =>
+    run(null, async () => {
+      const def = formDefinition();
+      if (!def) throw new Error(t('fixJson'));
+      const to = $('#test-to').value.trim();
+      const body = state.draft && !editable() ? { draftId: state.draft.id } : { definition: def };
+      const r = await api('POST', '/v1/templates/test-send', { ...body, ...(to ? { to } : {}) });
+      const status = $('#test-send-status');
+      status.textContent = t('testSent', r);
+      status.dataset.providerMessageId = r.providerMessageId;
+    }),
+  );
+
+  // ------------------------------------------------------------------ language
+
+  function whoamiText() {
+    return state.whoami ? t('signedIn', state.whoami.name, state.whoami.scopes.join(', ')) : t('notSignedIn');
+  }
+
+  /** Applies the interface language to the static texts and re-renders what is on screen. */
+  function applyLang() {
+    document.documentElement.lang = lang;
+    document.title = `${t('title')} · collection notices`;
+    for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+    for (const b of document.querySelectorAll('[data-lang]'))
+      b.setAttribute('aria-pressed', String(b.dataset.lang === lang));
+    $('#whoami').textContent = whoamiText();
+    $('#letter-pages').setAttribute('aria-label', lang === 'en' ? 'Letter pages' : '信函页面');
+    if (state.definition) {
+      // Keep what is being typed: re-label the fields in place.
+      for (const wrap of document.querySelectorAll('#parts label.field')) {
+        const name = wrap.htmlFor.replace(/^p-/, '').split('-');
+        const span = wrap.querySelector('span');
+        if (name[0] === 'attachments')
+          span.textContent = t(
+            name[2] === 'title' ? 'attachmentTitle' : 'attachmentBody',
+            Number(name[1]) + 1,
+          );
+        else span.textContent = t(`part_${name[0]}`);
+      }
+      updateStatus();
+      if (state.lastPreview) renderPreview(state.lastPreview);
+      renderFindings(state.findings);
+      const def = formDefinition();
+      if (def) renderVariables(def.schema, def.exampleData);
+      if (state.diff) renderDiff(state.diff.changes, state.diff.from, state.diff.to);
+      run(null, loadList);
+      run(null, () => loadVersions(true));
+    }
+  }
+
+  for (const b of document.querySelectorAll('[data-lang]')) {
+    b.addEventListener('click', () => {
+      lang = b.dataset.lang;
+      sessionStorage.setItem(LANG_STORE, lang);
+      applyLang();
+    });
+  }
 
   // ------------------------------------------------------------------ start
 
@@ -468,17 +995,15 @@
 
   /** Shows whose key is in use (its name is the acting user for every change). */
   async function signIn() {
-    const who = $('#whoami');
+    state.whoami = null;
     if (!$('#apikey').value.trim()) {
-      who.textContent = 'Not signed in';
+      $('#whoami').textContent = whoamiText();
       return;
     }
     try {
-      const me = await api('GET', '/v1/auth/whoami');
-      who.textContent = `Signed in as ${me.name} (${me.scopes.join(', ')})`;
-    } catch (err) {
-      who.textContent = 'Not signed in';
-      throw err;
+      state.whoami = await api('GET', '/v1/auth/whoami');
+    } finally {
+      $('#whoami').textContent = whoamiText();
     }
     say('', true);
     await loadList();
@@ -496,12 +1021,19 @@
   $('#btn-forget').addEventListener('click', () => {
     sessionStorage.removeItem(KEY_STORE);
     key.value = '';
-    $('#whoami').textContent = 'Not signed in';
+    state.whoami = null;
+    $('#whoami').textContent = whoamiText();
     key.focus();
   });
   for (const id of ['#f-description', '#f-schema', '#f-example']) {
     $(id).addEventListener('input', () => schedulePreview());
   }
+  for (const id of ['#f-schema', '#f-example']) {
+    $(id).addEventListener('focus', () => {
+      state.lastField = null;
+    });
+  }
+  applyLang();
   if (key.value) run(null, signIn);
-  else say('Enter your API key to start.', true);
+  else say(t('enterKey'), true);
 })();
