@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '#libs/config';
 import { startApi } from '../apps/api/src/bootstrap.js';
-import { createLogger } from '../apps/api/src/observability/logging.js';
+import { createLogger } from '#libs/observability';
 import { buildOpenApi } from '../apps/api/src/observability/openapi.js';
 
 const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../..' : '..', import.meta.url));

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parse } from 'csv-parse/sync';
 import type { INestApplication } from '@nestjs/common';
 import { startApi } from '../apps/api/src/bootstrap.js';
-import { createLogger } from '../apps/api/src/observability/logging.js';
+import { createLogger } from '#libs/observability';
 import { unsubscribeToken } from '../libs/channels/src/email/unsubscribe.js';
 import { MANIFEST_FILE, PrintRoomProvider } from '../libs/channels/src/post/print-room.js';
 import { loadConfig } from '#libs/config';

@@ -17,7 +17,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { NoticesGrpcController } from './grpc/notices.grpc.controller.js';
 import { HealthController } from './observability/health.controller.js';
 import { MetricsController } from './observability/metrics.controller.js';
-import { ObservabilityModule } from './observability/observability.module.js';
+import { ObservabilityModule } from '#libs/observability';
 import { ProblemFilter } from './problem.js';
 import { TemplatesController } from './http/templates.controller.js';
 import { EditorController } from './web/editor.controller.js';

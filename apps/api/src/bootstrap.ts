@@ -12,9 +12,13 @@ import { CallbackDelivery, PipelineRunner } from '#libs/notifications';
 import { ApiModule } from './app.module.js';
 import { ApiKeysService } from './auth/api-keys.service.js';
 import { grpcOptions } from './grpc/grpc.options.js';
-import { ShutdownState } from './observability/health.controller.js';
-import { createLogger, httpLogging, PinoNestLogger } from './observability/logging.js';
-import { MetricsService } from './observability/metrics.service.js';
+import {
+  createLogger,
+  httpLogging,
+  MetricsService,
+  PinoNestLogger,
+  ShutdownState,
+} from '#libs/observability';
 import { setupOpenApi } from './observability/openapi.js';
 import { QUEUES_PATH, queuesBoard } from './observability/queues-board.js';
 

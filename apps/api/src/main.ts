@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ConfigError } from '#libs/config';
 import { StorageStartupError } from '#libs/persistence';
 import { startApi } from './bootstrap.js';
-import { installGracefulShutdown } from './observability/shutdown.js';
+import { installGracefulShutdown } from '#libs/observability';
 
 startApi()
   .then(({ app, config, logger }) => {

@@ -4,9 +4,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfigFromEnv } from '#libs/config';
 import { CallbackDelivery, PipelineRunner } from '#libs/notifications';
-import { createLogger, PinoNestLogger } from '../../api/src/observability/logging.js';
-import { MetricsService } from '../../api/src/observability/metrics.service.js';
-import { installGracefulShutdown } from '../../api/src/observability/shutdown.js';
+import { createLogger, installGracefulShutdown, MetricsService, PinoNestLogger } from '#libs/observability';
 import { WorkerModule } from './worker.module.js';
 
 async function main(): Promise<void> {

@@ -2,7 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import type { AppConfig } from '#libs/config';
 import type { Clock } from '#libs/core';
 import { pipelineImports } from '#libs/notifications';
-import { ObservabilityModule } from '../../api/src/observability/observability.module.js';
+import { ObservabilityModule } from '#libs/observability';
 
 @Module({})
 export class WorkerModule {

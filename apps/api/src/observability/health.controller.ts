@@ -3,7 +3,6 @@ import {
   Get,
   HttpCode,
   Inject,
-  Injectable,
   type OnApplicationShutdown,
   Res,
 } from '@nestjs/common';
@@ -15,14 +14,9 @@ import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock } from '#libs/core';
 import { Db, freeBytes, probeWrite, sqliteFix } from '#libs/persistence';
 import { EvidenceIntegrity } from '#libs/evidence';
+import { ShutdownState } from '#libs/observability';
 import { JobQueue } from '#libs/queue';
 import { Public } from '../auth/scopes.js';
-
-/** Set when SIGTERM arrives: readiness turns down so load balancers stop sending traffic. */
-@Injectable()
-export class ShutdownState {
-  draining = false;
-}
 
 const healthSchema = {
   type: 'object',

@@ -2,7 +2,7 @@ import { Controller, Get, Header, Res } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Scopes } from '../auth/scopes.js';
-import { MetricsService } from './metrics.service.js';
+import { MetricsService } from '#libs/observability';
 
 @ApiTags('operations')
 @Controller('metrics')

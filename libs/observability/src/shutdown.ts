@@ -1,6 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import type { Logger as Pino } from 'pino';
-import { ShutdownState } from './health.controller.js';
+import { ShutdownState } from './shutdown-state.js';
 
 /**
  * SIGTERM/SIGINT: readiness turns down, listeners stop accepting (HTTP and gRPC), in-flight

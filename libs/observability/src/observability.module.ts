@@ -1,7 +1,7 @@
 import { Global, Module, type OnModuleInit } from '@nestjs/common';
 import { ChannelRegistry } from '#libs/channels';
 import { METRICS, MetricsService } from './metrics.service.js';
-import { ShutdownState } from './health.controller.js';
+import { ShutdownState } from './shutdown-state.js';
 
 /**
  * Metrics (also under the string token METRICS for libraries) and the shutdown state. Used by
