@@ -170,6 +170,20 @@ describe('notifications pipeline on SQLite (no HTTP)', () => {
     expect(Number(row.applied)).toBe(1);
   });
 
+  it('finds parked receipts through indexes only (no scan of receipts as the table grows)', async () => {
+    const plan = await app
+      .get(Db)
+      .rows<{ detail: string }>(
+        "EXPLAIN QUERY PLAN SELECT id, body, received_at FROM receipts WHERE applied = 0 AND refused_reason IS NULL AND ((provider = 'p' AND provider_message_id = 'x') OR notification_id = 'n') ORDER BY received_at, id",
+      );
+    const steps = plan.map((p) => p.detail);
+    expect(steps.some((d) => d.includes('MULTI-INDEX OR'))).toBe(true);
+    expect(
+      steps.filter((d) => d.includes('SEARCH receipts USING INDEX')).map((d) => d.split(' ')[4]),
+    ).toEqual(['ix_receipts_pending', 'ix_receipts_notification']);
+    expect(steps.some((d) => /^SCAN receipts/.test(d))).toBe(false);
+  });
+
   it('a hold cancels a pending notice, its release resumes it, and a hard bounce suppresses the address', async () => {
     const holds = app.get(HoldsService);
     const { notification } = await notices.accept(sms('P-4'), null);

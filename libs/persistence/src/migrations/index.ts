@@ -1,5 +1,9 @@
 import { ApiKeysPostgres1764200000000, ApiKeysSqlite1764200000000 } from './apikeys.js';
 import { CallbacksPostgres1764800000000, CallbacksSqlite1764800000000 } from './callbacks.js';
+import {
+  ReceiptsByNotificationPostgres1764810000000,
+  ReceiptsByNotificationSqlite1764810000000,
+} from './receipts-by-notification.js';
 import { CallerScopePostgres1764630000000, CallerScopeSqlite1764630000000 } from './caller-scope.js';
 import { CheckpointsPostgres1764560000000, CheckpointsSqlite1764560000000 } from './checkpoints.js';
 import { CompliancePostgres1764100000000, ComplianceSqlite1764100000000 } from './compliance.js';
@@ -34,6 +38,7 @@ export const SQLITE_MIGRATIONS = [
   ReceiptDedupRetentionSqlite1764710000000,
   WitnessesSqlite1764720000000,
   CallbacksSqlite1764800000000,
+  ReceiptsByNotificationSqlite1764810000000,
 ];
 export const POSTGRES_MIGRATIONS = [
   InitialPostgres1764057600000,
@@ -48,4 +53,5 @@ export const POSTGRES_MIGRATIONS = [
   ReceiptDedupRetentionPostgres1764710000000,
   WitnessesPostgres1764720000000,
   CallbacksPostgres1764800000000,
+  ReceiptsByNotificationPostgres1764810000000,
 ];
