@@ -7,3 +7,4 @@ export * from './email/index.js';
 export * from './post/index.js';
 export * from './registry.js';
 export * from './failover.js';
+export * from './definitions.js';

@@ -8,6 +8,7 @@ import {
   type OutboundMessage,
   unsubscribeToken,
   validatePostalAddress,
+  channelDefinition,
 } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import type { Locale } from '#libs/core';
@@ -61,10 +62,7 @@ export class ArtifactRenderer {
   ) {}
 
   statusCallbackUrl(n: NotificationRow): string {
-    const base = this.config.http.publicBaseUrl;
-    if (n.channel === 'sms') return `${base}/webhooks/twilio/status?nid=${n.id}`;
-    if (n.channel === 'email') return `${base}/webhooks/email/events`;
-    return `${base}/webhooks/post/events`;
+    return `${this.config.http.publicBaseUrl}${channelDefinition(n.channel).receiptPath(n.id)}`;
   }
 
   async render(n: NotificationRow): Promise<RenderedArtifact> {

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { channelDefinition } from '#libs/channels';
 import { APP_CONFIG, type AppConfig, type StagePolicyChannel } from '#libs/config';
 import type { CreateNotificationInput } from '#libs/contracts';
 import { AppError, type Channel, CLOCK, type Clock, type Locale } from '#libs/core';
@@ -152,9 +153,7 @@ export class EscalationService {
   }
 
   private hasAddress(n: NotificationRow, next: StagePolicyChannel): boolean {
-    if (next.channel === 'sms') return Boolean(n.recipient.phone);
-    if (next.channel === 'email') return Boolean(n.recipient.email);
-    return Boolean(n.recipient.address);
+    return channelDefinition(next.channel).reachable(n.recipient);
   }
 
   private async record(n: NotificationRow, outcome: EscalationOutcome): Promise<EscalationOutcome> {

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { postalKey, validatePostalAddress } from '#libs/channels';
+import { channelDefinition } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import {
   type CreateNotificationInput,
@@ -70,43 +70,9 @@ export interface AcceptResult {
   created: boolean;
 }
 
-/** The channel address a notification goes to, normalised. */
+/** The channel address a notification goes to, normalised (the channel's definition decides). */
 export function channelAddress(input: CreateNotificationInput): string {
-  switch (input.channel) {
-    case 'sms':
-      if (!input.recipient.phone) {
-        throw new ValidationError('An SMS needs recipient.phone', [
-          { path: 'recipient.phone', message: 'required for channel sms' },
-        ]);
-      }
-      return input.recipient.phone;
-    case 'email':
-      if (!input.recipient.email) {
-        throw new ValidationError('An email needs recipient.email', [
-          { path: 'recipient.email', message: 'required for channel email' },
-        ]);
-      }
-      return input.recipient.email;
-    case 'letter': {
-      const a = input.recipient.address;
-      if (!a) {
-        throw new ValidationError('A letter needs recipient.address', [
-          { path: 'recipient.address', message: 'required for channel letter' },
-        ]);
-      }
-      const checked = validatePostalAddress(a, input.recipient.name);
-      if (!checked.ok) {
-        throw new ValidationError(
-          'The postal address is not deliverable',
-          checked.problems.map((p) => ({
-            path: `recipient.address.${p.path}`.replace(/\.$/, ''),
-            message: p.message,
-          })),
-        );
-      }
-      return postalKey(a);
-    }
-  }
+  return channelDefinition(input.channel).address(input.recipient);
 }
 
 @Injectable()
