@@ -1,3 +1,4 @@
 export * from './notification.dto.js';
 export * from './input.js';
 export * from './page.js';
+export * from './problems.js';
