@@ -40,6 +40,7 @@ const TEMPLATE_READ: Scope[] = ['templates:edit', 'templates:approve'];
 const RULES: [RegExp, Need][] = [
   [/^(GET|POST) \/(health|webhooks)\//, 'public'],
   [/^GET \/editor(\/|$)/, 'public'],
+  [/^GET \/problems\/\{code\}$/, 'public'],
   [/^(GET|POST) \/unsubscribe$/, 'public'],
   [/^POST \/v1\/notifications(\/batch)?$/, ['notifications:send']],
   [/^POST \/v1\/notifications\/\{id\}\/cancel$/, ['notifications:send']],

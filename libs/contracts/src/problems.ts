@@ -141,4 +141,4 @@ export const ProblemTypeSchema = z
     status: z.array(z.number().int()),
     explanation: z.string(),
   })
-  .meta({ id: 'ProblemType', description: 'A problem type: what a problem with this `type` means' });
+  .meta({ description: 'A problem type: what a problem with this `type` means' });
