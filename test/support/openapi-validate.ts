@@ -4,7 +4,7 @@
  * The OpenAPI 3.0 dialect is turned into JSON Schema once (`nullable`), refs point into one
  * schema holding every component.
  */
-import { readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
@@ -96,19 +96,30 @@ export class OpenApiValidator {
     return this.templates.find((t) => t.re.test(urlPath))?.path ?? null;
   }
 
-  /** The problems with an answer (empty when it conforms). */
-  problems(a: Answer): string[] {
+  /**
+   * The problems with an answer (empty when it conforms). `typedOnly`: only what the document
+   * types is checked: an operation it lacks, a success answer of an operation that documents no
+   * success, or an answer documented without content pass (`npm run openapi -- --gaps` lists them).
+   */
+  problems(a: Answer, opts: { typedOnly?: boolean } = {}): string[] {
     const label = `${a.method.toUpperCase()} ${a.path} -> ${a.status}`;
     const template = this.templateOf(a.path.split('?')[0]);
     const op = template ? this.doc.paths[template][a.method.toLowerCase()] : undefined;
-    if (!template || !op) return [`${label}: not an operation of openapi.json`];
+    if (!template || !op) return opts.typedOnly ? [] : [`${label}: not an operation of openapi.json`];
     const responses = op.responses ?? {};
-    const res = responses[String(a.status)] ?? responses[`${String(a.status)[0]}XX`] ?? responses.default;
-    if (!res) return [`${label}: status not documented (${Object.keys(responses).join(', ')})`];
+    const success = a.status >= 200 && a.status < 300;
+    const res =
+      responses[String(a.status)] ??
+      responses[`${String(a.status)[0]}XX`] ??
+      (success ? undefined : responses.default);
+    if (!res) {
+      if (opts.typedOnly && success && !Object.keys(responses).some((s) => s.startsWith('2'))) return [];
+      return [`${label}: status not documented (${Object.keys(responses).join(', ')})`];
+    }
     this.checked++;
     const content = res.content ?? {};
     if (!Object.keys(content).length) {
-      return a.body.length ? [`${label}: a body where none is documented`] : [];
+      return a.body.length && !opts.typedOnly ? [`${label}: a body where none is documented`] : [];
     }
     const type = (a.contentType ?? '').split(';')[0].trim().toLowerCase();
     const media = content[type];
@@ -152,4 +163,88 @@ export class OpenApiValidator {
       body: await res.clone().text(),
     });
   }
+}
+
+/* Every answer an e2e suite gets from an in-process app, checked against the document. */
+
+let shared: OpenApiValidator | null = null;
+const watched = new Set<string>();
+const pending: Promise<void>[] = [];
+/** Mismatches seen by the fetch hook (`npm test` fails the suite on them: see `assertWatchedAnswers`). */
+export const watchedMismatches: string[] = [];
+let hooked = false;
+
+function methodOf(input: string | URL | Request, init?: RequestInit): string {
+  return (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+}
+
+/**
+ * Answers from `baseUrl` fetched with the global fetch are validated (in the background: the
+ * caller reads the answer as usual, streams included) against openapi.json, `typedOnly`: what
+ * the document types must match, the rest (unknown routes, /docs, untyped answers) passes.
+ * `OPENAPI_VALIDATE=off` turns it off.
+ */
+export function watchAnswers(baseUrl: string): () => void {
+  if (process.env.OPENAPI_VALIDATE === 'off') return () => undefined;
+  const origin = new URL(baseUrl).origin;
+  watched.add(origin);
+  if (!hooked) {
+    hooked = true;
+    const original = globalThis.fetch;
+    globalThis.fetch = async (input: string | URL | Request, init?: RequestInit) => {
+      const res = await original(input, init);
+      const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+      if (watched.has(url.origin)) {
+        shared ??= new OpenApiValidator();
+        const v = shared;
+        if (v.templateOf(url.pathname)) {
+          const method = methodOf(input, init);
+          const copy = res.clone();
+          pending.push(
+            copy.text().then(
+              (body) => {
+                watchedMismatches.push(
+                  ...v.problems(
+                    {
+                      method,
+                      path: url.pathname,
+                      status: res.status,
+                      contentType: res.headers.get('content-type'),
+                      body,
+                    },
+                    { typedOnly: true },
+                  ),
+                );
+              },
+              () => undefined, // aborted or cut off: nothing to check
+            ),
+          );
+        }
+      }
+      return res;
+    };
+  }
+  return () => watched.delete(origin);
+}
+
+/** The answers checked so far, and their mismatches (waits for bodies still being read). */
+export async function watchedAnswers(): Promise<{ checked: number; mismatches: string[] }> {
+  await Promise.all(pending.splice(0));
+  return { checked: shared?.checked ?? 0, mismatches: [...watchedMismatches] };
+}
+
+/**
+ * Called when an in-process app closes: with `OPENAPI_VALIDATE=report` appends the mismatches to
+ * test-output/openapi-mismatches.txt; by default (`strict`) throws, failing the suite.
+ */
+export async function checkWatchedAnswers(): Promise<void> {
+  const { mismatches } = await watchedAnswers();
+  watchedMismatches.length = 0;
+  if (!mismatches.length) return;
+  if (process.env.OPENAPI_VALIDATE === 'report') {
+    mkdirSync(join(ROOT, 'test-output'), { recursive: true });
+    appendFileSync(join(ROOT, 'test-output', 'openapi-mismatches.txt'), `${mismatches.join('\n')}\n`);
+    return;
+  }
+  throw new Error(`answers that do not match openapi.json:\n${[...new Set(mismatches)].join('\n')}`);
 }

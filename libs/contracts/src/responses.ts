@@ -274,3 +274,27 @@ export const TEMPLATE_RESPONSE_SCHEMAS = {
   TemplateDraft: TemplateDraftSchema,
   TemplateVersion: TemplateVersionSchema,
 } as const satisfies Record<string, z.ZodType>;
+
+/* Webhooks and the print room. */
+
+export const EmailEventsResultSchema = z.object({ received: z.number().int(), matched: z.number().int() });
+export const PostEventsResultSchema = z.object({
+  received: z.number().int(),
+  replay: z.literal(true).optional().meta({ description: 'The delivery was seen before' }),
+});
+export const UnsubscribeResultSchema = z.object({
+  unsubscribed: z.literal(true),
+  channel: z.literal('email'),
+});
+export const TrackingImportSchema = z.object({
+  applied: z.number().int().meta({ description: 'Rows that became receipts' }),
+  matched: z.number().int().meta({ description: 'Receipts that matched a letter' }),
+  errors: z.array(z.object({ line: z.number().int(), message: z.string() })),
+});
+
+export const CHANNEL_RESPONSE_SCHEMAS = {
+  EmailEventsResult: EmailEventsResultSchema,
+  PostEventsResult: PostEventsResultSchema,
+  UnsubscribeResult: UnsubscribeResultSchema,
+  TrackingImport: TrackingImportSchema,
+} as const satisfies Record<string, z.ZodType>;

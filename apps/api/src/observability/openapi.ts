@@ -10,6 +10,7 @@ import {
   ProblemSchema,
   RESPONSE_SCHEMAS,
   TEMPLATE_RESPONSE_SCHEMAS,
+  CHANNEL_RESPONSE_SCHEMAS,
   ProblemTypeSchema,
   VerifyBodySchema,
 } from '#libs/contracts';
@@ -172,6 +173,44 @@ const OPERATIONS: Record<string, { body?: Json; responses?: Record<string, Json>
     body: body('PreviewRequest'),
     responses: { 200: binary('application/pdf', 'The PDF') },
   },
+  PrintRoom_tracking: {
+    body: { required: true, content: { 'text/csv': { schema: { type: 'string' } } } },
+    responses: { 200: ok('Rows applied; bad rows by line number', ref('TrackingImport')) },
+  },
+  ChannelWebhooks_emailEvents: {
+    body: {
+      required: true,
+      description: 'Signed (timestamp + HMAC headers): JSON events, or a DSN / complaint message',
+      content: {
+        'application/json': { schema: { type: 'object', additionalProperties: true } },
+        'message/rfc822': { schema: { type: 'string' } },
+      },
+    },
+    responses: { 200: ok('Events received and how many matched a notice', ref('EmailEventsResult')) },
+  },
+  ChannelWebhooks_postEvents: {
+    body: {
+      required: true,
+      description: 'Signed by the print vendor; verified over the exact bytes',
+      content: { 'application/json': { schema: { type: 'object', additionalProperties: true } } },
+    },
+    responses: { 200: ok('Events received', ref('PostEventsResult')) },
+  },
+  ChannelWebhooks_unsubscribe: {
+    body: {
+      required: false,
+      description: 'RFC 8058 one-click (`List-Unsubscribe=One-Click`)',
+      content: {
+        'application/x-www-form-urlencoded': {
+          schema: {
+            type: 'object',
+            properties: { 'List-Unsubscribe': { type: 'string', enum: ['One-Click'] } },
+          },
+        },
+      },
+    },
+    responses: { 200: ok('Unsubscribed', ref('UnsubscribeResult')) },
+  },
   Problems_show: {
     responses: {
       200: {
@@ -185,7 +224,12 @@ const OPERATIONS: Record<string, { body?: Json; responses?: Record<string, Json>
   },
   Editor_page: { responses: { 200: text('text/html', 'The editor page') } },
   Editor_script: { responses: { 200: text('text/javascript', 'The editor script') } },
-  ChannelWebhooks_unsubscribePage: { responses: { 200: text('text/html', 'The confirmation page') } },
+  ChannelWebhooks_unsubscribePage: {
+    responses: {
+      200: text('text/html', 'The confirmation page'),
+      400: text('text/html', 'An invalid link: a page saying so (a person clicked it)'),
+    },
+  },
   Legal_bundle: { responses: { 200: binary('application/zip', 'The evidence bundle') } },
   Legal_publicKey: { responses: { 200: text('application/x-pem-file', 'The evidence public key (PEM)') } },
   EvidenceLog_vkey: { responses: { 200: text('text/plain', 'The log verifier key (note format)') } },
@@ -231,7 +275,13 @@ function complete(doc: OpenAPIObject): OpenAPIObject {
   components.schemas = {
     ...(components.schemas ?? {}),
     ...componentsOf(
-      { ProblemType: ProblemTypeSchema, ...RESPONSE_SCHEMAS, ...TEMPLATE_RESPONSE_SCHEMAS, BatchLineResult },
+      {
+        ProblemType: ProblemTypeSchema,
+        ...RESPONSE_SCHEMAS,
+        ...TEMPLATE_RESPONSE_SCHEMAS,
+        ...CHANNEL_RESPONSE_SCHEMAS,
+        BatchLineResult,
+      },
       'output',
     ),
     ...componentsOf(REQUEST_SCHEMAS, 'input'),
@@ -263,6 +313,9 @@ function complete(doc: OpenAPIObject): OpenAPIObject {
         op.responses['429'] ??= { description: 'Rate limit of the API key exceeded (see Retry-After)' };
       }
       op.responses['500'] ??= { description: 'Unexpected error (logged)' };
+      // Every error is a problem: statuses an operation does not list (a 404 for an unknown
+      // draft, a 409 of the workflow, ...) are still typed for a client.
+      op.responses.default ??= { description: 'Any other error' };
       const jsonBody =
         (m === 'post' || m === 'put' || m === 'patch') &&
         path.startsWith('/v1/') &&
@@ -273,6 +326,10 @@ function complete(doc: OpenAPIObject): OpenAPIObject {
         };
       }
       for (const [status, res] of Object.entries(op.responses)) {
+        if (status === 'default') {
+          res.content ??= { 'application/problem+json': { schema: problemRef } };
+          continue;
+        }
         const code = Number(status);
         if (code < 400 || res.content) continue;
         res.content = {
