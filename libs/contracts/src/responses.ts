@@ -268,11 +268,57 @@ export const TemplateVersionSchema = z.object({
   definition: TemplateDefinitionSchema,
 });
 
+const LintFindingSchema = z.object({
+  ruleId: z.string(),
+  severity: z.string(),
+  message: z.string(),
+  location: z.record(z.string(), Json),
+});
+
+export const TemplatePreviewSchema = z.object({
+  key: z.string(),
+  locale: z.string(),
+  version: z.number().int(),
+  channel: z.enum(CHANNELS),
+  sms: z
+    .object({ text: z.string(), encoding: z.string(), segments: z.number().int(), length: z.number().int() })
+    .optional(),
+  email: z.object({ subject: z.string(), html: z.string(), text: z.string() }).optional(),
+  letter: z
+    .object({
+      title: z.string(),
+      markdown: z.string(),
+      attachments: z.array(z.object({ title: z.string(), markdown: z.string() })),
+    })
+    .optional(),
+  findings: z.array(LintFindingSchema),
+});
+
+const FieldDiffSchema = z.object({
+  field: z.string().meta({ example: 'parts.sms' }),
+  change: z.enum(['added', 'removed', 'changed']),
+  lines: z.array(z.object({ op: z.enum([' ', '-', '+']), text: z.string() })),
+});
+
+export const DraftDiffSchema = z.object({ draftId: z.string(), changes: z.array(FieldDiffSchema) });
+export const VersionDiffSchema = z.object({
+  key: z.string(),
+  locale: z.string(),
+  from: z.number().int(),
+  to: z.number().int(),
+  changes: z.array(FieldDiffSchema),
+});
+export const TemplateLocalesSchema = z.object({ key: z.string(), locales: z.array(TemplateSummarySchema) });
+
 /** The named template schemas (components, like RESPONSE_SCHEMAS). */
 export const TEMPLATE_RESPONSE_SCHEMAS = {
   TemplateDefinition: TemplateDefinitionSchema,
   TemplateDraft: TemplateDraftSchema,
   TemplateVersion: TemplateVersionSchema,
+  TemplatePreview: TemplatePreviewSchema,
+  DraftDiff: DraftDiffSchema,
+  VersionDiff: VersionDiffSchema,
+  TemplateLocales: TemplateLocalesSchema,
 } as const satisfies Record<string, z.ZodType>;
 
 /* Webhooks and the print room. */

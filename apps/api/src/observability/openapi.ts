@@ -168,7 +168,15 @@ const OPERATIONS: Record<string, { body?: Json; responses?: Record<string, Json>
     body: body('RollbackRequest'),
     responses: { 202: ok('A draft of that content, submitted for review', ref('TemplateDraft')) },
   },
-  Templates_preview: { body: body('PreviewRequest') },
+  Templates_preview: {
+    body: body('PreviewRequest'),
+    responses: { 200: ok('The rendered parts and the lint findings', ref('TemplatePreview')) },
+  },
+  Templates_draftDiff: {
+    responses: { 200: ok("The draft's changes to its base version", ref('DraftDiff')) },
+  },
+  Templates_diff: { responses: { 200: ok('The changes from one version to another', ref('VersionDiff')) } },
+  Templates_byKey: { responses: { 200: ok('The locales of a template key', ref('TemplateLocales')) } },
   Templates_previewPdf: {
     body: body('PreviewRequest'),
     responses: { 200: binary('application/pdf', 'The PDF') },
