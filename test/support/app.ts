@@ -11,6 +11,7 @@ import { type Clock, OffsetClock } from '#libs/core';
 import { Db } from '#libs/persistence';
 import { AUTH_HEADER, enableAutoAuth, TEST_AUTH_ENV } from './fixtures.js';
 import { createPgDatabase, freePort, ROOT, type TempDatabase } from './infra.js';
+import { checkWatchedAnswers, watchAnswers } from './openapi-validate.js';
 
 export interface InProcessApp {
   app: INestApplication;
@@ -53,15 +54,18 @@ export async function startInProcess(opts: {
   const { app } = await startApi({ config: loadConfig(env), clock });
   const baseUrl = `http://127.0.0.1:${port}`;
   const disableAutoAuth = opts.autoAuth === false ? () => false : enableAutoAuth(baseUrl);
+  const unwatch = watchAnswers(baseUrl);
   return {
     app,
     baseUrl,
     db: app.get(Db),
     async close() {
       disableAutoAuth();
+      unwatch();
       await app.close();
       await pg?.drop();
       if (dir) rmSync(dir, { recursive: true, force: true });
+      await checkWatchedAnswers();
     },
   };
 }

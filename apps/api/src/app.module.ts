@@ -7,6 +7,7 @@ import { pipelineImports } from '#libs/notifications';
 import { BatchController } from './http/batch.controller.js';
 import { CasesController } from './http/cases.controller.js';
 import { PrintRoomController } from './http/post.controller.js';
+import { ProblemsController } from './http/problems.controller.js';
 import { ChannelWebhooksController } from './http/channel-webhooks.controller.js';
 import { EvidenceController } from './http/evidence.controller.js';
 import { EvidenceAlertsController } from './http/evidence-alerts.controller.js';
@@ -51,6 +52,7 @@ export class ApiModule {
         LegalController,
         EvidenceLogController,
         LegalPageController,
+        ProblemsController,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, CheckpointScheduler],
     };

@@ -83,7 +83,7 @@ function positiveInt(raw: unknown, path: string): number {
 
 const DRAFT_STATUSES: DraftStatus[] = ['draft', 'in_review', 'approved', 'published', 'withdrawn'];
 
-const PreviewSchema = z.strictObject({
+export const PreviewSchema = z.strictObject({
   /** Preview a stored draft … */
   draftId: z.uuid().optional(),
   /** … or a published version … */

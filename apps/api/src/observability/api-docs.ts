@@ -13,51 +13,6 @@ const caseIdParam = ApiParam({
 });
 const idParam = ApiParam({ name: 'id', format: 'uuid', example: '6f1c2c1e-8a7b-4d57-9d0e-2f3b9c1a0b11' });
 
-const evidenceEvent = {
-  type: 'object',
-  properties: {
-    seq: { type: 'integer' },
-    caseId: { type: 'string' },
-    notificationId: { type: 'string', nullable: true },
-    type: { type: 'string' },
-    occurredAt: { type: 'string', format: 'date-time' },
-    recordedAt: { type: 'string', format: 'date-time' },
-    payload: { type: 'object', additionalProperties: true },
-    prevHash: { type: 'string' },
-    hash: { type: 'string' },
-  },
-};
-const verification = {
-  type: 'object',
-  properties: {
-    ok: { type: 'boolean' },
-    count: { type: 'integer' },
-    brokenAtSeq: { type: 'integer', nullable: true },
-    reason: { type: 'string', nullable: true },
-  },
-  additionalProperties: true,
-};
-const holdSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    caseId: { type: 'string' },
-    kind: { type: 'string', example: 'repayment_plan' },
-    until: { type: 'string', format: 'date-time', nullable: true },
-    reason: { type: 'string', nullable: true },
-    createdBy: { type: 'string' },
-    createdAt: { type: 'string', format: 'date-time' },
-    releasedAt: { type: 'string', format: 'date-time', nullable: true },
-  },
-};
-const holdResult = {
-  type: 'object',
-  properties: {
-    hold: holdSchema,
-    notifications: { type: 'array', items: { type: 'string', format: 'uuid' } },
-  },
-};
-
 /** `next` of a paged list (docs/api.md, "Pagination"). */
 const nextCursor = {
   type: 'string',
@@ -176,14 +131,7 @@ export const Docs = {
       ApiResponse({
         status: 200,
         description: 'A page of the notifications',
-        schema: {
-          type: 'object',
-          properties: {
-            caseId: { type: 'string' },
-            items: { type: 'array', items: ref('Notification') },
-            next: nextCursor,
-          },
-        },
+        schema: ref('NotificationPage'),
       }),
       ApiResponse({ status: 400, description: 'caseId missing, limit over 500, or an invalid cursor' }),
     ),
@@ -194,7 +142,7 @@ export const Docs = {
       idParam,
       ApiBody({
         required: false,
-        schema: { type: 'object', properties: { reason: { type: 'string', maxLength: 500 } } },
+        schema: ref('CancelRequest'),
         examples: { reason: { value: { reason: 'paid in full' } } },
       }),
       ApiResponse({ status: 200, description: 'Cancelled', schema: ref('Notification') }),
@@ -215,15 +163,7 @@ export const Docs = {
         status: 200,
         description:
           'A page of the chain; `verification` (of the whole chain) on the first page, null on later ones',
-        schema: {
-          type: 'object',
-          properties: {
-            caseId: { type: 'string' },
-            verification: { ...verification, nullable: true },
-            events: { type: 'array', items: evidenceEvent },
-            next: nextCursor,
-          },
-        },
+        schema: ref('CaseEvidencePage'),
       }),
       ApiResponse({ status: 400, description: 'Invalid caseId, limit over 500, or an invalid cursor' }),
     ),
@@ -232,10 +172,14 @@ export const Docs = {
     applyDecorators(
       ApiOperation({ summary: "Recompute a case's chain; names the first broken seq" }),
       ApiBody({
-        schema: { type: 'object', required: ['caseId'], properties: { caseId: { type: 'string' } } },
-        examples: { case: { value: { caseId: 'C-2026-000123' } } },
+        schema: ref('VerifyRequest'),
+        examples: { case: { value: { caseId: 'C-2026-000123' } }, all: { value: { all: true, limit: 100 } } },
       }),
-      ApiResponse({ status: 200, description: 'Verification', schema: verification }),
+      ApiResponse({
+        status: 200,
+        description: 'The case chain, or with `all` the cases verified (and `next`)',
+        schema: { oneOf: [ref('ChainVerification'), ref('LedgerVerification')] },
+      }),
       ApiResponse({ status: 400, description: 'Invalid caseId' }),
     ),
 
@@ -246,20 +190,16 @@ export const Docs = {
       }),
       caseIdParam,
       ApiBody({
-        schema: {
-          type: 'object',
-          required: ['kind'],
-          properties: {
-            kind: { type: 'string', example: 'repayment_plan' },
-            until: { type: 'string', format: 'date-time' },
-            reason: { type: 'string', maxLength: 500 },
-          },
-        },
+        schema: ref('HoldRequest'),
         examples: {
           plan: { value: { kind: 'repayment_plan', until: '2027-03-01T00:00:00Z', reason: 'plan agreed' } },
         },
       }),
-      ApiResponse({ status: 200, description: 'The hold and the notices it cancelled', schema: holdResult }),
+      ApiResponse({
+        status: 200,
+        description: 'The hold and the notices it cancelled',
+        schema: ref('HoldResult'),
+      }),
       ApiResponse({ status: 400, description: 'Invalid kind, until or reason' }),
     ),
 
@@ -273,7 +213,7 @@ export const Docs = {
       ApiResponse({
         status: 200,
         description: 'Released holds',
-        schema: { type: 'object', properties: { released: { type: 'array', items: holdResult } } },
+        schema: ref('ReleasedHolds'),
       }),
       ApiResponse({ status: 400, description: 'Invalid kind' }),
       ApiResponse({ status: 404, description: 'No active hold' }),
@@ -287,14 +227,7 @@ export const Docs = {
       ApiResponse({
         status: 200,
         description: 'A page of the holds',
-        schema: {
-          type: 'object',
-          properties: {
-            caseId: { type: 'string' },
-            holds: { type: 'array', items: holdSchema },
-            next: nextCursor,
-          },
-        },
+        schema: ref('HoldsPage'),
       }),
       ApiResponse({ status: 400, description: 'Invalid caseId, limit over 500, or an invalid cursor' }),
     ),
@@ -303,28 +236,13 @@ export const Docs = {
     applyDecorators(
       ApiOperation({ summary: 'Record an opt-out, complaint or contact refusal for an address' }),
       ApiBody({
-        schema: {
-          type: 'object',
-          required: ['address'],
-          properties: {
-            address: { type: 'string' },
-            channel: { type: 'string', example: 'sms', description: 'a channel or * (default)' },
-            reason: { type: 'string', enum: ['opt_out', 'complaint', 'contact_refused'] },
-          },
-        },
+        schema: ref('OptOutRequest'),
         examples: { sms: { value: { address: '+8613800138000', channel: 'sms', reason: 'opt_out' } } },
       }),
       ApiResponse({
         status: 201,
         description: 'Recorded',
-        schema: {
-          type: 'object',
-          properties: {
-            address: { type: 'string' },
-            channel: { type: 'string' },
-            reason: { type: 'string' },
-          },
-        },
+        schema: ref('OptOut'),
       }),
       ApiResponse({ status: 400, description: 'Invalid address, channel or reason' }),
     ),

@@ -1,7 +1,21 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { z } from 'zod';
-import { CreateNotificationSchema } from '#libs/contracts';
+import {
+  AutomaticNotificationSchema,
+  CancelBodySchema,
+  CreateNotificationSchema,
+  HoldBodySchema,
+  OptOutBodySchema,
+  ProblemSchema,
+  RESPONSE_SCHEMAS,
+  TEMPLATE_RESPONSE_SCHEMAS,
+  CHANNEL_RESPONSE_SCHEMAS,
+  ProblemTypeSchema,
+  VerifyBodySchema,
+} from '#libs/contracts';
+import { DraftCreateSchema, DraftPatchSchema } from '#libs/templates';
+import { PreviewSchema } from '../http/templates.controller.js';
 import { BEARER_SCHEME } from '../auth/scopes.js';
 import { NON_JSON_BODY_PATHS } from '../http/json-only.js';
 
@@ -55,116 +69,206 @@ const RATE_LIMIT_HEADERS: Record<string, Json> = {
   'RateLimit-Policy': { description: '`<limit>;w=<window seconds>`', schema: { type: 'string' } },
 };
 
-const schemas: Record<string, Json> = {
-  Problem: {
-    type: 'object',
-    description: 'RFC 9457 problem details (application/problem+json)',
-    required: ['type', 'title', 'status', 'detail', 'code'],
-    properties: {
-      type: { type: 'string', example: '/problems/validation' },
-      title: { type: 'string' },
-      status: { type: 'integer' },
-      detail: { type: 'string' },
-      instance: { type: 'string' },
-      code: {
-        type: 'string',
-        description: 'Stable error code; the gRPC status is derived from it (docs/api.md)',
-        example: 'validation',
-      },
-      errors: { type: 'array', items: { $ref: '#/components/schemas/ProblemField' } },
-      retryAfter: { type: 'integer', description: 'Seconds (429 only; also the Retry-After header)' },
-    },
-    additionalProperties: true,
-  },
-  ProblemField: {
-    type: 'object',
-    required: ['path', 'message'],
-    properties: { path: { type: 'string', example: 'recipient.phone' }, message: { type: 'string' } },
-  },
-  NotificationEvent: {
-    type: 'object',
-    required: ['seq', 'type', 'occurredAt', 'recordedAt', 'payload', 'hash'],
-    properties: {
-      seq: { type: 'integer', example: 1 },
-      type: { type: 'string', example: 'notification.accepted' },
-      occurredAt: { type: 'string', format: 'date-time' },
-      recordedAt: { type: 'string', format: 'date-time' },
-      payload: { type: 'object', additionalProperties: true },
-      hash: { type: 'string', example: 'a3f1…' },
-    },
-  },
-  Notification: {
-    type: 'object',
-    required: ['id', 'caseId', 'channel', 'status', 'template', 'recipient', 'createdAt', 'updatedAt'],
-    properties: {
-      id: { type: 'string', format: 'uuid' },
-      caseId: { type: 'string', example: 'C-2026-000123' },
-      channel: { type: 'string', enum: ['sms', 'email', 'letter'] },
-      status: {
-        type: 'string',
-        enum: [
-          'accepted',
-          'scheduled',
-          'sending',
-          'sent',
-          'delivered',
-          'undelivered',
-          'failed',
-          'suppressed',
-          'cancelled',
-        ],
-      },
-      statusReason: { type: 'string', nullable: true },
-      template: {
-        type: 'object',
-        properties: { key: { type: 'string' }, version: { type: 'integer' }, locale: { type: 'string' } },
-      },
-      recipient: {
-        type: 'object',
-        properties: { role: { type: 'string' }, name: { type: 'string' }, address: { type: 'string' } },
-      },
-      provider: { type: 'string', nullable: true },
-      providerMessageId: { type: 'string', nullable: true },
-      notBefore: { type: 'string', format: 'date-time', nullable: true },
-      compliance: { type: 'object', nullable: true, additionalProperties: true },
-      createdAt: { type: 'string', format: 'date-time' },
-      updatedAt: { type: 'string', format: 'date-time' },
-      events: { type: 'array', items: { $ref: '#/components/schemas/NotificationEvent' } },
-    },
+/** zod schemas as OpenAPI components (`#/components/schemas/<name>`), nested named ones by $ref. */
+function componentsOf(named: Record<string, z.ZodType>, io: 'input' | 'output'): Record<string, Json> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(named)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, {
+    target: 'openapi-3.0',
+    io,
+    unrepresentable: 'any',
+    uri: (id) => `#/components/schemas/${id}`,
+  }) as unknown as { schemas: Record<string, Json> };
+  for (const schema of Object.values(schemas)) {
+    delete schema.$id;
+    delete schema.$schema;
+  }
+  return schemas;
+}
+
+/** The bodies the routes validate with (the same zod schemas), as components. */
+const REQUEST_SCHEMAS = {
+  ExplicitNotification: CreateNotificationSchema,
+  AutomaticNotification: AutomaticNotificationSchema,
+  CreateNotification: z.union([CreateNotificationSchema, AutomaticNotificationSchema]).meta({
+    description:
+      'Explicit (`channel` + `templateKey`) or automatic (`dpd` and/or `stage`: the stage policy picks)',
     example: {
-      id: '6f1c2c1e-8a7b-4d57-9d0e-2f3b9c1a0b11',
       caseId: 'C-2026-000123',
       channel: 'sms',
-      status: 'accepted',
-      statusReason: null,
-      template: { key: 'early.sms.reminder', version: 1, locale: 'zh-CN' },
-      recipient: { role: 'debtor', name: '张三', address: '+8613800138000' },
-      provider: null,
-      providerMessageId: null,
-      notBefore: null,
-      createdAt: '2026-11-24T02:00:00.000Z',
-      updatedAt: '2026-11-24T02:00:00.000Z',
-      events: [],
+      templateKey: 'early.sms.reminder',
+      locale: 'zh-CN',
+      recipient: { role: 'debtor', name: '张三', phone: '+8613800138000', timeZone: 'Asia/Shanghai' },
+      data: { amountDue: '12345.67', dueDate: '2026-11-01', cardLast4: '1234', dpd: 22 },
+    },
+  }),
+  CancelRequest: CancelBodySchema,
+  HoldRequest: HoldBodySchema,
+  OptOutRequest: OptOutBodySchema,
+  VerifyRequest: VerifyBodySchema,
+  DraftCreateRequest: DraftCreateSchema,
+  DraftPatchRequest: DraftPatchSchema,
+  PreviewRequest: PreviewSchema,
+  RejectRequest: z.strictObject({ reason: z.string().max(2000).optional() }),
+  RollbackRequest: z.strictObject({ version: z.number().int().min(1) }),
+} satisfies Record<string, z.ZodType>;
+
+/** One line of the NDJSON answer of `POST /v1/notifications/batch`. */
+const BatchLineResult = z.union([
+  z.object({ line: z.number().int(), id: z.string(), status: z.string(), replayed: z.boolean() }),
+  z.object({ line: z.number().int(), error: ProblemSchema }),
+]);
+
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+
+/**
+ * Request bodies and success answers of the operations whose controllers carry no decorator for
+ * them, by operationId. An id that names no operation fails the build of the document.
+ */
+const OPERATIONS: Record<string, { body?: Json; responses?: Record<string, Json> }> = {
+  Batch_batch: {
+    body: {
+      required: true,
+      description: 'One CreateNotification per line, each with an optional `idempotencyKey`',
+      content: { 'application/x-ndjson': { schema: { type: 'string' } } },
+    },
+    responses: {
+      200: {
+        description: 'One result per line, in order, streamed (a line either an id or a problem)',
+        content: {
+          'application/x-ndjson': {
+            schema: { type: 'string', 'x-line-schema': ref('BatchLineResult') },
+          },
+        },
+      },
     },
   },
+  Templates_list: { responses: { 200: ok('A page of templates', ref('TemplatePage')) } },
+  Templates_createDraft: {
+    body: body('DraftCreateRequest'),
+    responses: { 201: ok('The draft', ref('TemplateDraft')) },
+  },
+  Templates_draft: { responses: { 200: ok('The draft', ref('TemplateDraft')) } },
+  Templates_updateDraft: {
+    body: body('DraftPatchRequest'),
+    responses: { 200: ok('The draft', ref('TemplateDraft')) },
+  },
+  Templates_submit: {
+    responses: { 200: ok('The draft, in review (with its lint findings)', ref('TemplateDraft')) },
+  },
+  Templates_approve: { responses: { 200: ok('The approved draft', ref('TemplateDraft')) } },
+  Templates_reject: {
+    body: body('RejectRequest', false),
+    responses: { 200: ok('The draft, back to draft', ref('TemplateDraft')) },
+  },
+  Templates_withdraw: { responses: { 200: ok('The withdrawn draft', ref('TemplateDraft')) } },
+  Templates_publish: { responses: { 200: ok('The published version', ref('TemplateVersion')) } },
+  Templates_version: { responses: { 200: ok('The version', ref('TemplateVersion')) } },
+  Templates_rollback: {
+    body: body('RollbackRequest'),
+    responses: { 202: ok('A draft of that content, submitted for review', ref('TemplateDraft')) },
+  },
+  Templates_preview: {
+    body: body('PreviewRequest'),
+    responses: { 200: ok('The rendered parts and the lint findings', ref('TemplatePreview')) },
+  },
+  Templates_draftDiff: {
+    responses: { 200: ok("The draft's changes to its base version", ref('DraftDiff')) },
+  },
+  Templates_diff: { responses: { 200: ok('The changes from one version to another', ref('VersionDiff')) } },
+  Templates_byKey: { responses: { 200: ok('The locales of a template key', ref('TemplateLocales')) } },
+  Templates_previewPdf: {
+    body: body('PreviewRequest'),
+    responses: { 200: binary('application/pdf', 'The PDF') },
+  },
+  PrintRoom_tracking: {
+    body: { required: true, content: { 'text/csv': { schema: { type: 'string' } } } },
+    responses: { 200: ok('Rows applied; bad rows by line number', ref('TrackingImport')) },
+  },
+  ChannelWebhooks_emailEvents: {
+    body: {
+      required: true,
+      description: 'Signed (timestamp + HMAC headers): JSON events, or a DSN / complaint message',
+      content: {
+        'application/json': { schema: { type: 'object', additionalProperties: true } },
+        'message/rfc822': { schema: { type: 'string' } },
+      },
+    },
+    responses: { 200: ok('Events received and how many matched a notice', ref('EmailEventsResult')) },
+  },
+  ChannelWebhooks_postEvents: {
+    body: {
+      required: true,
+      description: 'Signed by the print vendor; verified over the exact bytes',
+      content: { 'application/json': { schema: { type: 'object', additionalProperties: true } } },
+    },
+    responses: { 200: ok('Events received', ref('PostEventsResult')) },
+  },
+  ChannelWebhooks_unsubscribe: {
+    body: {
+      required: false,
+      description: 'RFC 8058 one-click (`List-Unsubscribe=One-Click`)',
+      content: {
+        'application/x-www-form-urlencoded': {
+          schema: {
+            type: 'object',
+            properties: { 'List-Unsubscribe': { type: 'string', enum: ['One-Click'] } },
+          },
+        },
+      },
+    },
+    responses: { 200: ok('Unsubscribed', ref('UnsubscribeResult')) },
+  },
+  Problems_show: {
+    responses: {
+      200: {
+        description: 'The problem type: an HTML page, or JSON on Accept: application/json',
+        content: {
+          'application/json': { schema: ref('ProblemType') },
+          'text/html': { schema: { type: 'string' } },
+        },
+      },
+    },
+  },
+  Editor_page: { responses: { 200: text('text/html', 'The editor page') } },
+  Editor_script: { responses: { 200: text('text/javascript', 'The editor script') } },
+  ChannelWebhooks_unsubscribePage: {
+    responses: {
+      200: text('text/html', 'The confirmation page'),
+      400: text('text/html', 'An invalid link: a page saying so (a person clicked it)'),
+    },
+  },
+  Legal_bundle: { responses: { 200: binary('application/zip', 'The evidence bundle') } },
+  Legal_publicKey: { responses: { 200: text('application/x-pem-file', 'The evidence public key (PEM)') } },
+  EvidenceLog_vkey: { responses: { 200: text('text/plain', 'The log verifier key (note format)') } },
+  EvidenceLog_checkpoint: { responses: { 200: text('text/plain', 'The signed checkpoint (note format)') } },
 };
 
-function createNotificationSchema(): Json {
-  const s = z.toJSONSchema(CreateNotificationSchema, {
-    target: 'openapi-3.0',
-    io: 'input',
-    unrepresentable: 'any',
-  }) as Json;
-  delete s.$schema;
-  s.example = {
-    caseId: 'C-2026-000123',
-    channel: 'sms',
-    templateKey: 'early.sms.reminder',
-    locale: 'zh-CN',
-    recipient: { role: 'debtor', name: '张三', phone: '+8613800138000', timeZone: 'Asia/Shanghai' },
-    data: { amountDue: '12345.67', dueDate: '2026-11-01', cardLast4: '1234', dpd: 22 },
-  };
-  return s;
+/** POST operations that read no body (documented with `x-no-body: true`). */
+const BODYLESS = new Set([
+  'Templates_submit',
+  'Templates_approve',
+  'Templates_withdraw',
+  'Templates_publish',
+  'EvidenceAlerts_ack',
+  'Legal_createCheckpoint',
+  'PrintRoom_close',
+]);
+
+function json(schema: Json): Json {
+  return { 'application/json': { schema } };
+}
+function ok(description: string, schema: Json): Json {
+  return { description, content: json(schema) };
+}
+function body(name: string, required = true): Json {
+  return { required, content: json(ref(name)) };
+}
+function text(type: string, description: string): Json {
+  return { description, content: { [type]: { schema: { type: 'string' } } } };
+}
+function binary(type: string, description: string): Json {
+  return { description, content: { [type]: { schema: { type: 'string', format: 'binary' } } } };
 }
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'] as const;
@@ -178,14 +282,35 @@ function complete(doc: OpenAPIObject): OpenAPIObject {
   const components = (doc.components ??= {}) as { schemas?: Record<string, unknown> };
   components.schemas = {
     ...(components.schemas ?? {}),
-    ...schemas,
-    CreateNotification: createNotificationSchema(),
+    ...componentsOf(
+      {
+        ProblemType: ProblemTypeSchema,
+        ...RESPONSE_SCHEMAS,
+        ...TEMPLATE_RESPONSE_SCHEMAS,
+        ...CHANNEL_RESPONSE_SCHEMAS,
+        BatchLineResult,
+      },
+      'output',
+    ),
+    ...componentsOf(REQUEST_SCHEMAS, 'input'),
   };
+  const unused = new Set([...Object.keys(OPERATIONS), ...BODYLESS]);
   for (const [path, item] of Object.entries(doc.paths) as [string, Record<string, Json>][]) {
     for (const m of METHODS) {
       const op = item[m] as (Json & { responses?: Record<string, Json>; security?: unknown[] }) | undefined;
       if (!op) continue;
       op.responses ??= {};
+      if (BODYLESS.has(String(op.operationId))) {
+        unused.delete(String(op.operationId));
+        op['x-no-body'] = true;
+      }
+      const extra = OPERATIONS[String(op.operationId)];
+      if (extra) {
+        unused.delete(String(op.operationId));
+        if (extra.body) op.requestBody = extra.body;
+        for (const [status, res] of Object.entries(extra.responses ?? {}))
+          op.responses[status] = { ...(op.responses[status] ?? {}), ...res };
+      }
       // @Scopes on both the class and the method adds the scheme twice.
       if (op.security) op.security = [...new Map(op.security.map((x) => [JSON.stringify(x), x])).values()];
       if (!op['x-public'] && !op.security) {
@@ -196,6 +321,9 @@ function complete(doc: OpenAPIObject): OpenAPIObject {
         op.responses['429'] ??= { description: 'Rate limit of the API key exceeded (see Retry-After)' };
       }
       op.responses['500'] ??= { description: 'Unexpected error (logged)' };
+      // Every error is a problem: statuses an operation does not list (a 404 for an unknown
+      // draft, a 409 of the workflow, ...) are still typed for a client.
+      op.responses.default ??= { description: 'Any other error' };
       const jsonBody =
         (m === 'post' || m === 'put' || m === 'patch') &&
         path.startsWith('/v1/') &&
@@ -206,6 +334,10 @@ function complete(doc: OpenAPIObject): OpenAPIObject {
         };
       }
       for (const [status, res] of Object.entries(op.responses)) {
+        if (status === 'default') {
+          res.content ??= { 'application/problem+json': { schema: problemRef } };
+          continue;
+        }
         const code = Number(status);
         if (code < 400 || res.content) continue;
         res.content = {
@@ -227,6 +359,7 @@ function complete(doc: OpenAPIObject): OpenAPIObject {
       }
     }
   }
+  if (unused.size) throw new Error(`openapi.ts: no operation ${[...unused].join(', ')}`);
   return doc;
 }
 
