@@ -68,6 +68,25 @@ describe('BullMqPeriodicTasks (real Redis)', () => {
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(every * 0.4);
   }, 20_000);
 
+  it('puts the schedule back when Redis lost it (restart without data): the ticks resume', async () => {
+    const rec = recorder(5);
+    const a = proc();
+    await a.register({ name: 'lost', everyMs: 200, run: rec.run('a') });
+    await sleep(700);
+    expect(rec.runs.length).toBeGreaterThan(0);
+    // What a Redis restarted without persistence looks like: every key of the run is gone.
+    const admin = new Redis(redis.url);
+    const keys = await admin.keys(`${redis.prefix}:*`);
+    if (keys.length > 0) await admin.del(...keys);
+    await admin.quit();
+    await sleep(600);
+    const afterLoss = rec.runs.length;
+    await sleep(2_500);
+    await a.close();
+    expect(rec.runs.length - afterLoss).toBeGreaterThanOrEqual(3);
+    expect(errors.some((e) => e.includes('lost: job scheduler was missing in Redis: recreated'))).toBe(true);
+  }, 20_000);
+
   it('a run longer than the interval is never overlapped by the next tick in another process', async () => {
     const rec = recorder(450);
     const [a, b] = [proc(), proc()];

@@ -119,6 +119,8 @@ export class InProcessPeriodicTasks extends PeriodicTasks {
  */
 const LOCK_MS = 15_000;
 const STALLED_CHECK_MS = 5_000;
+/** Longest time a lost job scheduler (Redis restarted without its data) stays lost. */
+const SCHEDULE_GUARD_MS = 10_000;
 
 /**
  * Queue mode: one queue per task (`<base>-<task>`, under the run's Redis prefix) holding one job
@@ -153,7 +155,7 @@ export class BullMqPeriodicTasks extends PeriodicTasks {
       connectionName: `${this.prefix}:${name}`,
     };
     const queue = new Queue(name, { connection, prefix: this.prefix });
-    try {
+    const schedule = async () => {
       await queue.setGlobalConcurrency(1);
       // Upserting the same id and interval from every process keeps one schedule (the next
       // job's id is `repeat:<task>:<slot>`, unique per tick); a new interval replaces it.
@@ -162,10 +164,28 @@ export class BullMqPeriodicTasks extends PeriodicTasks {
         { every: task.everyMs },
         { name: task.name, data: {}, opts: { attempts: 1, removeOnComplete: true, removeOnFail: true } },
       );
+    };
+    try {
+      await schedule();
     } catch (err) {
       await queue.close();
       throw err;
     }
+    // The schedule lives in Redis: a Redis that restarts without its data (or is flushed) loses
+    // it, and nothing would sweep, checkpoint or prune again. Every process checks that it is
+    // there and puts it back (an upsert of the same id: still one schedule).
+    const guard = setInterval(
+      () => {
+        void (async () => {
+          if (!(await queue.getJobScheduler(task.name))) {
+            await schedule();
+            this.hooks.onError?.(task.name, new Error('job scheduler was missing in Redis: recreated'));
+          }
+        })().catch((err: unknown) => this.hooks.onError?.(task.name, err));
+      },
+      Math.max(1_000, Math.min(task.everyMs, SCHEDULE_GUARD_MS)),
+    );
+    guard.unref();
     const worker = new Worker(
       name,
       async () => {
@@ -185,11 +205,13 @@ export class BullMqPeriodicTasks extends PeriodicTasks {
     try {
       await worker.waitUntilReady();
     } catch (err) {
+      clearInterval(guard);
       await worker.close();
       await queue.close();
       throw err;
     }
     return async () => {
+      clearInterval(guard);
       // The worker first: close() waits for the run in progress.
       await worker.close();
       await queue.close();
