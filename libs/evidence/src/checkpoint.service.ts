@@ -9,7 +9,8 @@ import {
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock, NotFoundError } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
-import { type CaseHead, CaseHeadTree, type CaseInclusionProof, MerkleTree } from './merkle.js';
+import { MerkleLevels } from './log/proofs.js';
+import { type CaseHead, CaseHeadTree, type CaseInclusionProof } from './merkle.js';
 import { EvidenceSigningKeys } from './signer.js';
 import { type SignedCheckpoint, signCheckpointWith, type SigningKey } from './signing.js';
 import { parseTimeStampResponse, requestTimestamp } from './tsa.js';
@@ -155,9 +156,7 @@ export class CheckpointService {
       }
     }
     if (this.witnesses) {
-      const size = made.signed.checkpoint.logSize ?? 0;
-      const leaves = (await this.integrity.leafHashes()).slice(0, size).map((h) => Buffer.from(h, 'hex'));
-      stored.witnessed = await this.witnesses.publish(made.id, this.keys.signer(), leaves);
+      stored.witnessed = await this.witnesses.publish(made.id, this.keys.signer(), made.log);
     }
     this.log.log(
       `checkpoint ${made.id} (${reason}): ${made.signed.checkpoint.treeSize} cases, root ${made.signed.checkpoint.rootHash}, log of ${made.signed.checkpoint.logSize} events`,
@@ -170,10 +169,11 @@ export class CheckpointService {
    * found inconsistent there is recorded as an alert too.
    */
   private async createChecked(key: SigningKey, reason: CheckpointReason, skipIfUnchanged: boolean) {
-    await this.integrity.record(await this.integrity.check());
+    const checked = await this.integrity.checkLog();
+    await this.integrity.record(checked.findings);
     await this.integrity.assertClear('checkpoint');
     try {
-      return await this.createLocked(key, reason, skipIfUnchanged);
+      return await this.createLocked(key, reason, skipIfUnchanged, checked.tree);
     } catch (err) {
       if (!(err instanceof InconsistentLogError)) throw err;
       await this.integrity.record([err.finding]);
@@ -188,7 +188,8 @@ export class CheckpointService {
     key: SigningKey,
     reason: CheckpointReason,
     skipIfUnchanged: boolean,
-  ): Promise<{ id: number; signed: SignedCheckpoint; tree: CaseHeadTree } | null> {
+    stored: MerkleLevels,
+  ): Promise<{ id: number; signed: SignedCheckpoint; tree: CaseHeadTree; log: MerkleLevels } | null> {
     return this.db.transaction(async (tx) => {
       if (this.db.dialect === 'postgres') await tx.rows('SELECT pg_advisory_xact_lock(?)', [CHECKPOINT_LOCK]);
       const heads = (
@@ -202,26 +203,25 @@ export class CheckpointService {
       const changed = heads.filter((h) => previous.get(h.caseId)?.hash !== h.hash);
       if (skipIfUnchanged && lastId > 0 && changed.length === 0) return null;
       // The log: new events appended (single integrator: this lock), then the previous checkpoint's
-      // (size, root) must be a prefix of it.
-      await this.integrity.integrate(tx);
-      const leaves = await this.integrity.leafHashes(tx);
+      // (size, root) must be a prefix of it. The check's tree is extended; it is read again only
+      // when another writer integrated since the check.
+      const { extended } = await this.integrity.integrate(tx, stored);
+      const log = extended ? stored : await this.integrity.storedTree(tx);
       if (lastId > 0) {
         const [prev] = await tx.rows<{ body: string }>('SELECT body FROM checkpoints WHERE id = ?', [lastId]);
         const p = JSON.parse(prev.body) as { logSize?: number; logRoot?: string };
         if (p.logSize !== undefined && p.logRoot !== undefined) {
-          const f = consistencyFinding(lastId, p.logSize, p.logRoot, leaves);
+          const f = consistencyFinding(lastId, p.logSize, p.logRoot, log);
           if (f && !(await this.integrity.acknowledged(f, tx))) throw new InconsistentLogError(f);
         }
       }
       const tree = new CaseHeadTree(heads);
-      const logRoot = MerkleTree.fromLeafHashes(leaves.map((h) => Buffer.from(h, 'hex')))
-        .root()
-        .toString('hex');
+      const logRoot = log.root().toString('hex');
       const signed = await signCheckpointWith(this.keys.signer(), {
         treeSize: tree.treeSize,
         rootHash: tree.rootHash,
         createdAt: this.clock.now(),
-        logSize: leaves.length,
+        logSize: log.size,
         logRoot,
       });
       const [row] = await tx.rows<{ id: number | string }>(
@@ -234,7 +234,7 @@ export class CheckpointService {
           signed.body,
           signed.signature,
           reason,
-          leaves.length,
+          log.size,
           logRoot,
         ],
       );
@@ -246,7 +246,7 @@ export class CheckpointService {
           part.flatMap((h) => [id, h.caseId, h.seq, h.hash]),
         );
       }
-      return { id, signed, tree };
+      return { id, signed, tree, log };
     });
   }
 
