@@ -20,6 +20,7 @@ import {
   EvidenceIntegrityError,
   type IntegrityFinding,
 } from './transparency/integrity.service.js';
+import { CheckpointAnchor } from './transparency/anchor.js';
 import { type WitnessOutcome, WitnessPublisher } from './transparency/witnesses.js';
 
 /**
@@ -114,8 +115,9 @@ export class CheckpointService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Optional() integrity?: EvidenceIntegrity,
     @Optional() private readonly witnesses?: WitnessPublisher,
+    @Optional() private readonly anchor?: CheckpointAnchor,
   ) {
-    this.integrity = integrity ?? new EvidenceIntegrity(db, keys, clock);
+    this.integrity = integrity ?? new EvidenceIntegrity(db, keys, clock, anchor);
   }
 
   /**
@@ -131,6 +133,8 @@ export class CheckpointService {
     this.tail = run.catch(() => undefined);
     const made = await run;
     if (!made) return null;
+    // Committed: kept outside the database too, what the start-up check compares it with.
+    this.anchor?.keep({ id: made.id, body: made.signed.body, signature: made.signed.signature });
     this.cachedTree = { id: made.id, tree: made.tree };
     const stored: StoredCheckpoint = { id: made.id, signed: made.signed, reason };
     const tsaUrl = this.config.evidence.tsaUrl;

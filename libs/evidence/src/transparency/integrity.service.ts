@@ -5,6 +5,7 @@ import {
   Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
+  Optional,
 } from '@nestjs/common';
 import { AppError, CLOCK, type Clock, NotFoundError } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
@@ -13,6 +14,7 @@ import { LogVerifyPool } from '../log/verify-pool.js';
 import type { LeafPageResult } from '../log/verify-work.js';
 import { EvidenceSigningKeys } from '../signer.js';
 import { type SigningKey, verifyCheckpointBytes } from '../signing.js';
+import { type AnchoredCheckpoint, CheckpointAnchor } from './anchor.js';
 import { eventLeafHash, LEGACY_SET_KEY, type SetEntry, setBody } from './set.js';
 
 /**
@@ -137,6 +139,7 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
     private readonly db: Db,
     private readonly keys: EvidenceSigningKeys,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Optional() private readonly anchor?: CheckpointAnchor,
   ) {}
 
   /** The start-up check. Failures of the check itself are logged, never fatal. */
@@ -316,6 +319,7 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
         );
       }
     }
+    if (this.anchor) await this.checkKept(runner, this.anchor, key, tree, cp ? Number(cp.id) : 0, add);
     // Leaves are only written with the checkpoint that signs them: more means checkpoints are gone.
     if (tree.size > covered && !found.has('checkpoint_missing')) {
       add(
@@ -329,6 +333,64 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
       return n > 1 ? { kind: f.kind, detail: `${f.detail} (and ${n - 1} more)` } : f;
     });
     return { findings, tree };
+  }
+
+  /**
+   * The database against the checkpoint kept outside it (anchor.ts): its row must be there, the
+   * same, and the stored log must extend it. Catches history the database lost as a whole
+   * (corrupted WAL frames dropped at recovery, an older copy of the file).
+   */
+  private async checkKept(
+    runner: SqlRunner,
+    anchor: CheckpointAnchor,
+    key: SigningKey | undefined,
+    tree: MerkleLevels,
+    latestId: number,
+    add: (kind: AlertKind, detail: string, n?: number) => void,
+  ): Promise<void> {
+    let kept: AnchoredCheckpoint | undefined;
+    try {
+      kept = anchor.read();
+    } catch (err) {
+      this.log.error(`the kept checkpoint is unreadable, not compared: ${String(err)}`);
+      return;
+    }
+    if (!kept) return;
+    const where = `checkpoint ${kept.id} kept in ${anchor.path}`;
+    let signed: { logSize?: number; logRoot?: string; createdAt: string };
+    if (key) {
+      const v = verifyCheckpointBytes(
+        Buffer.from(kept.body, 'utf8'),
+        Buffer.from(kept.signature, 'base64'),
+        key.publicKey,
+      );
+      if (!v.ok) {
+        add('checkpoint_signature', `${where}: ${v.detail}`);
+        return;
+      }
+      signed = v.checkpoint;
+    } else {
+      signed = JSON.parse(kept.body) as typeof signed;
+    }
+    const [row] = await runner.rows<{ body: string; signature: string }>(
+      'SELECT body, signature FROM checkpoints WHERE id = ?',
+      [kept.id],
+    );
+    if (!row) {
+      add(
+        'checkpoint_missing',
+        `${where} (signed at ${signed.createdAt}) is not in the database, whose latest checkpoint is ${latestId || 'none'}: committed transactions were lost (corrupted WAL frames, an older copy of the database)`,
+      );
+    } else if (row.body !== kept.body || row.signature !== kept.signature) {
+      add(
+        'checkpoint_missing',
+        `${where}: the database holds another checkpoint ${kept.id} (history rewritten or lost)`,
+      );
+    }
+    if (signed.logSize !== undefined && signed.logRoot !== undefined) {
+      const f = consistencyFinding(kept.id, signed.logSize, signed.logRoot, tree);
+      if (f) add(f.kind, `${f.detail} (${where})`);
+    }
   }
 
   /** Worker threads the check uses (0: inline, no compiled worker). */
