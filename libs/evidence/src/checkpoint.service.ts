@@ -106,6 +106,8 @@ export class CheckpointService {
   /** Creation is serialised in the process (and by an advisory lock across PostgreSQL processes). */
   private tail: Promise<unknown> = Promise.resolve();
   private cachedTree?: { id: number; tree: CaseHeadTree };
+  /** The stored log's tree as the last checkpoint made here left it (append-only: its prefixes stay valid). */
+  private cachedLog?: MerkleLevels;
   private readonly integrity: EvidenceIntegrity;
 
   constructor(
@@ -136,6 +138,7 @@ export class CheckpointService {
     // Committed: kept outside the database too, what the start-up check compares it with.
     this.anchor?.keep({ id: made.id, body: made.signed.body, signature: made.signed.signature });
     this.cachedTree = { id: made.id, tree: made.tree };
+    this.cachedLog = made.log;
     const stored: StoredCheckpoint = { id: made.id, signed: made.signed, reason };
     const tsaUrl = this.config.evidence.tsaUrl;
     if (tsaUrl) {
@@ -263,6 +266,18 @@ export class CheckpointService {
       [id],
     );
     return new Map(rows.map((r) => [r.case_id, { caseId: r.case_id, seq: Number(r.seq), hash: r.hash }]));
+  }
+
+  /**
+   * The stored log's tree with at least `size` leaves (proofs for any size up to it): the one the
+   * last checkpoint made in this process built, otherwise read from storage once.
+   */
+  async logTree(size: number): Promise<MerkleLevels> {
+    if (this.cachedLog && this.cachedLog.size >= size) return this.cachedLog;
+    const tree = await this.integrity.storedTree();
+    if (tree.size < size) throw new Error(`the stored log has ${tree.size} leaves, fewer than ${size}`);
+    this.cachedLog = tree;
+    return tree;
   }
 
   async latest(): Promise<StoredCheckpoint | null> {
