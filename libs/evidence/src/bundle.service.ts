@@ -17,7 +17,6 @@ import {
 } from './certificate.js';
 import type { CaseInclusionProof } from './merkle.js';
 import type { BundleLog, InclusionLine } from './bundle-log.js';
-import { MerkleLevels } from './log/proofs.js';
 import { WitnessPublisher } from './transparency/witnesses.js';
 
 /**
@@ -175,11 +174,8 @@ export class EvidenceBundleService {
     const cosigned = await this.witnesses?.cosignedNote(checkpointId);
     if (!cosigned) return undefined;
     const size = cosigned.size;
-    const leaves = await this.db.rows<{ leaf_hash: string }>(
-      'SELECT leaf_hash FROM log_leaves WHERE idx < ? ORDER BY idx',
-      [size],
-    );
-    const tree = MerkleLevels.fromLeafHashes(leaves.map((l) => Buffer.from(l.leaf_hash, 'hex')));
+    // The tree the checkpoint was just made with when there is one: the log is not read again.
+    const tree = await this.checkpoints.logTree(size);
     const earlier = await this.db.rows<{ log_size: number | string }>(
       'SELECT DISTINCT log_size FROM checkpoint_notes WHERE checkpoint_id < ? AND log_size < ? ORDER BY log_size',
       [checkpointId, size],

@@ -10,7 +10,8 @@ import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock, NotFoundError } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
 import { type PeriodicTaskHandle, PeriodicTasks } from '#libs/queue';
-import { type CaseHead, CaseHeadTree, type CaseInclusionProof, MerkleTree } from './merkle.js';
+import { MerkleLevels } from './log/proofs.js';
+import { type CaseHead, CaseHeadTree, type CaseInclusionProof } from './merkle.js';
 import { EvidenceSigningKeys } from './signer.js';
 import { type SignedCheckpoint, signCheckpointWith, type SigningKey } from './signing.js';
 import { parseTimeStampResponse, requestTimestamp } from './tsa.js';
@@ -20,6 +21,7 @@ import {
   EvidenceIntegrityError,
   type IntegrityFinding,
 } from './transparency/integrity.service.js';
+import { CheckpointAnchor } from './transparency/anchor.js';
 import { type WitnessOutcome, WitnessPublisher } from './transparency/witnesses.js';
 
 /**
@@ -105,6 +107,8 @@ export class CheckpointService {
   /** Creation is serialised in the process (and by an advisory lock across PostgreSQL processes). */
   private tail: Promise<unknown> = Promise.resolve();
   private cachedTree?: { id: number; tree: CaseHeadTree };
+  /** The stored log's tree as the last checkpoint made here left it (append-only: its prefixes stay valid). */
+  private cachedLog?: MerkleLevels;
   private readonly integrity: EvidenceIntegrity;
 
   constructor(
@@ -114,8 +118,9 @@ export class CheckpointService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Optional() integrity?: EvidenceIntegrity,
     @Optional() private readonly witnesses?: WitnessPublisher,
+    @Optional() private readonly anchor?: CheckpointAnchor,
   ) {
-    this.integrity = integrity ?? new EvidenceIntegrity(db, keys, clock);
+    this.integrity = integrity ?? new EvidenceIntegrity(db, keys, clock, anchor);
   }
 
   /**
@@ -131,7 +136,10 @@ export class CheckpointService {
     this.tail = run.catch(() => undefined);
     const made = await run;
     if (!made) return null;
+    // Committed: kept outside the database too, what the start-up check compares it with.
+    this.anchor?.keep({ id: made.id, body: made.signed.body, signature: made.signed.signature });
     this.cachedTree = { id: made.id, tree: made.tree };
+    this.cachedLog = made.log;
     const stored: StoredCheckpoint = { id: made.id, signed: made.signed, reason };
     const tsaUrl = this.config.evidence.tsaUrl;
     if (tsaUrl) {
@@ -156,9 +164,7 @@ export class CheckpointService {
       }
     }
     if (this.witnesses) {
-      const size = made.signed.checkpoint.logSize ?? 0;
-      const leaves = (await this.integrity.leafHashes()).slice(0, size).map((h) => Buffer.from(h, 'hex'));
-      stored.witnessed = await this.witnesses.publish(made.id, this.keys.signer(), leaves);
+      stored.witnessed = await this.witnesses.publish(made.id, this.keys.signer(), made.log);
     }
     this.log.log(
       `checkpoint ${made.id} (${reason}): ${made.signed.checkpoint.treeSize} cases, root ${made.signed.checkpoint.rootHash}, log of ${made.signed.checkpoint.logSize} events`,
@@ -171,10 +177,11 @@ export class CheckpointService {
    * found inconsistent there is recorded as an alert too.
    */
   private async createChecked(key: SigningKey, reason: CheckpointReason, skipIfUnchanged: boolean) {
-    await this.integrity.record(await this.integrity.check());
+    const checked = await this.integrity.checkLog();
+    await this.integrity.record(checked.findings);
     await this.integrity.assertClear('checkpoint');
     try {
-      return await this.createLocked(key, reason, skipIfUnchanged);
+      return await this.createLocked(key, reason, skipIfUnchanged, checked.tree);
     } catch (err) {
       if (!(err instanceof InconsistentLogError)) throw err;
       await this.integrity.record([err.finding]);
@@ -189,7 +196,8 @@ export class CheckpointService {
     key: SigningKey,
     reason: CheckpointReason,
     skipIfUnchanged: boolean,
-  ): Promise<{ id: number; signed: SignedCheckpoint; tree: CaseHeadTree } | null> {
+    stored: MerkleLevels,
+  ): Promise<{ id: number; signed: SignedCheckpoint; tree: CaseHeadTree; log: MerkleLevels } | null> {
     return this.db.transaction(async (tx) => {
       if (this.db.dialect === 'postgres') await tx.rows('SELECT pg_advisory_xact_lock(?)', [CHECKPOINT_LOCK]);
       const heads = (
@@ -203,26 +211,25 @@ export class CheckpointService {
       const changed = heads.filter((h) => previous.get(h.caseId)?.hash !== h.hash);
       if (skipIfUnchanged && lastId > 0 && changed.length === 0) return null;
       // The log: new events appended (single integrator: this lock), then the previous checkpoint's
-      // (size, root) must be a prefix of it.
-      await this.integrity.integrate(tx);
-      const leaves = await this.integrity.leafHashes(tx);
+      // (size, root) must be a prefix of it. The check's tree is extended; it is read again only
+      // when another writer integrated since the check.
+      const { extended } = await this.integrity.integrate(tx, stored);
+      const log = extended ? stored : await this.integrity.storedTree(tx);
       if (lastId > 0) {
         const [prev] = await tx.rows<{ body: string }>('SELECT body FROM checkpoints WHERE id = ?', [lastId]);
         const p = JSON.parse(prev.body) as { logSize?: number; logRoot?: string };
         if (p.logSize !== undefined && p.logRoot !== undefined) {
-          const f = consistencyFinding(lastId, p.logSize, p.logRoot, leaves);
+          const f = consistencyFinding(lastId, p.logSize, p.logRoot, log);
           if (f && !(await this.integrity.acknowledged(f, tx))) throw new InconsistentLogError(f);
         }
       }
       const tree = new CaseHeadTree(heads);
-      const logRoot = MerkleTree.fromLeafHashes(leaves.map((h) => Buffer.from(h, 'hex')))
-        .root()
-        .toString('hex');
+      const logRoot = log.root().toString('hex');
       const signed = await signCheckpointWith(this.keys.signer(), {
         treeSize: tree.treeSize,
         rootHash: tree.rootHash,
         createdAt: this.clock.now(),
-        logSize: leaves.length,
+        logSize: log.size,
         logRoot,
       });
       const [row] = await tx.rows<{ id: number | string }>(
@@ -235,7 +242,7 @@ export class CheckpointService {
           signed.body,
           signed.signature,
           reason,
-          leaves.length,
+          log.size,
           logRoot,
         ],
       );
@@ -247,7 +254,7 @@ export class CheckpointService {
           part.flatMap((h) => [id, h.caseId, h.seq, h.hash]),
         );
       }
-      return { id, signed, tree };
+      return { id, signed, tree, log };
     });
   }
 
@@ -260,6 +267,18 @@ export class CheckpointService {
       [id],
     );
     return new Map(rows.map((r) => [r.case_id, { caseId: r.case_id, seq: Number(r.seq), hash: r.hash }]));
+  }
+
+  /**
+   * The stored log's tree with at least `size` leaves (proofs for any size up to it): the one the
+   * last checkpoint made in this process built, otherwise read from storage once.
+   */
+  async logTree(size: number): Promise<MerkleLevels> {
+    if (this.cachedLog && this.cachedLog.size >= size) return this.cachedLog;
+    const tree = await this.integrity.storedTree();
+    if (tree.size < size) throw new Error(`the stored log has ${tree.size} leaves, fewer than ${size}`);
+    this.cachedLog = tree;
+    return tree;
   }
 
   async latest(): Promise<StoredCheckpoint | null> {

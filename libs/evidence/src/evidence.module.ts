@@ -5,6 +5,7 @@ import { EvidenceSigningKeys } from './signer.js';
 import { LegalEvidenceService } from './eligibility.service.js';
 import { EvidenceService } from './evidence.service.js';
 import { RetentionService } from './retention.js';
+import { CheckpointAnchor } from './transparency/anchor.js';
 import { EvidenceIntegrity } from './transparency/integrity.service.js';
 import { WitnessPublisher } from './transparency/witnesses.js';
 
@@ -17,6 +18,7 @@ const PROVIDERS = [
   RetentionService,
   EvidenceIntegrity,
   WitnessPublisher,
+  CheckpointAnchor,
 ];
 
 /** The ledger and its read side. `CheckpointScheduler` is not here: only the api registers it. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { canonicalJson } from './chain.js';
 
 /**
@@ -35,8 +35,22 @@ export function merkleLeafHash(data: Buffer): Buffer {
   return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
 }
 
+/** 0x01 || left || right for two 32-byte hashes, reused (hashing is synchronous). */
+const NODE_INPUT = Buffer.alloc(65, 0x01);
+
 export function merkleNodeHash(left: Buffer, right: Buffer): Buffer {
+  if (left.length === 32 && right.length === 32) {
+    left.copy(NODE_INPUT, 1);
+    right.copy(NODE_INPUT, 33);
+    return hash('sha256', NODE_INPUT, 'buffer');
+  }
   return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+}
+
+/** The node hash over the two 32-byte hashes at `offset` of `buf` (left, then right). */
+export function merkleNodeHashAt(buf: Buffer, offset: number): Buffer {
+  buf.copy(NODE_INPUT, 1, offset, offset + 64);
+  return hash('sha256', NODE_INPUT, 'buffer');
 }
 
 export const EMPTY_TREE_ROOT = createHash('sha256').digest();

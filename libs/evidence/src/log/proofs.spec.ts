@@ -312,3 +312,26 @@ describe('a level store of 1,000,000 leaves', () => {
     expect(built).toBeLessThan(30_000);
   }, 60_000);
 });
+
+describe('appending packed leaf hashes', () => {
+  it('builds the same tree as appending them one by one, in pages of any size', () => {
+    const leaves = Array.from({ length: 300 }, (_, i) => {
+      const b = Buffer.alloc(32);
+      b.writeUInt32BE((i * 2654435761) >>> 0, 0);
+      return b;
+    });
+    const one = MerkleLevels.fromLeafHashes(leaves);
+    for (const page of [1, 7, 64, 300]) {
+      const t = new MerkleLevels();
+      t.append(leaves[0]); // a tree that already has a leaf
+      for (let i = 1; i < leaves.length; i += page) t.appendPacked(Buffer.concat(leaves.slice(i, i + page)));
+      expect(t.size).toBe(leaves.length);
+      for (const n of [1, 2, 3, 5, 64, 65, 128, 255, 300]) {
+        expect(t.root(n).equals(one.root(n))).toBe(true);
+        expect(t.inclusionProof(n - 1, n)).toEqual(one.inclusionProof(n - 1, n));
+      }
+      expect(t.consistencyProof(77, 300)).toEqual(one.consistencyProof(77, 300));
+    }
+    expect(() => new MerkleLevels().appendPacked(Buffer.alloc(33))).toThrow(RangeError);
+  });
+});

@@ -11,7 +11,7 @@
  * leaf; a root, an inclusion proof or a consistency proof for any earlier tree size costs
  * O(log n) hashes, because at most one incomplete right-hand subtree is hashed on the way.
  */
-import { EMPTY_TREE_ROOT, merkleNodeHash } from '../merkle.js';
+import { EMPTY_TREE_ROOT, merkleNodeHash, merkleNodeHashAt } from '../merkle.js';
 
 export const HASH_SIZE = 32;
 
@@ -53,6 +53,23 @@ class Level {
     this.count++;
   }
 
+  /** Appends nodes packed 32 bytes each. */
+  pushMany(packed: Buffer): void {
+    const need = this.count * HASH_SIZE + packed.length;
+    if (need > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+      this.buf.copy(next, 0, 0, this.count * HASH_SIZE);
+      this.buf = next;
+    }
+    packed.copy(this.buf, this.count * HASH_SIZE);
+    this.count += packed.length / HASH_SIZE;
+  }
+
+  /** The node hash over nodes 2p and 2p + 1 (their parent one level up). */
+  pairHash(p: number): Buffer {
+    return merkleNodeHashAt(this.buf, p * 2 * HASH_SIZE);
+  }
+
   /** A view on node i (valid until the next push that grows the buffer; callers copy if they keep it). */
   at(i: number): Buffer {
     return this.buf.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
@@ -80,6 +97,25 @@ export class MerkleLevels {
   /** Number of leaves. */
   get size(): number {
     return this.levels[0].count;
+  }
+
+  /**
+   * Appends leaf hashes packed 32 bytes each (as stored, in order); returns the new size. The same
+   * tree as appending them one by one: leaves copied in one go, then every pair each level completes.
+   */
+  appendPacked(packed: Buffer): number {
+    if (packed.length % HASH_SIZE !== 0) throw new RangeError('packed leaf hashes are 32 bytes each');
+    this.levels[0].pushMany(packed);
+    for (let l = 0; this.levels[l].count > 1; l++) {
+      const level = this.levels[l];
+      if (this.levels.length === l + 1) this.levels.push(new Level(level.count / 2));
+      const up = this.levels[l + 1];
+      // Level l + 1 holds one node per complete pair of level l.
+      while (up.count < Math.floor(level.count / 2)) {
+        up.push(level.pairHash(up.count));
+      }
+    }
+    return this.size;
   }
 
   /** Appends a leaf hash; returns its index. */

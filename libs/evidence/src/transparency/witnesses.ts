@@ -143,10 +143,9 @@ export class WitnessPublisher {
   async publish(
     checkpointId: number,
     signer: EvidenceSigner,
-    leafHashes: readonly Buffer[],
+    tree: MerkleLevels,
   ): Promise<{ note: string; outcomes: WitnessOutcome[] }> {
-    const size = leafHashes.length;
-    const tree = MerkleLevels.fromLeafHashes(leafHashes);
+    const size = tree.size;
     const note = await signLogCheckpoint(signer, this.origin, size, tree.root(size));
     await this.db.exec(
       'INSERT INTO checkpoint_notes (checkpoint_id, origin, log_size, note) VALUES (?, ?, ?, ?)',
