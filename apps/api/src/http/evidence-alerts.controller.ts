@@ -2,7 +2,7 @@ import { Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { ValidationError } from '#libs/core';
-import { EvidenceIntegrity } from '#libs/evidence';
+import { ALERT_KINDS, EvidenceIntegrity } from '#libs/evidence';
 import { Scopes } from '../auth/scopes.js';
 import { actorOf } from './actor.js';
 
@@ -14,15 +14,7 @@ const alertSchema = {
     createdAt: { type: 'string', format: 'date-time' },
     kind: {
       type: 'string',
-      enum: [
-        'event_missing',
-        'leaf_mismatch',
-        'log_gap',
-        'log_truncated',
-        'log_mismatch',
-        'checkpoint_missing',
-        'checkpoint_signature',
-      ],
+      enum: [...ALERT_KINDS],
     },
     detail: { type: 'string', example: 'log leaf 41 (case C-1 seq 9, event row 42): the event row is gone' },
     acknowledged: {

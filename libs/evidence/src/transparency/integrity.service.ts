@@ -31,20 +31,22 @@ import { eventLeafHash, LEGACY_SET_KEY, type SetEntry, setBody } from './set.js'
  * shown in /health/ready and /metrics, and blocks checkpoints and bundles until acknowledged.
  */
 
-export type AlertKind =
-  | 'event_missing'
-  | 'leaf_mismatch'
-  | 'log_gap'
-  | 'log_truncated'
-  | 'log_mismatch'
-  | 'checkpoint_missing'
-  | 'checkpoint_signature'
+export const ALERT_KINDS = [
+  'event_missing',
+  'leaf_mismatch',
+  'log_gap',
+  'log_truncated',
+  'log_mismatch',
+  'checkpoint_missing',
+  'checkpoint_signature',
   /** A witness cosigned more of this log than is stored: history was lost or rolled back. */
-  | 'witness_ahead'
+  'witness_ahead',
   /** A witness refused the log as inconsistent with what it cosigned: history was rewritten. */
-  | 'witness_refused'
+  'witness_refused',
   /** A stored SET does not verify with the evidence key (rewritten, or inserted without the key). */
-  | 'set_signature';
+  'set_signature',
+] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
 
 export interface IntegrityFinding {
   kind: AlertKind;
