@@ -1,8 +1,9 @@
 /**
  * Generates the OpenAPI document from the app without listening (in-memory SQLite, no gRPC):
  *   npm run openapi          writes ./openapi.json
- *   npm run openapi:check    fails (exit 1) when ./openapi.json is stale
- *   node dist/scripts/openapi.js --gaps   lists operations without a 2xx schema or a request body
+ *   npm run openapi:check    fails (exit 1) when ./openapi.json is stale, or when an operation
+ *                            lacks a 2xx schema or a request body (see `openApiGaps`)
+ *   node dist/scripts/openapi.js --gaps   lists those operations
  */
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '#libs/config';
 import { startApi } from '../apps/api/src/bootstrap.js';
 import { createLogger } from '#libs/observability';
-import { buildOpenApi } from '../apps/api/src/observability/openapi.js';
+import { buildOpenApi, openApiGaps } from '../apps/api/src/observability/openapi.js';
 
 const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../..' : '..', import.meta.url));
 export const OPENAPI_FILE = join(ROOT, 'openapi.json');
@@ -35,38 +36,6 @@ export async function generateOpenApi(): Promise<unknown> {
   }
 }
 
-type Operation = {
-  'x-no-body'?: boolean;
-  operationId?: string;
-  requestBody?: unknown;
-  responses?: Record<string, { content?: Record<string, { schema?: unknown }> }>;
-};
-
-/**
- * Operations whose success answer has no schema (204 and redirects excepted), and POST/PUT/PATCH
- * operations without a request body (some take none: submit, approve, publish, ...).
- */
-export function openApiGaps(doc: unknown): string[] {
-  const gaps: string[] = [];
-  const paths = (doc as { paths: Record<string, Record<string, Operation>> }).paths;
-  for (const [path, item] of Object.entries(paths)) {
-    for (const [method, op] of Object.entries(item)) {
-      const ok = Object.entries(op.responses ?? {}).filter(([s]) => /^2\d\d$/.test(s) && s !== '204');
-      const typed = ok.some(([, r]) => Object.values(r.content ?? {}).some((c) => c.schema));
-      const what = [
-        ...(ok.length && !typed ? ['no 2xx schema'] : []),
-        ...(!ok.length && !('204' in (op.responses ?? {})) ? ['no 2xx answer'] : []),
-        ...(['post', 'put', 'patch'].includes(method) && !op.requestBody && !op['x-no-body']
-          ? ['no request body']
-          : []),
-      ];
-      if (what.length)
-        gaps.push(`${method.toUpperCase()} ${path} (${op.operationId ?? '?'}): ${what.join(', ')}`);
-    }
-  }
-  return gaps;
-}
-
 async function main(): Promise<number> {
   const check = process.argv.includes('--check');
   const doc = await generateOpenApi();
@@ -77,6 +46,13 @@ async function main(): Promise<number> {
     return 0;
   }
   if (check) {
+    const gaps = openApiGaps(doc);
+    if (gaps.length) {
+      console.error(
+        `operations without a 2xx schema or a request body (x-no-body when none):\n${gaps.join('\n')}`,
+      );
+      return 1;
+    }
     let committed: unknown = null;
     try {
       committed = JSON.parse(readFileSync(OPENAPI_FILE, 'utf8'));

@@ -14,6 +14,7 @@ import {
 } from './support/app.js';
 import { AUTH_HEADER, phoneFor, smsBody } from './support/fixtures.js';
 import { freePort, ROOT } from './support/infra.js';
+import { openApiGaps } from '../apps/api/src/observability/openapi.js';
 
 /**
  * Acceptance (2): every REST route and gRPC method against every scope, no key, a wrong key and
@@ -331,6 +332,8 @@ describe('authorization matrix (REST + gRPC) and the OpenAPI document', () => {
     expect(doc).toEqual(committed);
     const result = await new Validator().validate(committed as Parameters<Validator['validate']>[0]);
     expect(result).toMatchObject({ valid: true });
+    // Every operation types its success answer and its request body (or says it reads none).
+    expect(openApiGaps(committed)).toEqual([]);
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item)) {
         const need = needOf(`${method.toUpperCase()} ${path}`);

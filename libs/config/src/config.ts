@@ -276,7 +276,7 @@ const TEMPLATE_KEY = z
   .string()
   .regex(/^[a-z]+\.[a-z]+\.[a-z0-9_]+$/, 'must look like <stage>.<channel>.<name>');
 
-const StagePolicySchema = z.strictObject({
+export const StagePolicySchema = z.strictObject({
   stages: z
     .array(
       z.strictObject({

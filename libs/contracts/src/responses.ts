@@ -344,3 +344,236 @@ export const CHANNEL_RESPONSE_SCHEMAS = {
   UnsubscribeResult: UnsubscribeResultSchema,
   TrackingImport: TrackingImportSchema,
 } as const satisfies Record<string, z.ZodType>;
+
+/* Evidence for the legal team: eligibility, timeline, facts, checkpoints, proofs, retention. */
+
+export const EligibilityCriterionSchema = z.object({
+  id: z.enum(['outstanding_principal', 'delivered_notices', 'months_without_payment']),
+  met: z.boolean(),
+  threshold: z.number(),
+  value: z.number().nullable().meta({ description: 'The value found; null when the evidence lacks it' }),
+  unit: z.enum(['CNY', 'notices', 'months']),
+  source: z.string().nullable().meta({ example: 'data.outstandingPrincipal' }),
+  evidenceSeqs: z.array(z.number().int()).meta({ description: 'The evidence events that prove the value' }),
+  reason: z.string(),
+  sandboxOnly: z
+    .number()
+    .int()
+    .optional()
+    .meta({ description: 'Delivered notices only: notices proven by a sandbox receipt alone (not counted)' }),
+  lastPaymentDate: z.string().nullable().optional().meta({ description: 'Months only' }),
+});
+
+export const EligibilityReportSchema = z.object({
+  caseId: z.string(),
+  eligible: z.boolean(),
+  asOf: Instant,
+  head: z.object({ seq: z.number().int(), hash: z.string().nullable() }),
+  criteria: z.array(EligibilityCriterionSchema),
+  note: z.string(),
+});
+
+const TimelineRowSchema = z.object({
+  seq: z.number().int(),
+  time: Instant,
+  notificationId: z.string().nullable(),
+  channel: z.string().nullable(),
+  event: z.string().meta({ example: 'provider.response' }),
+  label: z.string().meta({ description: 'The event type in words', example: '收到回执' }),
+  detail: z.string(),
+  providerId: z.string().nullable(),
+  receipt: z.string().nullable(),
+});
+
+const NoticeReceiptSchema = z.object({
+  seq: z.number().int(),
+  time: z.string(),
+  outcome: z.string(),
+  outcomeLabel: z.string(),
+  providerStatus: z.string().nullable(),
+  source: z.string().nullable().meta({ example: 'webhook' }),
+  sourceLabel: z.string().nullable(),
+  sandbox: z.boolean(),
+});
+
+const NoticeViewSchema = z.object({
+  notificationId: z.string(),
+  channel: z.string().nullable(),
+  role: z.string().nullable(),
+  maskedAddress: z.string().nullable().meta({ example: '138****8000' }),
+  timeZone: z.string(),
+  templateKey: z.string().nullable(),
+  templateVersion: z.number().int().nullable(),
+  acceptedAt: z.string().nullable(),
+  sentAt: z.string().nullable(),
+  deliveredAt: z.string().nullable(),
+  status: z.string().nullable(),
+  provider: z.string().nullable(),
+  providerMessageId: z.string().nullable(),
+  receipts: z.array(NoticeReceiptSchema),
+  artifactSha256: z.string().nullable(),
+  proof: z.enum(['legal', 'sandbox', 'none']),
+  seqs: z
+    .tuple([z.number().int(), z.number().int()])
+    .meta({ description: "First and last evidence seq of the notice's delivery record" }),
+  verifications: z.number().int(),
+  labels: z.object({
+    channel: z.string().nullable(),
+    role: z.string().nullable(),
+    status: z.string().nullable(),
+    proof: z.string(),
+    receipt: z.string().nullable(),
+  }),
+});
+
+export const CaseTimelineSchema = z.object({
+  caseId: z.string(),
+  lang: z.enum(['zh-CN', 'en']),
+  rows: z.array(TimelineRowSchema),
+  notices: z.array(NoticeViewSchema),
+});
+
+export const RecordedFactsSchema = z.object({
+  caseId: z.string(),
+  lastPaymentDate: z.string().optional(),
+  principal: z.string().optional(),
+  note: z.string().optional(),
+  actor: z.string(),
+  seq: z.number().int().meta({ description: 'The case.facts.recorded evidence event' }),
+  hash: z.string(),
+  recordedAt: Instant,
+});
+
+const CheckSchema = z.object({ element: z.string(), ok: z.boolean(), detail: z.string() });
+
+export const BundleVerificationSchema = z.object({
+  ok: z.boolean(),
+  firstError: z.object({ element: z.string(), detail: z.string() }).optional(),
+  checks: z.array(CheckSchema),
+  caseId: z.string().optional(),
+  head: z.object({ seq: z.number().int(), hash: z.string() }).optional(),
+  events: z.number().int().optional(),
+  keyId: z.string().optional(),
+  checkpoint: z
+    .object({ treeSize: z.number().int(), rootHash: z.string(), createdAt: z.string() })
+    .optional(),
+  timestamp: z
+    .object({
+      genTime: z.string(),
+      serialNumber: z.string(),
+      policy: z.string(),
+      tsaSubject: z.string(),
+      chainVerified: z.boolean(),
+    })
+    .optional(),
+  log: z
+    .object({
+      origin: z.string().optional(),
+      size: z.number().int().optional(),
+      signedBy: z.array(z.string()).optional(),
+      unverifiedCosigners: z.array(z.string()).optional(),
+      trusted: z.object({ size: z.number().int(), ok: z.boolean() }).optional(),
+    })
+    .optional(),
+  bytes: z.number().int().meta({ description: 'Size of the uploaded bundle' }),
+});
+
+export const CheckpointSchema = z.object({
+  id: z.number().int(),
+  reason: z.enum(['scheduled', 'on_demand', 'bundle']),
+  checkpoint: z.object({
+    version: z.literal(1),
+    treeSize: z.number().int(),
+    rootHash: z.string(),
+    createdAt: Instant,
+    keyId: z.string(),
+    logSize: z.number().int().optional(),
+    logRoot: z.string().optional(),
+  }),
+  body: z.string().meta({ description: 'The exact signed bytes (canonical JSON of `checkpoint`)' }),
+  signature: z.string().meta({ description: 'Base64 Ed25519 signature over `body`' }),
+  timestamp: z
+    .union([
+      z.object({ genTime: z.string().nullable(), token: z.string().meta({ description: 'Base64 DER' }) }),
+      z.object({ error: z.string() }),
+    ])
+    .nullable()
+    .meta({ description: 'The RFC 3161 time stamp, the TSA error, or null without a TSA' }),
+});
+
+export const InclusionProofSchema = z.object({
+  caseId: z.string(),
+  checkpoint: CheckpointSchema,
+  proof: z.object({
+    head: z.object({ caseId: z.string(), seq: z.number().int(), hash: z.string() }),
+    leafIndex: z.number().int(),
+    treeSize: z.number().int(),
+    auditPath: z.array(z.string()).meta({ description: 'Hex SHA-256, from the leaf up (RFC 6962)' }),
+  }),
+});
+
+const RetentionCaseSchema = z.object({
+  caseId: z.string(),
+  events: z.number().int(),
+  lastEvidenceAt: Instant,
+  retainUntil: Instant,
+});
+
+export const RetentionReportSchema = z.object({
+  asOf: Instant,
+  retentionYears: z.number().int(),
+  cutoff: Instant,
+  pastRetention: z.array(RetentionCaseSchema),
+  onLegalHold: z.array(RetentionCaseSchema),
+  next: NextCursor,
+  deleted: z.literal(0),
+  note: z.string(),
+});
+
+export const EVIDENCE_RESPONSE_SCHEMAS = {
+  EligibilityReport: EligibilityReportSchema,
+  CaseTimeline: CaseTimelineSchema,
+  RecordedFacts: RecordedFactsSchema,
+  BundleVerification: BundleVerificationSchema,
+  Checkpoint: CheckpointSchema,
+  InclusionProof: InclusionProofSchema,
+  RetentionReport: RetentionReportSchema,
+} as const satisfies Record<string, z.ZodType>;
+
+/* Template lookups and the test send; the print room's batch. */
+
+export const TemplateCurrentSchema = z.object({
+  key: z.string(),
+  locale: z.string(),
+  latest: TemplateVersionSchema.nullable(),
+  openDraft: TemplateDraftSchema.nullable(),
+});
+
+export const TestSendResultSchema = z.object({
+  testId: Uuid,
+  channel: z.enum(CHANNELS),
+  provider: z.string(),
+  sandbox: z.literal(true),
+  providerMessageId: z.string(),
+  to: z.string().meta({ description: 'The destination, masked', example: '138****8000' }),
+  sha256: z.string().meta({ description: 'SHA-256 of the content sent' }),
+  sms: z.object({ encoding: z.string(), segments: z.number().int() }).optional(),
+  findings: z.array(LintFindingSchema),
+});
+
+export const ClosedBatchSchema = z.union([
+  z.object({
+    batchId: z.string(),
+    dir: z.string(),
+    count: z.number().int(),
+    manifestSha256: z.string(),
+    closedAt: Instant,
+  }),
+  z.object({ closed: z.null(), detail: z.literal('no open batch') }),
+]);
+
+export const MORE_RESPONSE_SCHEMAS = {
+  TemplateCurrent: TemplateCurrentSchema,
+  TestSendResult: TestSendResultSchema,
+  ClosedBatch: ClosedBatchSchema,
+} as const satisfies Record<string, z.ZodType>;

@@ -1,75 +1,85 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { CursorKeys, pageOf, pageRequestOf } from '#libs/contracts';
-import { ValidationError } from '#libs/core';
+import { z } from 'zod';
+import { CursorKeys, pageOf, pageRequestOf, parseStrict } from '#libs/contracts';
+import { STATUSES as NOTIFICATION_STATUSES, ValidationError } from '#libs/core';
 import { type CallbackDeliveryStatus, CALLBACK_EVENT_TYPES, CallbacksService } from '#libs/notifications';
 import { Scopes } from '../auth/scopes.js';
 import { idempotencyScopeOf } from './actor.js';
 import { UuidPipe } from './uuid.pipe.js';
 
-const endpointSchema = {
-  type: 'object',
-  required: ['id', 'url', 'createdAt', 'disabledAt'],
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    url: { type: 'string', format: 'uri', example: 'https://crm.example.com/hooks/notices' },
-    createdAt: { type: 'string', format: 'date-time' },
-    disabledAt: { type: 'string', format: 'date-time', nullable: true },
-  },
-};
+const Instant = z.string().meta({ format: 'date-time', example: '2026-11-24T02:00:00.000Z' });
+const Uuid = z.string().meta({ format: 'uuid' });
 
-const eventSchema = {
-  type: 'object',
-  required: ['id', 'type', 'createdAt', 'notificationId', 'caseId', 'status', 'data', 'evidence'],
-  properties: {
-    id: { type: 'string', format: 'uuid', description: 'Event id: deduplicate on it' },
-    type: { type: 'string', enum: [...CALLBACK_EVENT_TYPES] },
-    createdAt: { type: 'string', format: 'date-time' },
-    notificationId: { type: 'string', format: 'uuid' },
-    caseId: { type: 'string' },
-    status: { type: 'string' },
-    data: { type: 'object', additionalProperties: true },
-    evidence: {
-      type: 'object',
-      properties: { caseId: { type: 'string' }, seq: { type: 'integer' } },
-    },
-  },
-};
+/** `POST /v1/callbacks/endpoints` (the URL itself is checked by `parseCallbackUrl`). */
+export const CallbackEndpointBodySchema = z.strictObject({
+  url: z.string().meta({ format: 'uri', example: 'https://crm.example.com/hooks/notices' }),
+});
 
-const deliverySchema = {
-  type: 'object',
-  required: ['id', 'eventId', 'type', 'notificationId', 'url', 'status', 'attempts', 'createdAt', 'event'],
-  properties: {
-    id: { type: 'string' },
-    eventId: { type: 'string', format: 'uuid' },
-    type: { type: 'string', enum: [...CALLBACK_EVENT_TYPES] },
-    notificationId: { type: 'string', format: 'uuid' },
-    url: { type: 'string', format: 'uri' },
-    endpointId: { type: 'string', format: 'uuid', nullable: true },
-    status: { type: 'string', enum: ['pending', 'delivered', 'dead'] },
-    attempts: { type: 'integer' },
-    nextAttemptAt: { type: 'string', format: 'date-time', nullable: true },
-    lastStatusCode: { type: 'integer', nullable: true },
-    lastError: { type: 'string', nullable: true },
-    createdAt: { type: 'string', format: 'date-time' },
-    deliveredAt: { type: 'string', format: 'date-time', nullable: true },
-    event: eventSchema,
-    attemptLog: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          attempt: { type: 'integer' },
-          startedAt: { type: 'string', format: 'date-time' },
-          durationMs: { type: 'integer' },
-          statusCode: { type: 'integer', nullable: true },
-          error: { type: 'string', nullable: true },
-        },
-      },
-    },
-  },
-};
+export const CallbackEndpointSchema = z.object({
+  id: Uuid,
+  url: z.string().meta({ format: 'uri', example: 'https://crm.example.com/hooks/notices' }),
+  createdAt: Instant,
+  disabledAt: Instant.nullable(),
+});
+
+/** The signed body of a callback (docs/api.md, "Callbacks"). */
+export const CallbackEventSchema = z.object({
+  id: Uuid.meta({ description: 'Event id: deduplicate on it' }),
+  type: z.enum(CALLBACK_EVENT_TYPES),
+  createdAt: Instant,
+  notificationId: Uuid,
+  caseId: z.string(),
+  status: z.enum(NOTIFICATION_STATUSES).meta({ description: "The notice's status after the event" }),
+  data: z.record(z.string(), z.unknown()),
+  evidence: z.object({ caseId: z.string(), seq: z.number().int() }),
+});
+
+export const CallbackDeliverySchema = z.object({
+  id: z.string(),
+  eventId: Uuid,
+  type: z.enum(CALLBACK_EVENT_TYPES),
+  notificationId: Uuid,
+  url: z.string().meta({ format: 'uri' }),
+  endpointId: Uuid.nullable(),
+  status: z.enum(['pending', 'delivered', 'dead']),
+  attempts: z.number().int(),
+  nextAttemptAt: Instant.nullable(),
+  lastStatusCode: z.number().int().nullable(),
+  lastError: z.string().nullable(),
+  createdAt: Instant,
+  deliveredAt: Instant.nullable(),
+  event: CallbackEventSchema,
+  attemptLog: z
+    .array(
+      z.object({
+        attempt: z.number().int(),
+        startedAt: Instant,
+        durationMs: z.number().int(),
+        statusCode: z.number().int().nullable(),
+        error: z.string().nullable(),
+      }),
+    )
+    .optional()
+    .meta({ description: 'Every attempt (one delivery only)' }),
+});
+
+/** The callback answers, as OpenAPI components (apps/api/src/observability/openapi.ts). */
+export const CALLBACK_RESPONSE_SCHEMAS = {
+  CallbackEndpoint: CallbackEndpointSchema,
+  CallbackEvent: CallbackEventSchema,
+  CallbackDelivery: CallbackDeliverySchema,
+  CallbackSecret: z.object({
+    secret: z.string().meta({ description: 'HMAC-SHA256 key of X-Callback-Signature' }),
+  }),
+  CallbackEndpointCreated: z.object({ endpoint: CallbackEndpointSchema, secret: z.string() }),
+  CallbackEndpoints: z.object({ items: z.array(CallbackEndpointSchema) }),
+  CallbackDeliveryPage: z.object({
+    items: z.array(CallbackDeliverySchema),
+    next: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page' }),
+  }),
+} as const satisfies Record<string, z.ZodType>;
 
 const STATUSES: readonly CallbackDeliveryStatus[] = ['pending', 'delivered', 'dead'];
 
@@ -86,11 +96,6 @@ export class CallbacksController {
 
   @Get('secret')
   @ApiOperation({ summary: "The caller's callback signing secret (made on first use)" })
-  @ApiResponse({
-    status: 200,
-    description: 'HMAC-SHA256 key of the X-Callback-Signature header',
-    schema: { type: 'object', required: ['secret'], properties: { secret: { type: 'string' } } },
-  })
   async secret(@Req() req: Request) {
     return { secret: await this.callbacks.secret(idempotencyScopeOf(req.apiKey)) };
   }
@@ -98,40 +103,14 @@ export class CallbacksController {
   @Post('endpoints')
   @HttpCode(201)
   @ApiOperation({ summary: 'Register an endpoint for the status callbacks of all of this caller’s notices' })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['url'],
-      additionalProperties: false,
-      properties: { url: { type: 'string', format: 'uri' } },
-    },
-  })
-  @ApiResponse({
-    status: 201,
-    description: 'The endpoint and the signing secret',
-    schema: {
-      type: 'object',
-      properties: { endpoint: endpointSchema, secret: { type: 'string' } },
-    },
-  })
   @ApiResponse({ status: 409, description: 'The URL is registered already' })
   add(@Body() body: unknown, @Req() req: Request) {
-    const fields = body && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : null;
-    if (!fields || fields.some((f) => f !== 'url')) {
-      throw new ValidationError('The body is {"url": "https://…"}', [
-        { path: '(body)', message: 'only url' },
-      ]);
-    }
-    return this.callbacks.addEndpoint(idempotencyScopeOf(req.apiKey), (body as { url?: unknown }).url);
+    const { url } = parseStrict(CallbackEndpointBodySchema, body, 'callback endpoint');
+    return this.callbacks.addEndpoint(idempotencyScopeOf(req.apiKey), url);
   }
 
   @Get('endpoints')
   @ApiOperation({ summary: "The caller's callback endpoints, disabled ones included" })
-  @ApiResponse({
-    status: 200,
-    description: 'Oldest first',
-    schema: { type: 'object', properties: { items: { type: 'array', items: endpointSchema } } },
-  })
   async endpoints(@Req() req: Request) {
     return { items: await this.callbacks.endpoints(idempotencyScopeOf(req.apiKey)) };
   }
@@ -139,7 +118,6 @@ export class CallbacksController {
   @Delete('endpoints/:id')
   @ApiOperation({ summary: 'Disable an endpoint (queued deliveries to it still go out)' })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiResponse({ status: 200, description: 'The disabled endpoint', schema: endpointSchema })
   disable(@Param('id', UuidPipe) id: string, @Req() req: Request) {
     return this.callbacks.disableEndpoint(idempotencyScopeOf(req.apiKey), id);
   }
@@ -150,17 +128,6 @@ export class CallbacksController {
   @ApiQuery({ name: 'status', required: false, enum: [...STATUSES] })
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 500 } })
   @ApiQuery({ name: 'cursor', required: false })
-  @ApiResponse({
-    status: 200,
-    description: 'One page, oldest first',
-    schema: {
-      type: 'object',
-      properties: {
-        items: { type: 'array', items: deliverySchema },
-        next: { type: 'string', nullable: true },
-      },
-    },
-  })
   async deliveries(
     @Req() req: Request,
     @Query('notificationId') notificationId: unknown,
@@ -189,7 +156,6 @@ export class CallbacksController {
 
   @Get('deliveries/:id')
   @ApiOperation({ summary: 'One delivery with every attempt' })
-  @ApiResponse({ status: 200, description: 'The delivery', schema: deliverySchema })
   delivery(@Param('id') id: string, @Req() req: Request) {
     return this.callbacks.delivery(idempotencyScopeOf(req.apiKey), id);
   }
@@ -197,7 +163,6 @@ export class CallbacksController {
   @Post('deliveries/:id/replay')
   @HttpCode(202)
   @ApiOperation({ summary: 'Send a dead or delivered callback again (same event id and body)' })
-  @ApiResponse({ status: 202, description: 'Queued again', schema: deliverySchema })
   @ApiResponse({ status: 409, description: 'The delivery is still pending' })
   replay(@Param('id') id: string, @Req() req: Request) {
     return this.callbacks.replay(idempotencyScopeOf(req.apiKey), id);

@@ -192,18 +192,6 @@ export class LegalController {
     summary:
       "Record a case's last payment date and/or outstanding principal (a case.facts.recorded evidence event the legal-action eligibility reads)",
   })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        lastPaymentDate: { type: 'string', format: 'date', example: '2026-04-20' },
-        principal: { type: 'string', pattern: '^\\d{1,13}(\\.\\d{1,2})?$', example: '38000.00' },
-        note: { type: 'string', maxLength: 500, example: 'core banking extract 2026-11-20' },
-      },
-    },
-  })
-  @ApiResponse({ status: 200, description: 'The recorded facts and the evidence seq that proves them' })
   @ApiResponse({ status: 404, description: 'The case has no evidence' })
   async recordFacts(@Param('caseId') raw: string, @Body() body: unknown, @Req() req: Request) {
     const caseId = caseIdOf(raw);
@@ -220,7 +208,6 @@ export class LegalController {
   })
   @ApiConsumes('application/zip')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
-  @ApiResponse({ status: 200, description: 'The verification: `ok`, `firstError`, every check' })
   async verifyBundle(@Req() req: Request): Promise<BundleVerification & { bytes: number }> {
     const dir = await mkdtemp(join(tmpdir(), 'cns-bundle-'));
     try {
@@ -330,7 +317,6 @@ export class LegalController {
     description: 'Deprecated: a case id to start after; use `cursor`',
   })
   @PagedQuery({ defaultLimit: PAGE_MAX_LIMIT })
-  @ApiResponse({ status: 200, description: 'The report page; `next` is the cursor of the next page' })
   async retentionReport(
     @Query('after') after?: unknown,
     @Query('limit') limit?: unknown,

@@ -112,7 +112,7 @@ export const PreviewSchema = z.strictObject({
 });
 
 /** `POST /v1/templates/test-send`: what to render (as for a preview) and, optionally, where to. */
-const TestSendSchema = PreviewSchema.extend({
+export const TestSendSchema = PreviewSchema.extend({
   /** SMS: an E.164 number; email: an address. Default: the sandbox's own test address. */
   to: z.string().min(3).max(254).optional(),
 });
