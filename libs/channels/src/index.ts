@@ -1,4 +1,5 @@
 export * from './provider.js';
+export * from './inbound.js';
 export * from './sms/sandbox.sms.js';
 export * from './sms/twilio.sms.js';
 export * from './sms/twilio-http-client.js';

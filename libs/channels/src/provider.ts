@@ -35,6 +35,21 @@ export interface LetterContent {
   service: 'registered' | 'ordinary';
 }
 
+/**
+ * A mainland SMS gateway's registered template (模板), filled for one message: the gateway takes
+ * the template code, the sign name (签名) and the variables, never free text.
+ */
+export interface RegisteredSms {
+  /** The registration's provider kind (`aliyun`, `tencent`). */
+  kind: string;
+  templateCode: string;
+  signName: string;
+  /** The variables in the registration's order: Aliyun's `${name}`, Tencent's `{1}`, `{2}`, ... */
+  params: { name: string; value: string }[];
+  /** What the debtor reads: `【sign】` + the registered text with the values filled in. */
+  text: string;
+}
+
 /** One message to send, whatever the channel; exactly the part for `channel` is set. */
 export interface OutboundMessage {
   /** Our notification id: the provider reference and the idempotency anchor. */
@@ -44,7 +59,8 @@ export interface OutboundMessage {
   to: string;
   /** Where the provider should post status events for this message (when it supports it). */
   statusCallbackUrl: string;
-  sms?: { body: string };
+  /** `registered`: the filled registration per provider kind, for gateways that need one. */
+  sms?: { body: string; registered?: Partial<Record<string, RegisteredSms>> };
   email?: EmailContent;
   letter?: LetterContent;
 }

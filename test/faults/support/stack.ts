@@ -248,7 +248,10 @@ export async function ledger(stack: FaultStack, acceptedIds: string[]): Promise<
   };
 }
 
-/** Waits until every notification row is final (or the timeout passes); returns the status counts. */
+/**
+ * Waits until every notification row is final and every failure has its escalation decision (or
+ * the timeout passes); returns the status counts.
+ */
 export async function waitAllFinal(
   stack: FaultStack,
   expectedRows: number,
@@ -265,7 +268,16 @@ export async function waitAllFinal(
       const open = Object.entries(counts)
         .filter(([s]) => !FINAL.has(s))
         .reduce((a, [, v]) => a + v, 0);
-      return total === expectedRows && open === 0 ? counts : undefined;
+      if (total !== expectedRows || open !== 0) return undefined;
+      // A failure's escalation decision is written after the failing commit (by the process that
+      // saw the failure): the pipeline is quiet only once every failure has its decision.
+      const [{ n: undecided }] = await stack.query<{ n: string }>(
+        `SELECT COUNT(*) AS n FROM notifications n
+         WHERE n.status IN ('undelivered', 'failed')
+           AND NOT EXISTS (SELECT 1 FROM evidence_events e WHERE e.notification_id = n.id
+                           AND e.type IN ('escalation.started', 'escalation.ended'))`,
+      );
+      return Number(undecided) === 0 ? counts : undefined;
     },
     timeoutMs,
     250,
