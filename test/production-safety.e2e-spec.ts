@@ -14,7 +14,7 @@ import type { INestApplication } from '@nestjs/common';
 import { startApi } from '../apps/api/src/bootstrap.js';
 import { createLogger } from '#libs/observability';
 import { unsubscribeToken } from '../libs/channels/src/email/unsubscribe.js';
-import { MANIFEST_FILE, PrintRoomProvider } from '../libs/channels/src/post/print-room.js';
+import { MANIFEST_FILE, PrintRoomProvider } from '../libs/channels/src/letter/print-room.js';
 import { loadConfig } from '#libs/config';
 import { OffsetClock } from '#libs/core';
 import { Db } from '#libs/persistence';
@@ -259,7 +259,7 @@ describe('print-room manifest', () => {
     try {
       const room = new PrintRoomProvider({ root, durable: false, newBatchId: () => 'B001' });
       // Address validation already refuses = + @ and control characters at the start of a name
-      // (libs/channels/src/post/address.ts); a leading '-' got through and ran as a formula.
+      // (libs/channels/src/letter/address.ts); a leading '-' got through and ran as a formula.
       const names = ['-2+3', '-1+cmd|" /C calc"!A0', '张三'];
       for (const [i, name] of names.entries()) {
         const pdf = Buffer.from(`%PDF-1.7\n% ${i}\n%%EOF\n`);
@@ -267,7 +267,7 @@ describe('print-room manifest', () => {
           notificationId: `n-${i}`,
           channel: 'letter',
           to: 'k',
-          statusCallbackUrl: '',
+          webhookBaseUrl: '',
           letter: {
             documentId: `DOC-${i}`,
             pdf,

@@ -39,7 +39,7 @@ class WebhookReceiver {
 
   async start(): Promise<string> {
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/webhooks/post`;
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/webhooks/print-vendor`;
     return this.url;
   }
 
@@ -71,7 +71,7 @@ function letterMessage(postcode = '210008', id = `notif-${++seq}`): OutboundMess
     notificationId: id,
     channel: 'letter',
     to: 'postal-key',
-    statusCallbackUrl: receiver.url,
+    webhookBaseUrl: receiver.url.replace(/\/print-vendor$/, ''),
     letter: {
       documentId: `DOC-${id}`,
       pdf,

@@ -72,7 +72,7 @@ export async function startApi(
   );
   // Signed webhooks are verified over their exact bytes: keep those bodies raw.
   app.use(
-    ['/webhooks/email', '/webhooks/post', '/v1/post/print-room/tracking'],
+    ['/webhooks', '/v1/post/print-room/tracking'],
     raw({ type: () => true, limit: config.http.maxBodyBytes }),
   );
   // Input policy: a JSON route given a body of another media type answers 415 (not a 400 about

@@ -38,11 +38,7 @@ describe('channel definitions', () => {
     expect(channelDefinition('letter').address({ ...base, address })).toMatch(/100022/);
   });
 
-  it('send each channel’s delivery reports to its own webhook', () => {
-    expect(CHANNELS.map((c) => channelDefinition(c).receiptPath('n-1'))).toEqual([
-      '/webhooks/twilio/status?nid=n-1',
-      '/webhooks/email/events',
-      '/webhooks/post/events',
-    ]);
+  it('name each channel in Chinese and English for documents', () => {
+    expect(CHANNELS.map((c) => CHANNEL_DEFINITIONS[c].labels['zh-CN'])).toEqual(['短信', '电子邮件', '信函']);
   });
 });

@@ -1,73 +1,24 @@
 /**
- * What the pipeline knows about each channel, in one place: which recipient field addresses it,
- * how that address is checked and normalised, and where its provider's delivery reports come in.
- * The table is keyed by every `Channel` (a new channel does not compile until it is described),
- * and `channelDefinition` refuses a channel it does not know instead of falling into another
- * channel's branch. (Issue 14: the first step of channels as plugins.)
+ * The channels the service has: one plugin per channel folder, listed once here. Everything that
+ * needs to know about channels (the registry, the webhook ingress, address checks, escalation)
+ * reads this list or the `CHANNEL_PLUGINS` token built from it; a channel not listed does not
+ * exist, and `channelDefinition` refuses it instead of falling into another channel's branch.
  */
-import { type Channel, CHANNELS, type Recipient, ValidationError } from '#libs/core';
-import { postalKey, validatePostalAddress } from './post/address.js';
+import { type Channel, CHANNELS } from '#libs/core';
+import { emailChannel } from './email/plugin.js';
+import { letterChannel } from './letter/plugin.js';
+import type { ChannelDefinition, ChannelPlugin } from './plugin.js';
+import { smsChannel } from './sms/plugin.js';
 
-export interface ChannelDefinition {
-  channel: Channel;
-  /** The recipient field the channel is addressed by (`recipient.<field>`). */
-  addressField: 'phone' | 'email' | 'address';
-  /** Whether a recipient can be reached on the channel at all (escalation asks before it starts one). */
-  reachable(r: Recipient): boolean;
-  /** The normalised address a notice goes to; a ValidationError naming the field when it cannot. */
-  address(r: Recipient): string;
-  /** The api route that takes this channel's delivery reports (`?nid=` is added where the provider echoes it). */
-  receiptPath(notificationId: string): string;
-}
+export type { ChannelDefinition } from './plugin.js';
 
-function required(channel: Channel, what: string, field: string): ValidationError {
-  return new ValidationError(`${what} needs recipient.${field}`, [
-    { path: `recipient.${field}`, message: `required for channel ${channel}` },
-  ]);
-}
+export const BUILT_IN_CHANNELS: readonly ChannelPlugin[] = [smsChannel, emailChannel, letterChannel];
 
-export const CHANNEL_DEFINITIONS: Readonly<Record<Channel, ChannelDefinition>> = {
-  sms: {
-    channel: 'sms',
-    addressField: 'phone',
-    reachable: (r) => Boolean(r.phone),
-    address(r) {
-      if (!r.phone) throw required('sms', 'An SMS', 'phone');
-      return r.phone;
-    },
-    receiptPath: (id) => `/webhooks/twilio/status?nid=${id}`,
-  },
-  email: {
-    channel: 'email',
-    addressField: 'email',
-    reachable: (r) => Boolean(r.email),
-    address(r) {
-      if (!r.email) throw required('email', 'An email', 'email');
-      return r.email;
-    },
-    receiptPath: () => '/webhooks/email/events',
-  },
-  letter: {
-    channel: 'letter',
-    addressField: 'address',
-    reachable: (r) => Boolean(r.address),
-    address(r) {
-      const a = r.address;
-      if (!a) throw required('letter', 'A letter', 'address');
-      const checked = validatePostalAddress(a, r.name);
-      if (!checked.ok) {
-        throw new ValidationError(
-          'The postal address is not deliverable',
-          checked.problems.map((p) => ({
-            path: `recipient.address.${p.path}`.replace(/\.$/, ''),
-            message: p.message,
-          })),
-        );
-      }
-      return postalKey(a);
-    },
-    receiptPath: () => '/webhooks/post/events',
-  },
+/** Keyed by every `Channel`: a channel type without a plugin does not compile. */
+export const CHANNEL_DEFINITIONS: Readonly<Record<Channel, ChannelPlugin>> = {
+  sms: smsChannel,
+  email: emailChannel,
+  letter: letterChannel,
 };
 
 /** The definition of `channel`; throws for a channel the service does not have. */

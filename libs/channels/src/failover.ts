@@ -1,3 +1,4 @@
+import type { AppConfig } from '#libs/config';
 import { ProviderError } from '#libs/core';
 import type { ChannelProvider, NormalisedReceipt, OutboundMessage, SendResult } from './provider.js';
 
@@ -46,6 +47,11 @@ export class CircuitBreaker {
   }
 }
 
+/** The breaker the configuration asks for (BREAKER_THRESHOLD, BREAKER_COOLDOWN_MS). */
+export function breakerFor(config: AppConfig): CircuitBreaker {
+  return new CircuitBreaker(config.breaker.threshold, config.breaker.cooldownMs);
+}
+
 /**
  * A channel with a primary and a secondary provider (a second SMS account, a second SMTP
  * relay). Calls go to the primary while its breaker is closed; a failure that surely did not
@@ -63,8 +69,6 @@ export class FailoverProvider implements ChannelProvider {
     readonly primary: ChannelProvider,
     readonly secondary: ChannelProvider,
     readonly breaker: CircuitBreaker,
-    /** Marks callbacks meant for the secondary (e.g. `&acct=secondary`) so they verify with its secret. */
-    private readonly secondaryCallback: (url: string) => string = (u) => u,
   ) {
     this.name = primary.name;
     this.channel = primary.channel;
@@ -89,10 +93,8 @@ export class FailoverProvider implements ChannelProvider {
         // The breaker just opened: this message never reached the primary, so the secondary may take it.
       }
     }
-    const r = await this.secondary.send({
-      ...message,
-      statusCallbackUrl: this.secondaryCallback(message.statusCallbackUrl),
-    });
+    // The secondary builds its own callback URL (its own webhook name, so its own secret).
+    const r = await this.secondary.send(message);
     return {
       ...r,
       provider: r.provider ?? this.secondary.name,

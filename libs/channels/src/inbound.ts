@@ -27,13 +27,23 @@ export interface InboundReply {
   body?: Json;
 }
 
+/** What became of an owner's receipts once stored (for answers that report it). */
+export interface StoredSummary {
+  received: number;
+  /** Applied to a notification of theirs. */
+  matched: number;
+  /** Already stored (same dedup key): nothing added. */
+  replays: number;
+}
+
 export type InboundResult =
   | {
       ok: true;
       receipts: NormalisedReceipt[];
       /** How the request was authenticated, kept with every receipt in the evidence. */
       verification: { [key: string]: Json };
-      reply: InboundReply;
+      /** The answer, or a function of what the receipt store did with the receipts. */
+      reply: InboundReply | ((stored: StoredSummary) => InboundReply);
     }
   | {
       ok: false;

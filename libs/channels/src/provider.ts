@@ -57,8 +57,11 @@ export interface OutboundMessage {
   channel: Channel;
   /** Normalised address: E.164 phone, lower-case email, or postal key. */
   to: string;
-  /** Where the provider should post status events for this message (when it supports it). */
-  statusCallbackUrl: string;
+  /**
+   * The public base of the service's webhook ingress (`https://…/webhooks`): a provider that takes
+   * a per-message callback URL points it at `<base>/<its webhookName>`.
+   */
+  webhookBaseUrl: string;
   /** `registered`: the filled registration per provider kind, for gateways that need one. */
   sms?: { body: string; registered?: Partial<Record<string, RegisteredSms>> };
   email?: EmailContent;

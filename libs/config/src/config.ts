@@ -644,7 +644,14 @@ export type RunMode = 'standalone' | 'queue';
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
   mode: RunMode;
-  http: { host: string; port: number; publicBaseUrl: string; maxBodyBytes: number };
+  http: {
+    host: string;
+    port: number;
+    publicBaseUrl: string;
+    /** `<publicBaseUrl>/webhooks`: providers given a per-message callback URL point it under here. */
+    webhookBaseUrl: string;
+    maxBodyBytes: number;
+  };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   database:
     | { type: 'sqlite'; path: string }
@@ -839,6 +846,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       host: e.HOST,
       port,
       publicBaseUrl: publicBaseUrlOf(e),
+      webhookBaseUrl: `${publicBaseUrlOf(e)}/webhooks`,
       maxBodyBytes: e.MAX_BODY_BYTES,
     },
     logLevel: e.LOG_LEVEL,

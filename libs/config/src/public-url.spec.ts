@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { NotificationRow } from '#libs/notifications';
-import { ArtifactRenderer } from '../../notifications/src/artifact.renderer.js';
+import { type OutboundMessage, TwilioSmsProvider } from '#libs/channels';
 import { defaultPublicBaseUrl, loadConfig } from './config.js';
 
 /** Issue 17: a worker given the API's environment must not need PUBLIC_BASE_URL for callbacks. */
@@ -15,11 +14,17 @@ describe('the public base URL default', () => {
     const c = loadConfig({ ...workerEnv, PORT: '8080' });
     expect(c.http.publicBaseUrl).toBe('http://127.0.0.1:8080');
     expect(c.letter.verifyBaseUrl).toBe('http://127.0.0.1:8080/verify');
-    const renderer = new ArtifactRenderer(null as never, c);
-    const n = { id: '6f1c2c1e-8a7b-4d57-9d0e-2f3b9c1a0b11', channel: 'sms' } as NotificationRow;
-    expect(renderer.statusCallbackUrl(n)).toBe(
-      'http://127.0.0.1:8080/webhooks/twilio/status?nid=6f1c2c1e-8a7b-4d57-9d0e-2f3b9c1a0b11',
-    );
+    expect(c.http.webhookBaseUrl).toBe('http://127.0.0.1:8080/webhooks');
+    const twilio = new TwilioSmsProvider({
+      accountSid: `AC${'0'.repeat(32)}`,
+      authToken: 'x'.repeat(32),
+      from: '+15005550006',
+      timeoutMs: 1000,
+    });
+    const id = '6f1c2c1e-8a7b-4d57-9d0e-2f3b9c1a0b11';
+    expect(
+      twilio.callbackUrl({ notificationId: id, webhookBaseUrl: c.http.webhookBaseUrl } as OutboundMessage),
+    ).toBe(`http://127.0.0.1:8080/webhooks/twilio?nid=${id}`);
   });
 
   it('follows a concrete HOST; a wildcard bind address means loopback', () => {

@@ -3,7 +3,7 @@
  * (`notifications.recipient_address`, `opt_outs.address`, `contact_log.address`): sends,
  * opt-outs, refusals, unsubscribes and complaints all go through these functions, so a number
  * typed as `139-4332-1315`, `+86 139 4332 1315` or `13943321315` is one key, `+8613943321315`.
- * Postal addresses have their own key (`postalKey` in libs/channels/src/post/address.ts).
+ * Postal addresses have their own key (`postalKey` in libs/channels/src/letter/address.ts).
  */
 import { parsePhoneNumberFromString } from 'libphonenumber-js/core';
 import metadata from 'libphonenumber-js/max/metadata';

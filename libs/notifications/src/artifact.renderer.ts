@@ -8,7 +8,6 @@ import {
   type OutboundMessage,
   unsubscribeToken,
   validatePostalAddress,
-  channelDefinition,
 } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import type { Locale } from '#libs/core';
@@ -61,10 +60,6 @@ export class ArtifactRenderer {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  statusCallbackUrl(n: NotificationRow): string {
-    return `${this.config.http.publicBaseUrl}${channelDefinition(n.channel).receiptPath(n.id)}`;
-  }
-
   async render(n: NotificationRow): Promise<RenderedArtifact> {
     // `resolve` loads a version another process published since this one last refreshed.
     const def = await this.templates.resolve(n.templateKey, n.locale as Locale, n.templateVersion);
@@ -92,7 +87,7 @@ export class ArtifactRenderer {
     const base = {
       notificationId: n.id,
       to: n.recipientAddress,
-      statusCallbackUrl: this.statusCallbackUrl(n),
+      webhookBaseUrl: this.config.http.webhookBaseUrl,
     };
 
     if (n.channel === 'sms') {

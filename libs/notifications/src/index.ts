@@ -18,3 +18,4 @@ export * from './callbacks/events.js';
 export * from './callbacks/callbacks.service.js';
 export * from './callbacks/callback-delivery.js';
 export * from './repositories.js';
+export * from './webhook-ingress.js';

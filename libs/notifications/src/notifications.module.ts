@@ -13,6 +13,7 @@ import { NotificationRepository } from './notification.repository.js';
 import { NotificationsService } from './notifications.service.js';
 import { PipelineRunner } from './pipeline.runner.js';
 import { ReceiptsService } from './receipts.service.js';
+import { WebhookIngress } from './webhook-ingress.js';
 import {
   ArtifactRepository,
   ContactLogRepository,
@@ -44,6 +45,7 @@ import { TemplateRegistry } from './template-registry.js';
     NotificationsService,
     EscalationService,
     ReceiptsService,
+    WebhookIngress,
     DispatchProcessor,
     Sweeper,
     PipelineRunner,
@@ -57,6 +59,7 @@ import { TemplateRegistry } from './template-registry.js';
     OptOutsService,
     NotificationsService,
     ReceiptsService,
+    WebhookIngress,
     DispatchProcessor,
     Sweeper,
     PipelineRunner,

@@ -325,7 +325,7 @@ export class TemplatesController {
         ]);
       }
       provider = new SandboxSmsProvider(0);
-      message = { notificationId: id, channel: 'sms', to, statusCallbackUrl: '', sms: { body: p.sms.text } };
+      message = { notificationId: id, channel: 'sms', to, webhookBaseUrl: '', sms: { body: p.sms.text } };
       content = Buffer.from(p.sms.text, 'utf8');
       shownTo = maskPhone(to);
     } else if (p.email) {
@@ -336,7 +336,7 @@ export class TemplatesController {
         ]);
       }
       provider = new SandboxEmailProvider(0);
-      message = { notificationId: id, channel: 'email', to, statusCallbackUrl: '', email: { ...p.email } };
+      message = { notificationId: id, channel: 'email', to, webhookBaseUrl: '', email: { ...p.email } };
       content = Buffer.from(`${p.email.subject}\n${p.email.html}\n${p.email.text}`, 'utf8');
       shownTo = maskEmail(to);
     } else {
@@ -355,7 +355,7 @@ export class TemplatesController {
         notificationId: id,
         channel: 'letter',
         to: `CN-100020`,
-        statusCallbackUrl: '',
+        webhookBaseUrl: '',
         letter: {
           documentId: `TEST-${id.slice(0, 8)}`,
           pdf,

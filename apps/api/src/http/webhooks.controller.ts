@@ -1,49 +1,73 @@
-import { Body, Controller, Headers, HttpCode, Inject, Logger, Post, Query, Req } from '@nestjs/common';
-import type { Request } from 'express';
-import { ChannelRegistry, TwilioSmsProvider } from '#libs/channels';
+import { Controller, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import { ForbiddenError, maskPhone, NotFoundError } from '#libs/core';
-import { ReceiptsService } from '#libs/notifications';
+import { WebhookIngress } from '#libs/notifications';
 import { Public } from '../auth/scopes.js';
 import { Docs } from '../observability/api-docs.js';
 
+function rawBodyOf(req: Request): Buffer {
+  const body: unknown = req.body;
+  if (Buffer.isBuffer(body)) return body;
+  if (typeof body === 'string') return Buffer.from(body);
+  return Buffer.alloc(0);
+}
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/**
+ * Delivery reports. `POST /webhooks/:provider` is the one ingress: the provider (or channel)
+ * that owns the name verifies and parses the request (libs/notifications/src/webhook-ingress.ts).
+ * The URLs of earlier releases stay as aliases, since providers' consoles and in-flight messages
+ * still carry them.
+ */
 @Docs.webhooks()
 @Public()
 @Controller('webhooks')
 export class WebhooksController {
-  private readonly log = new Logger(WebhooksController.name);
-
   constructor(
-    private readonly receipts: ReceiptsService,
-    private readonly channels: ChannelRegistry,
+    private readonly ingress: WebhookIngress,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Twilio status callbacks: signature checked against the public URL Twilio called. */
+  /** Twilio (`twilio`, `twilio-secondary`), Aliyun, Tencent, the print vendor, `email`. */
+  @Post(':provider')
+  @Docs.webhookIngress()
+  async ingressRoute(@Param('provider') provider: string, @Req() req: Request, @Res() res: Response) {
+    await this.answer(NAME.test(provider) ? provider : '(invalid)', req, res);
+  }
+
+  /** Alias: Twilio status callbacks of messages sent before /webhooks/twilio (`acct=secondary`). */
   @Post('twilio/status')
   @Docs.twilioStatus()
   @HttpCode(204)
-  async twilioStatus(
-    @Req() req: Request,
-    @Body() body: Record<string, unknown> | undefined,
-    @Headers('x-twilio-signature') signature: string | undefined,
-    @Query('nid') nid: string | undefined,
-    @Query('acct') acct: string | undefined,
-  ): Promise<void> {
-    // Callbacks for the failover account carry `acct=secondary` and verify with its auth token.
-    const twilio = this.channels.byName(acct === 'secondary' ? 'twilio-secondary' : 'twilio');
-    if (!(twilio instanceof TwilioSmsProvider))
-      throw new NotFoundError('Twilio is not the configured SMS provider');
-    const params: Record<string, string> = {};
-    for (const [k, v] of Object.entries(body ?? {})) if (typeof v === 'string') params[k] = v;
-    const url = `${this.config.http.publicBaseUrl}${req.originalUrl}`;
-    if (!twilio.verifySignature(signature, url, params)) {
-      this.log.warn(
-        `rejected Twilio callback with ${signature ? 'a bad' : 'no'} signature (to ${maskPhone(params.To ?? '')})`,
-      );
-      throw new ForbiddenError('Invalid X-Twilio-Signature');
-    }
-    const receipt = twilio.parseStatusCallback(params, typeof nid === 'string' ? nid : null);
-    await this.receipts.ingest(receipt, { verified: true, via: 'webhook', signature: 'X-Twilio-Signature' });
+  async twilioStatus(@Query('acct') acct: string | undefined, @Req() req: Request, @Res() res: Response) {
+    await this.answer(acct === 'secondary' ? 'twilio-secondary' : 'twilio', req, res);
+  }
+
+  /** Alias of `/webhooks/email`. */
+  @Post('email/events')
+  async emailEvents(@Req() req: Request, @Res() res: Response) {
+    await this.answer('email', req, res);
+  }
+
+  /** Alias of `/webhooks/print-vendor`. */
+  @Post('post/events')
+  async postEvents(@Req() req: Request, @Res() res: Response) {
+    await this.answer('print-vendor', req, res);
+  }
+
+  private async answer(name: string, req: Request, res: Response): Promise<void> {
+    const query: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.query)) if (typeof v === 'string') query[k] = v;
+    const reply = await this.ingress.handle(name, {
+      // The URL the provider called, as it knows it (Twilio signs it).
+      url: `${this.config.http.publicBaseUrl}${req.originalUrl}`,
+      headers: req.headers,
+      query,
+      body: rawBodyOf(req),
+      contentType: (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase(),
+    });
+    if (reply.body === undefined) res.status(reply.status).end();
+    else res.status(reply.status).json(reply.body);
   }
 }

@@ -247,6 +247,25 @@ export const Docs = {
       ApiResponse({ status: 400, description: 'Invalid address, channel or reason' }),
     ),
 
+  webhookIngress: () =>
+    applyDecorators(
+      ApiOperation({
+        summary:
+          'Delivery reports of one provider (no API key): the provider that owns the name verifies the request (signature or callback token) and parses it',
+      }),
+      ApiParam({
+        name: 'provider',
+        description:
+          'twilio, twilio-secondary, aliyun, tencent, print-vendor or email, as configured (docs/channels.md)',
+      }),
+      ApiResponse({ status: 200, description: "Stored; the body is the provider's expected answer" }),
+      ApiResponse({ status: 204, description: 'Stored (providers that expect an empty answer)' }),
+      ApiResponse({ status: 400, description: 'Malformed body' }),
+      ApiResponse({ status: 401, description: 'Bad or missing signature or callback token' }),
+      ApiResponse({ status: 403, description: 'Bad or missing signature (Twilio, email events)' }),
+      ApiResponse({ status: 404, description: 'Nothing configured takes webhooks under this name' }),
+    ),
+
   twilioStatus: () =>
     applyDecorators(
       ApiOperation({ summary: 'Twilio status callback (X-Twilio-Signature verified; no API key)' }),
@@ -266,6 +285,6 @@ export const Docs = {
       }),
       ApiResponse({ status: 204, description: 'Stored' }),
       ApiResponse({ status: 403, description: 'Bad or missing signature' }),
-      ApiResponse({ status: 404, description: 'Twilio is not the configured SMS provider' }),
+      ApiResponse({ status: 404, description: 'Twilio is not configured' }),
     ),
 };

@@ -266,7 +266,27 @@ const OPERATIONS: Record<string, { body?: Json; responses?: Record<string, Json>
     body: { required: true, content: { 'text/csv': { schema: { type: 'string' } } } },
     responses: { 200: ok('Rows applied; bad rows by line number', ref('TrackingImport')) },
   },
-  ChannelWebhooks_emailEvents: {
+  Webhooks_ingressRoute: {
+    body: {
+      required: true,
+      description:
+        "The provider's own format, verified over the exact bytes: Twilio form parameters, Aliyun SmsReport and Tencent status reports (JSON arrays), print-vendor and email events (JSON), DSNs",
+      content: {
+        'application/json': { schema: {} },
+        'application/x-www-form-urlencoded': {
+          schema: { type: 'object', additionalProperties: { type: 'string' } },
+        },
+        'message/rfc822': { schema: { type: 'string' } },
+      },
+    },
+    responses: {
+      200: ok(
+        'The answer the provider expects (Aliyun `{code: 0}`, Tencent `{result: 0}`, email and vendor counts)',
+        { type: 'object', additionalProperties: true },
+      ),
+    },
+  },
+  Webhooks_emailEvents: {
     body: {
       required: true,
       description: 'Signed (timestamp + HMAC headers): JSON events, or a DSN / complaint message',
@@ -277,7 +297,7 @@ const OPERATIONS: Record<string, { body?: Json; responses?: Record<string, Json>
     },
     responses: { 200: ok('Events received and how many matched a notice', ref('EmailEventsResult')) },
   },
-  ChannelWebhooks_postEvents: {
+  Webhooks_postEvents: {
     body: {
       required: true,
       description: 'Signed by the print vendor; verified over the exact bytes',

@@ -8,7 +8,7 @@ function msg(id: string, to: string): OutboundMessage {
     notificationId: id,
     channel: 'email',
     to,
-    statusCallbackUrl: 'http://127.0.0.1/webhooks/email/events',
+    webhookBaseUrl: 'http://127.0.0.1/webhooks',
     email: { subject: '提醒', text: '正文', html: '<p>正文</p>' },
   };
 }

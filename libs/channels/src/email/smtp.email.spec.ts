@@ -30,7 +30,7 @@ function outbound(id: string, to: string, extra: Partial<OutboundMessage['email'
     notificationId: id,
     channel: 'email',
     to,
-    statusCallbackUrl: 'https://notices.bank.example/webhooks/email/events',
+    webhookBaseUrl: 'https://notices.bank.example/webhooks',
     email: {
       subject: '信用卡账单逾期提醒（尾号 8012）',
       text: '王芳女士：您的信用卡账单已逾期 12 天，应还金额 3,456.78 元。请尽快还款。',

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import twilio from 'twilio';
 import type { ReceiptOutcome } from '#libs/core';
 import { ProviderError } from '#libs/core';
+import type { InboundRequest, InboundResult, WebhookOwner } from '../inbound.js';
+import { headerValue } from '../inbound.js';
 import type { Json, NormalisedReceipt, OutboundSms, SendResult, SmsProvider } from '../provider.js';
 import { createTwilioHttpClient } from './twilio-http-client.js';
 
@@ -63,11 +65,15 @@ function retryableStatus(status: number | undefined): boolean {
   return status === undefined || status === 408 || status === 429 || status >= 500;
 }
 
-/** SMS through the official `twilio` client. */
-export class TwilioSmsProvider implements SmsProvider {
+/** SMS through the official `twilio` client; it owns its status callbacks (`/webhooks/<name>`). */
+export class TwilioSmsProvider implements SmsProvider, WebhookOwner {
   readonly channel = 'sms' as const;
   readonly sandbox = false;
   private readonly client: twilio.Twilio;
+
+  get webhookName(): string {
+    return this.name;
+  }
 
   constructor(
     private readonly settings: TwilioSettings,
@@ -89,7 +95,7 @@ export class TwilioSmsProvider implements SmsProvider {
     const params = {
       to: message.to,
       body: message.sms.body,
-      statusCallback: message.statusCallbackUrl,
+      statusCallback: this.callbackUrl(message),
       ...(this.settings.messagingServiceSid
         ? { messagingServiceSid: this.settings.messagingServiceSid }
         : { from: this.settings.from as string }),
@@ -162,6 +168,28 @@ export class TwilioSmsProvider implements SmsProvider {
     } catch (err) {
       throw this.toProviderError(err, { reconcile: message.notificationId });
     }
+  }
+
+  /** Where Twilio posts this message's status: our id rides along (`nid`), signed with the URL. */
+  callbackUrl(message: OutboundSms): string {
+    return `${message.webhookBaseUrl}/${this.webhookName}?nid=${message.notificationId}`;
+  }
+
+  /** A status callback: `X-Twilio-Signature` over the exact public URL and the form parameters. */
+  async receive(req: InboundRequest): Promise<InboundResult> {
+    const params: Record<string, string> = {};
+    for (const [k, v] of new URLSearchParams(req.body.toString('utf8'))) params[k] = v;
+    const signature = headerValue(req, 'x-twilio-signature');
+    if (!this.verifySignature(signature, req.url, params)) {
+      return { ok: false, status: 403, reason: `Invalid X-Twilio-Signature (${signature ? 'bad' : 'none'})` };
+    }
+    const nid = req.query.nid;
+    return {
+      ok: true,
+      receipts: [this.parseStatusCallback(params, typeof nid === 'string' ? nid : null)],
+      verification: { verified: true, via: 'webhook', signature: 'X-Twilio-Signature' },
+      reply: { status: 204 },
+    };
   }
 
   /** Verifies `X-Twilio-Signature` against the exact public URL Twilio called. */

@@ -13,7 +13,7 @@ function message(id = 'notif-1'): OutboundMessage {
     notificationId: id,
     channel: 'letter',
     to: 'k',
-    statusCallbackUrl: 'https://svc.example/webhooks/post',
+    webhookBaseUrl: 'https://svc.example/webhooks',
     letter: {
       documentId: 'DOC-1',
       pdf,
@@ -93,7 +93,7 @@ describe('PrintVendorProvider (stub fetch)', () => {
         postcode: '518057',
         country: 'CN',
       },
-      callbackUrl: 'https://svc.example/webhooks/post',
+      callbackUrl: 'https://svc.example/webhooks/print-vendor',
       pdfSha256: message().letter!.pdfSha256,
     });
     expect(Buffer.from(body.pdf as string, 'base64').equals(message().letter!.pdf)).toBe(true);

@@ -1,4 +1,5 @@
 import { ProviderError } from '#libs/core';
+import type { InboundRequest, InboundResult, WebhookOwner } from '../inbound.js';
 import type { ChannelProvider, Json, NormalisedReceipt, OutboundMessage, SendResult } from '../provider.js';
 import { checkLetter } from './letter-request.js';
 import { postEventOutcome } from './post-events.js';
@@ -74,7 +75,7 @@ function summary(letter: VendorLetter, replayed: boolean): Json {
  * `send` is safe to retry: our notification id is the `Idempotency-Key` and the letter's `reference`,
  * so a repeat returns the first letter, and `findSent` finds it by reference after a crash.
  */
-export class PrintVendorProvider implements ChannelProvider {
+export class PrintVendorProvider implements ChannelProvider, WebhookOwner {
   readonly name: string;
   readonly channel = 'letter' as const;
   readonly sandbox: boolean;
@@ -101,7 +102,7 @@ export class PrintVendorProvider implements ChannelProvider {
       documentId: letter.documentId,
       service: letter.service,
       recipient,
-      callbackUrl: message.statusCallbackUrl || undefined,
+      callbackUrl: message.webhookBaseUrl ? `${message.webhookBaseUrl}/${this.webhookName}` : undefined,
       pdf: letter.pdf.toString('base64'),
       pdfSha256: letter.pdfSha256.toLowerCase(),
     };
@@ -221,6 +222,35 @@ export class PrintVendorProvider implements ChannelProvider {
       return { ok: false, reason: 'bad_signature', message: 'no webhook secret configured' };
     }
     return verifyVendorWebhook(secret, headers, rawBody, now, options);
+  }
+
+  get webhookName(): string {
+    return this.name;
+  }
+
+  /**
+   * A vendor webhook: HMAC-SHA256 over `timestamp.body`, 5-minute tolerance. A replay is answered
+   * 200 and changes nothing (the receipt store drops it by dedup key, in the transaction that would
+   * apply it, so a failed ingest claims nothing and the redelivery is applied).
+   */
+  async receive(req: InboundRequest): Promise<InboundResult> {
+    const check = this.verifyWebhook(req.headers, req.body, req.now);
+    if (!check.ok) return { ok: false, status: 401, reason: `Webhook rejected: ${check.reason}` };
+    let json: unknown;
+    try {
+      json = JSON.parse(req.body.toString('utf8'));
+    } catch {
+      return { ok: false, status: 400, reason: 'Body is not valid JSON' };
+    }
+    return {
+      ok: true,
+      receipts: this.parseReceipts(json),
+      verification: { verified: true, via: 'vendor-webhook', eventId: check.eventId },
+      reply: (s) => ({
+        status: 200,
+        body: { received: s.received - s.replays, ...(s.replays > 0 ? { replay: true } : {}) },
+      }),
+    };
   }
 
   /** Normalises a verified webhook body. */

@@ -36,7 +36,7 @@ function message(
     notificationId: `notif-${i}`,
     channel: 'letter',
     to: 'k',
-    statusCallbackUrl: '',
+    webhookBaseUrl: '',
     letter: {
       documentId: over.documentId ?? `DOC-${String(i).padStart(6, '0')}`,
       pdf,

@@ -18,7 +18,7 @@ function message(id: string, postcode: string): OutboundMessage {
     notificationId: id,
     channel: 'letter',
     to: 'key',
-    statusCallbackUrl: '',
+    webhookBaseUrl: '',
     letter: {
       documentId: `DOC-${id}`,
       pdf,
