@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { InboundRequest, InboundResult, OutboundMessage } from '#libs/channels';
 import { ProviderError } from '#libs/core';
+import tencentcloud from 'tencentcloud-sdk-nodejs-sms';
 import { TencentSmsProvider, type TencentSmsSettings } from '../../libs/channels/src/sms/tencent/index.js';
 import { startTencentSmsEmulator, type TencentSmsEmulator } from './tencent-sms.js';
 
@@ -314,6 +315,9 @@ describe('TencentSmsProvider (official SDK) against the Tencent SMS emulator', (
     const found = await provider.findSent(message(to, 'ntf-9'), new Date(Date.now() - 60_000));
     expect(found?.providerMessageId).toBe(sent.providerMessageId);
     expect(await provider.findSent(message(to, 'ntf-other'), new Date(Date.now() - 60_000))).toBeNull();
+    // A claim older than the pull's 7 days is clamped, not refused.
+    const old = await provider.findSent(message(to, 'ntf-9'), new Date(Date.now() - 30 * 86_400_000));
+    expect(old?.providerMessageId).toBe(sent.providerMessageId);
 
     const failed = await provider.send(message(FAIL_TO, 'ntf-10'));
     await emulator.idle(5000);
@@ -321,6 +325,25 @@ describe('TencentSmsProvider (official SDK) against the Tencent SMS emulator', (
       outcome: 'undelivered',
       errorCode: '空号',
     });
+  });
+
+  it('PullSmsSendStatus hands each report out once (queue mode), through the unmodified SDK', async () => {
+    const client = new tencentcloud.sms.v20210111.Client({
+      credential: { secretId: SECRET_ID, secretKey: SECRET_KEY },
+      region: 'ap-guangzhou',
+      profile: { httpProfile: { endpoint: emulator.endpoint, protocol: 'http://' } },
+    });
+    await client.PullSmsSendStatus({ Limit: 100, SmsSdkAppId: APP }); // drain earlier tests
+    emulator.setReportUrl(undefined);
+    const sent = await provider.send(message('+8613800000014', 'ntf-14'));
+    await emulator.idle(5000);
+    const first = await client.PullSmsSendStatus({ Limit: 100, SmsSdkAppId: APP });
+    expect(first.PullSmsSendStatusSet?.map((s) => [s.SerialNo, s.ReportStatus, s.SubscriberNumber])).toEqual([
+      [sent.providerMessageId, 'SUCCESS', '13800000014'],
+    ]);
+    expect((await client.PullSmsSendStatus({ Limit: 100, SmsSdkAppId: APP })).PullSmsSendStatusSet).toEqual(
+      [],
+    );
   });
 
   it('a timeout is ambiguous (httpStatus null); a refused connection is surely not sent', async () => {
@@ -344,8 +367,11 @@ describe('TencentSmsProvider (official SDK) against the Tencent SMS emulator', (
 
   it('a gateway answering 502 is retryable with that status', async () => {
     emulator.httpErrorNext(1, 502);
+    const before = emulator.requests().length;
     const e = await rejection(provider.send(message('+8613800000013', 'ntf-13')));
     expect(e.retryable).toBe(true);
     expect(e.extra.httpStatus).toBe(502);
+    // The SDK does not retry by itself: one failed call, one request.
+    expect(emulator.requests().slice(before)).toEqual([{ action: 'SendSms', error: 'HTTP 502', codes: [] }]);
   });
 });

@@ -19,6 +19,8 @@
  *   (`sms.tencentcloudapi.com` -> `sms`; an emulator at `127.0.0.1:port` -> `127`).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import tencentcloud from 'tencentcloud-sdk-nodejs-sms';
 import type { ReceiptOutcome } from '#libs/core';
 import { ProviderError } from '#libs/core';
@@ -229,8 +231,10 @@ function sendStatusJson(s: SendStatus): Json {
   };
 }
 
-/** How far back `poll` looks for a message's report (the API keeps 7 days). */
+/** How far back `poll` looks for a message's report. */
 const POLL_WINDOW_MS = 3 * 86_400_000;
+/** The pull refuses a BeginTime more than 7 days back; keep a margin for clock skew. */
+const PULL_MAX_AGE_MS = 7 * 86_400_000 - 10 * 60_000;
 /** Slack before `since` in `findSent` (a clock skew between us and Tencent). */
 const FIND_SLACK_MS = 15 * 60_000;
 
@@ -246,14 +250,20 @@ export class TencentSmsProvider implements ChannelProvider, WebhookOwner {
     readonly name = 'tencent',
   ) {
     this.webhookName = name;
+    const protocol = settings.protocol ?? 'https://';
+    // node-fetch opens a connection per request without an agent; keep-alive saves the TLS
+    // handshake. A reused socket closed by the peer fails as a reset: ambiguous, hence safe.
+    const agent =
+      protocol === 'https://' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     this.client = new SmsClient({
       credential: { secretId: settings.secretId, secretKey: settings.secretKey },
       region: settings.region ?? 'ap-guangzhou',
       profile: {
         httpProfile: {
           endpoint: settings.endpoint ?? 'sms.tencentcloudapi.com',
-          protocol: settings.protocol ?? 'https://',
+          protocol,
           reqMethod: 'POST',
+          agent,
           // The SDK takes seconds and multiplies by 1000; fractions are fine.
           reqTimeout: settings.timeoutMs / 1000,
         },
@@ -317,9 +327,10 @@ export class TencentSmsProvider implements ChannelProvider, WebhookOwner {
   }
 
   private async pull(phoneNumber: string, begin: Date, request: Json): Promise<TencentPulledStatus[]> {
+    const from = Math.max(begin.getTime(), Date.now() - PULL_MAX_AGE_MS);
     try {
       const res = await this.client.PullSmsSendStatusByPhoneNumber({
-        BeginTime: Math.floor(begin.getTime() / 1000),
+        BeginTime: Math.floor(from / 1000),
         Offset: 0,
         Limit: 100,
         PhoneNumber: phoneNumber,
