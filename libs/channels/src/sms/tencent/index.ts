@@ -1,0 +1,1 @@
+export * from './tencent.sms.js';
