@@ -39,10 +39,11 @@ class ReportReceiver {
       };
       void this.provider!.receive(inbound).then((r) => {
         this.results.push(r);
-        if (r.ok)
-          res
-            .writeHead(r.reply.status, { 'Content-Type': 'application/json' })
-            .end(JSON.stringify(r.reply.body));
+        if (r.ok) {
+          const reply =
+            typeof r.reply === 'function' ? r.reply({ received: r.receipts.length, matched: 0, replays: 0 }) : r.reply;
+          res.writeHead(reply.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(reply.body));
+        }
         else res.writeHead(r.status).end(r.reason);
       });
     });
@@ -68,7 +69,7 @@ function message(
     notificationId,
     channel: 'sms',
     to,
-    statusCallbackUrl: 'https://unused.example/webhooks/tencent',
+    webhookBaseUrl: '',
     sms: {
       body: 'unused',
       registered: {

@@ -4,7 +4,7 @@
  * reads this list or the `CHANNEL_PLUGINS` token built from it; a channel not listed does not
  * exist, and `channelDefinition` refuses it instead of falling into another channel's branch.
  */
-import { type Channel, CHANNELS } from '#libs/core';
+import { type Channel, CHANNELS, type Locale } from '#libs/core';
 import { emailChannel } from './email/plugin.js';
 import { letterChannel } from './letter/plugin.js';
 import type { ChannelDefinition, ChannelPlugin } from './plugin.js';
@@ -27,4 +27,9 @@ export function channelDefinition(channel: string): ChannelDefinition {
     throw new Error(`unknown channel '${channel}' (known: ${CHANNELS.join(', ')})`);
   }
   return CHANNEL_DEFINITIONS[channel as Channel];
+}
+
+/** Each channel's name in `locale`, for documents and pages (送达证明, verification page, /legal). */
+export function channelLabels(locale: Locale): Record<string, string> {
+  return Object.fromEntries(BUILT_IN_CHANNELS.map((p) => [p.channel, p.labels[locale]]));
 }

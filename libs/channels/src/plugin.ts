@@ -11,6 +11,13 @@ import type { Channel, Locale, Recipient } from '#libs/core';
 import type { WebhookOwner } from './inbound.js';
 import type { ChannelProvider } from './provider.js';
 
+/** What masking needs of a recipient (stored evidence may hold only these parts). */
+export interface MaskableRecipient {
+  phone?: string;
+  email?: string;
+  address?: { province?: string; city?: string };
+}
+
 export interface ChannelDefinition {
   channel: Channel;
   /** The recipient field the channel is addressed by (`recipient.<field>`). */
@@ -21,6 +28,8 @@ export interface ChannelDefinition {
   address(r: Recipient): string;
   /** The channel's name in documents (送达证明, bundles) and pages. */
   labels: Readonly<Record<Locale, string>>;
+  /** The address as documents show it to strangers (`138****8000`, `上海市****`); null without one. */
+  maskedAddress(r: MaskableRecipient): string | null;
 }
 
 export interface ChannelPlugin extends ChannelDefinition {

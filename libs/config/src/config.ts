@@ -131,6 +131,39 @@ const EnvSchema = z.object({
   TWILIO_SECONDARY_AUTH_TOKEN: z.string().min(16).optional(),
   TWILIO_SECONDARY_FROM: z.string().optional(),
   TWILIO_SECONDARY_API_BASE_URL: z.url().optional(),
+  /**
+   * Mainland China numbers (+86) go through the mainland gateways listed here, in order (the
+   * first takes them, the next one when its breaker opens); other numbers through SMS_PROVIDER.
+   * Empty: every number through SMS_PROVIDER. Those gateways send registered templates only.
+   */
+  SMS_CN_PROVIDERS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(['aliyun', 'tencent'])).refine((a) => new Set(a).size === a.length, 'listed twice')),
+  ALIYUN_SMS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  ALIYUN_SMS_ACCESS_KEY_SECRET: z.string().min(16).optional(),
+  /** host[:port] of the API (an emulator in tests); default dysmsapi.aliyuncs.com. */
+  ALIYUN_SMS_ENDPOINT: z.string().optional(),
+  ALIYUN_SMS_PROTOCOL: z.enum(['https', 'http']).default('https'),
+  /** Secret `token` query parameter of the SmsReport push URL set in the Aliyun console. */
+  ALIYUN_SMS_CALLBACK_TOKEN: z.string().min(16).optional(),
+  ALIYUN_SMS_TIMEOUT_MS: int(10_000, 100),
+  TENCENT_SMS_SECRET_ID: z.string().min(1).optional(),
+  TENCENT_SMS_SECRET_KEY: z.string().min(16).optional(),
+  TENCENT_SMS_SDK_APP_ID: z.string().regex(/^\d+$/).optional(),
+  TENCENT_SMS_REGION: z.string().default('ap-guangzhou'),
+  /** host[:port] of the API (an emulator in tests); default sms.tencentcloudapi.com. */
+  TENCENT_SMS_ENDPOINT: z.string().optional(),
+  TENCENT_SMS_PROTOCOL: z.enum(['https', 'http']).default('https'),
+  /** Secret `token` query parameter of the status callback URL set in the Tencent console. */
+  TENCENT_SMS_CALLBACK_TOKEN: z.string().min(16).optional(),
+  TENCENT_SMS_TIMEOUT_MS: int(10_000, 100),
   /** A second SMTP relay, used when the primary's circuit breaker opens. */
   SMTP_SECONDARY_HOST: z.string().optional(),
   SMTP_SECONDARY_PORT: int(587, 1),
@@ -447,6 +480,22 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
     problems.push('CLOCK_START: only allowed with NODE_ENV=test');
   if (env.NODE_ENV === 'production' && Number(env.CALLBACK_RETRY_FOR_MS ?? 90_000_000) < 86_400_000)
     problems.push('CALLBACK_RETRY_FOR_MS: callers are owed at least 24 hours (86400000) of retries');
+  const cn = (env.SMS_CN_PROVIDERS ?? '').split(',').map((x) => x.trim());
+  const needs: Record<string, string[]> = {
+    aliyun: ['ALIYUN_SMS_ACCESS_KEY_ID', 'ALIYUN_SMS_ACCESS_KEY_SECRET', 'ALIYUN_SMS_CALLBACK_TOKEN'],
+    tencent: [
+      'TENCENT_SMS_SECRET_ID',
+      'TENCENT_SMS_SECRET_KEY',
+      'TENCENT_SMS_SDK_APP_ID',
+      'TENCENT_SMS_CALLBACK_TOKEN',
+    ],
+  };
+  for (const [kind, keys] of Object.entries(needs)) {
+    if (!cn.includes(kind)) continue;
+    for (const key of keys) {
+      if (!env[key]) problems.push(`${key}: required when SMS_CN_PROVIDERS lists ${kind}`);
+    }
+  }
   if (env.SMS_PROVIDER === 'twilio') {
     for (const key of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN']) {
       if (!env[key]) problems.push(`${key}: required when SMS_PROVIDER=twilio`);
@@ -603,6 +652,10 @@ const SECRET_SETTINGS = [
   'PRINT_VENDOR_API_KEY',
   'TWILIO_AUTH_TOKEN',
   'TWILIO_SECONDARY_AUTH_TOKEN',
+  'ALIYUN_SMS_ACCESS_KEY_SECRET',
+  'ALIYUN_SMS_CALLBACK_TOKEN',
+  'TENCENT_SMS_SECRET_KEY',
+  'TENCENT_SMS_CALLBACK_TOKEN',
   'API_KEYS_BOOTSTRAP',
   'SMTP_PASS',
 ] as const;
@@ -640,6 +693,29 @@ function devSecretProblems(env: Record<string, string | undefined>): string[] {
 }
 
 export type RunMode = 'standalone' | 'queue';
+
+/** A mainland SMS gateway's settings (SMS_CN_PROVIDERS; docs/channels.md). */
+export type MainlandSmsSettings =
+  | {
+      kind: 'aliyun';
+      accessKeyId: string;
+      accessKeySecret: string;
+      endpoint?: string;
+      protocol: 'https' | 'http';
+      callbackToken: string;
+      timeoutMs: number;
+    }
+  | {
+      kind: 'tencent';
+      secretId: string;
+      secretKey: string;
+      sdkAppId: string;
+      region: string;
+      endpoint?: string;
+      protocol: 'https://' | 'http://';
+      callbackToken: string;
+      timeoutMs: number;
+    };
 
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
@@ -722,6 +798,8 @@ export interface AppConfig {
         timeoutMs: number;
         secondary?: { accountSid: string; authToken: string; from: string; apiBaseUrl?: string };
       };
+  /** Gateways for mainland numbers (+86), in failover order; empty when SMS_CN_PROVIDERS is. */
+  smsMainland: MainlandSmsSettings[];
   breaker: { threshold: number; cooldownMs: number };
   smtpSecondary?: { host: string; port: number };
   sandbox: { receiptDelayMs: number };
@@ -922,6 +1000,29 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
           }
         : { provider: 'sandbox', receiptDelayMs: e.SANDBOX_RECEIPT_DELAY_MS },
     sandbox: { receiptDelayMs: e.SANDBOX_RECEIPT_DELAY_MS },
+    smsMainland: e.SMS_CN_PROVIDERS.map((kind): MainlandSmsSettings =>
+      kind === 'aliyun'
+        ? {
+            kind,
+            accessKeyId: e.ALIYUN_SMS_ACCESS_KEY_ID as string,
+            accessKeySecret: e.ALIYUN_SMS_ACCESS_KEY_SECRET as string,
+            endpoint: e.ALIYUN_SMS_ENDPOINT,
+            protocol: e.ALIYUN_SMS_PROTOCOL,
+            callbackToken: e.ALIYUN_SMS_CALLBACK_TOKEN as string,
+            timeoutMs: e.ALIYUN_SMS_TIMEOUT_MS,
+          }
+        : {
+            kind,
+            secretId: e.TENCENT_SMS_SECRET_ID as string,
+            secretKey: e.TENCENT_SMS_SECRET_KEY as string,
+            sdkAppId: e.TENCENT_SMS_SDK_APP_ID as string,
+            region: e.TENCENT_SMS_REGION,
+            endpoint: e.TENCENT_SMS_ENDPOINT,
+            protocol: `${e.TENCENT_SMS_PROTOCOL}://`,
+            callbackToken: e.TENCENT_SMS_CALLBACK_TOKEN as string,
+            timeoutMs: e.TENCENT_SMS_TIMEOUT_MS,
+          },
+    ),
     breaker: { threshold: e.BREAKER_THRESHOLD, cooldownMs: e.BREAKER_COOLDOWN_MS },
     smtpSecondary: e.SMTP_SECONDARY_HOST
       ? { host: e.SMTP_SECONDARY_HOST, port: e.SMTP_SECONDARY_PORT }

@@ -12,3 +12,10 @@ export function maskEmail(email: string): string {
   if (at < 1) return '***';
   return `${email[0]}***${email.slice(at)}`;
 }
+
+/** Province and city only (`上海市浦东新区世纪大道 100 号` → `上海市****`): no district, street or postcode. */
+export function maskPostalAddress(a: { province?: string; city?: string }): string {
+  const parts = [a.province, a.city].filter((p): p is string => !!p && p.trim() !== '');
+  const unique = parts.filter((p, i) => parts.indexOf(p) === i);
+  return `${unique.join('')}****`;
+}

@@ -1,6 +1,5 @@
-import { maskEmail, maskPhone } from '#libs/core';
+import { channelDefinition, channelLabels } from '#libs/channels';
 import type { ChainedEvent, JsonValue } from './chain.js';
-import { maskPostalAddress } from './document-check.js';
 
 /**
  * The 送达证明 (delivery certificate) of an evidence bundle, as a court clerk reads it: one section
@@ -62,15 +61,13 @@ export interface NoticeSummary {
 
 function maskedDestination(channel: string | null, recipient: Obj | undefined): string | null {
   if (!recipient) return null;
-  const phone = str(recipient.phone);
-  const email = str(recipient.email);
+  if (!channel) return null;
   const address = obj(recipient.address);
-  if (channel === 'sms' && phone) return maskPhone(phone);
-  if (channel === 'email' && email) return maskEmail(email);
-  if (channel === 'letter' && address) {
-    return maskPostalAddress({ province: str(address.province) ?? '', city: str(address.city) ?? '' });
-  }
-  return null;
+  return channelDefinition(channel).maskedAddress({
+    phone: str(recipient.phone) ?? undefined,
+    email: str(recipient.email) ?? undefined,
+    address: address ? { province: str(address.province) ?? '', city: str(address.city) ?? '' } : undefined,
+  });
 }
 
 /** Folds a case's events (in seq order) into one summary per notice, in order of acceptance. */
@@ -252,7 +249,7 @@ export const BEIJING = 'Asia/Shanghai';
  */
 export const CERTIFICATE_WORDS = {
   'zh-CN': {
-    channel: { sms: '短信', email: '电子邮件', letter: '信函' } as Record<string, string>,
+    channel: channelLabels('zh-CN'),
     role: { debtor: '本人', contact: '联系人', guarantor: '担保人' } as Record<string, string>,
     status: {
       accepted: '已受理',
@@ -309,7 +306,7 @@ export const CERTIFICATE_WORDS = {
     },
   },
   en: {
-    channel: { sms: 'Text message', email: 'Email', letter: 'Letter' } as Record<string, string>,
+    channel: channelLabels('en'),
     role: { debtor: 'cardholder', contact: 'contact', guarantor: 'guarantor' } as Record<string, string>,
     status: {
       accepted: 'accepted',

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { maskPostalAddress } from '#libs/core';
 import type { ChainedEvent } from './chain.js';
 import {
   checkDocument,
@@ -6,7 +7,6 @@ import {
   type IssuedDocument,
   isIssued,
   maskName,
-  maskPostalAddress,
   normaliseSha256,
   publicView,
   recordedArtifacts,

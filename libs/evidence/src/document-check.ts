@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { maskEmail, maskPhone, STAGES } from '#libs/core';
+import { channelDefinition, channelLabels } from '#libs/channels';
+import { STAGES } from '#libs/core';
 import type { ChainedEvent, JsonValue } from './chain.js';
 
 /**
@@ -139,12 +140,6 @@ export function maskName(name: string): string {
   return `${chars[0]}${'*'.repeat(Math.min(3, chars.length - 1))}`;
 }
 
-/** Province and city only (`上海市浦东新区世纪大道 100 号` → `上海市****`): no district, street or postcode. */
-export function maskPostalAddress(a: { province?: string; city?: string }): string {
-  const parts = [a.province, a.city].filter((p): p is string => !!p && p.trim() !== '');
-  const unique = parts.filter((p, i) => parts.indexOf(p) === i);
-  return `${unique.join('')}****`;
-}
 
 const ROLE: Record<VerifyLang, Record<string, string>> = {
   'zh-CN': { debtor: '本人', contact: '联系人', guarantor: '担保人' },
@@ -153,10 +148,7 @@ const ROLE: Record<VerifyLang, Record<string, string>> = {
 
 export function maskedRecipient(doc: IssuedDocument, lang: VerifyLang): string {
   const r = doc.recipient;
-  let where = '';
-  if (doc.channel === 'letter' && r.address) where = maskPostalAddress(r.address);
-  else if (doc.channel === 'email' && r.email) where = maskEmail(r.email);
-  else if (doc.channel === 'sms' && r.phone) where = maskPhone(r.phone);
+  const where = channelDefinition(doc.channel).maskedAddress(r) ?? '';
   const role = ROLE[lang][r.role] ?? r.role;
   const name = maskName(r.name);
   return lang === 'zh-CN'
@@ -165,8 +157,8 @@ export function maskedRecipient(doc: IssuedDocument, lang: VerifyLang): string {
 }
 
 const CHANNEL_DOC: Record<VerifyLang, Record<string, string>> = {
-  'zh-CN': { letter: '信函', email: '电子邮件', sms: '短信' },
-  en: { letter: 'Letter', email: 'Email', sms: 'Text message' },
+  'zh-CN': channelLabels('zh-CN'),
+  en: channelLabels('en'),
 };
 
 export const STAGE_WORDS: Record<VerifyLang, Record<string, string>> = {

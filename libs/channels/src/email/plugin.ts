@@ -1,4 +1,5 @@
 import type { AppConfig } from '#libs/config';
+import { maskEmail } from '#libs/core';
 import { required } from '../address-rules.js';
 import { breakerFor, FailoverProvider } from '../failover.js';
 import type { ChannelPlugin } from '../plugin.js';
@@ -34,6 +35,7 @@ export const emailChannel: ChannelPlugin = {
   channel: 'email',
   addressField: 'email',
   labels: { 'zh-CN': '电子邮件', en: 'Email' },
+  maskedAddress: (r) => (r.email ? maskEmail(r.email) : null),
   reachable: (r) => Boolean(r.email),
   address(r) {
     if (!r.email) throw required('email', 'An email', 'email');

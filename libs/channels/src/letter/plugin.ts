@@ -1,5 +1,5 @@
 import type { AppConfig } from '#libs/config';
-import { ValidationError } from '#libs/core';
+import { maskPostalAddress, ValidationError } from '#libs/core';
 import { required } from '../address-rules.js';
 import type { ChannelPlugin } from '../plugin.js';
 import type { ChannelProvider } from '../provider.js';
@@ -27,6 +27,7 @@ export const letterChannel: ChannelPlugin = {
   channel: 'letter',
   addressField: 'address',
   labels: { 'zh-CN': '信函', en: 'Letter' },
+  maskedAddress: (r) => (r.address ? maskPostalAddress(r.address) : null),
   reachable: (r) => Boolean(r.address),
   address(r) {
     const a = r.address;

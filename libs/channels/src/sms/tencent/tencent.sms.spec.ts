@@ -248,7 +248,7 @@ describe('send without a registration', () => {
         notificationId: 'n1',
         channel: 'sms',
         to: '+8613800000001',
-        statusCallbackUrl: 'https://x',
+        webhookBaseUrl: '',
         sms: { body: 'free text', registered: { aliyun: undefined } },
       }),
     ).rejects.toMatchObject({ retryable: false, extra: { providerCode: 'registration_missing' } });
