@@ -532,7 +532,9 @@ export function registrationValueRenderer(
     } catch (err) {
       if (err instanceof TemplateBudgetError) throw err;
       const problem = runtimeProblem(`registration "${expr}"`, err);
-      throw new TemplateDataError(`Data for template ${def.key} (${def.locale}): ${problem.message}`, [problem]);
+      throw new TemplateDataError(`Data for template ${def.key} (${def.locale}): ${problem.message}`, [
+        problem,
+      ]);
     } finally {
       activeBudget = outer;
     }

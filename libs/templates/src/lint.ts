@@ -64,7 +64,8 @@ export const LINT_RULES = {
     'An SMS template has no registration for a configured provider kind (Aliyun, Tencent send registered templates only).',
   'sms-registration-variable':
     "A registration's variable, filled from the example, breaks the provider's length or character rules.",
-  'sms-registration-link': 'A registration variable filled from the example looks like a link (Tencent refuses links in variables).',
+  'sms-registration-link':
+    'A registration variable filled from the example looks like a link (Tencent refuses links in variables).',
   'sms-registration-mismatch':
     'The registration filled from the example differs from the rendered example SMS (or a param does not render).',
 } as const;
@@ -658,7 +659,10 @@ export function lintTemplate(def: TemplateDefinition, opts: LintOptions = {}): L
           if (!reg) continue;
           const part = `registrations.${kind}`;
           const max = opts.smsVariableMaxLength?.[kind];
-          const rules = max === undefined ? PROVIDER_SMS_RULES[kind] : { ...PROVIDER_SMS_RULES[kind], maxVariableLength: max };
+          const rules =
+            max === undefined
+              ? PROVIDER_SMS_RULES[kind]
+              : { ...PROVIDER_SMS_RULES[kind], maxVariableLength: max };
           const values: { name: string; value: string }[] = [];
           let rendersOk = true;
           for (const p of reg.params) {
@@ -666,14 +670,26 @@ export function lintTemplate(def: TemplateDefinition, opts: LintOptions = {}): L
               values.push({ name: p.name, value: renderValue(p.expr) });
             } catch (err) {
               rendersOk = false;
-              const detail = err instanceof TemplateDataError ? err.fields.map((f) => `${f.path} ${f.message}`).join('; ') : (err as Error).message;
-              add('sms-registration-mismatch', 'error', `${kind} param ${p.name} ("${p.expr}") does not render: ${detail}`, { part });
+              const detail =
+                err instanceof TemplateDataError
+                  ? err.fields.map((f) => `${f.path} ${f.message}`).join('; ')
+                  : (err as Error).message;
+              add(
+                'sms-registration-mismatch',
+                'error',
+                `${kind} param ${p.name} ("${p.expr}") does not render: ${detail}`,
+                { part },
+              );
             }
           }
           if (!rendersOk) continue;
           for (const v of checkRegistration(reg, values, msg.sms.text, rules).violations) {
             const ruleId =
-              v.rule === 'link' ? 'sms-registration-link' : v.rule === 'text-mismatch' ? 'sms-registration-mismatch' : 'sms-registration-variable';
+              v.rule === 'link'
+                ? 'sms-registration-link'
+                : v.rule === 'text-mismatch'
+                  ? 'sms-registration-mismatch'
+                  : 'sms-registration-variable';
             add(ruleId, 'error', `example: ${v.message}`, { part });
           }
         }

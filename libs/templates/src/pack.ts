@@ -216,8 +216,10 @@ function registrationParams(
   const used = [...text.matchAll(placeholder)].map((m) => m[1]);
   if (kind === 'aliyun') {
     const stray = /\$\{(?![A-Za-z][A-Za-z0-9_]*\})[^}]*\}?/.exec(text);
-    if (stray) throw new PackError(file, `${at}.text: malformed placeholder "${stray[0]}" (Aliyun: \${name})`);
-    if (!isObject(raw)) throw new PackError(file, `${at}.params must be an object: placeholder name -> expression`);
+    if (stray)
+      throw new PackError(file, `${at}.text: malformed placeholder "${stray[0]}" (Aliyun: \${name})`);
+    if (!isObject(raw))
+      throw new PackError(file, `${at}.params must be an object: placeholder name -> expression`);
     const params = Object.entries(raw).map(([name, expr]) => {
       if (typeof expr !== 'string' || expr.trim() === '')
         throw new PackError(file, `${at}.params.${name} must be a Handlebars expression`);
@@ -236,7 +238,8 @@ function registrationParams(
     return params;
   }
   const stray = /\{(?!\d+\})[^{}]*\}/.exec(text);
-  if (stray) throw new PackError(file, `${at}.text: malformed placeholder "${stray[0]}" (Tencent: {1}, {2}, ...)`);
+  if (stray)
+    throw new PackError(file, `${at}.text: malformed placeholder "${stray[0]}" (Tencent: {1}, {2}, ...)`);
   if (!Array.isArray(raw)) throw new PackError(file, `${at}.params must be an array ({1} is params[0])`);
   const numbers = [...new Set(used.map(Number))].sort((a, b) => a - b);
   const expected = raw.map((_, i) => i + 1);
@@ -326,7 +329,10 @@ export function loadTemplatePack(dir: string): TemplateDefinition[] {
     if (byLocale.size === 0) throw new PackError(folder, 'no template files (expected <locale>.<part>.hbs)');
     for (const r of registrations) {
       if (!byLocale.has(r.locale))
-        throw new PackError(manifestFile, `registrations.${r.kind}.${r.locale}: the template has no ${r.locale} files`);
+        throw new PackError(
+          manifestFile,
+          `registrations.${r.kind}.${r.locale}: the template has no ${r.locale} files`,
+        );
     }
 
     for (const [locale, { parts, files }] of byLocale) {

@@ -144,7 +144,9 @@ describe('the pack', () => {
       {
         rule: 'max-length',
         param: '3',
-        message: expect.stringContaining('tencent variable {3} is 22 characters ("5,620.00元（最低还款562.00元）"), over the 12'),
+        message: expect.stringContaining(
+          'tencent variable {3} is 22 characters ("5,620.00元（最低还款562.00元）"), over the 12',
+        ),
       },
     ]);
     expect(e.fields).toEqual([{ path: 'registrations.tencent.params.3', message: e.violations[0].message }]);
@@ -169,7 +171,9 @@ describe('fillRegistration rules', () => {
       name: '{{@recipientName}}',
       amount: '{{cny amountDue}}',
     });
-    const def = smsDef('【{{@bank.name}}】{{@recipientName}}您好，应还{{cny amountDue}}元。回复TD退订', [reg]);
+    const def = smsDef('【{{@bank.name}}】{{@recipientName}}您好，应还{{cny amountDue}}元。回复TD退订', [
+      reg,
+    ]);
     const { body, value } = render(def, { amountDue: '1234.5' });
     expect(fillRegistration(def, reg, body, value)).toEqual({
       kind: 'aliyun',
@@ -202,7 +206,9 @@ describe('fillRegistration rules', () => {
       name: '{{@recipientName}}',
       amount: '{{amountDue}}',
     });
-    const def = smsDef('【{{@bank.name}}】{{@recipientName}}您好，本期应还{{amountDue}}元。回复TD退订', [reg]);
+    const def = smsDef('【{{@bank.name}}】{{@recipientName}}您好，本期应还{{amountDue}}元。回复TD退订', [
+      reg,
+    ]);
     const { body, value } = render(def);
     expect(() => fillRegistration(def, reg, body, value)).toThrow(SmsRegistrationError);
     try {
@@ -224,7 +230,9 @@ describe('fillRegistration rules', () => {
     const reg = aliyun('应还${amount}元。回复TD退订', { amount: '{{amountDue}}' });
     const def = smsDef('应还{{cny amountDue}}元。回复TD退订', [reg]);
     const { body, value } = render(def, { amountDue: '1234.5' });
-    expect(() => fillRegistration(def, reg, body, value)).toThrow(/differs from the rendered SMS at character 4: rendered "应还1,234.50元。回复T…", registered "应还1234.5元/);
+    expect(() => fillRegistration(def, reg, body, value)).toThrow(
+      /differs from the rendered SMS at character 4: rendered "应还1,234.50元。回复T…", registered "应还1234.5元/,
+    );
   });
 
   it('Tencent fills {n} from params in order', () => {
@@ -255,9 +263,9 @@ describe('fillRegistration rules', () => {
       expect(checkRegistration(a, [{ name: 'url', value: link }], `详见${link}。`).violations).toEqual([]);
     }
     const t = tencent('详见{1}。', ['{{note}}']);
-    expect(checkRegistration(t, [{ name: '1', value: 't.cn/A6x' }], '详见t.cn/A6x。').violations[0].message).toMatch(
-      /tencent variable \{1\} \("t\.cn\/A6x"\) looks like a link/,
-    );
+    expect(
+      checkRegistration(t, [{ name: '1', value: 't.cn/A6x' }], '详见t.cn/A6x。').violations[0].message,
+    ).toMatch(/tencent variable \{1\} \("t\.cn\/A6x"\) looks like a link/);
     for (const plain of ['5,620.00', '2026年11月1日', '400-800-0000', 'Zhang San', '1 November 2026'])
       expect(looksLikeLink(plain)).toBe(false);
   });
@@ -273,9 +281,9 @@ describe('fillRegistration rules', () => {
       },
     ]);
     const t = tencent('应还{1}。', ['{{note}}']);
-    expect(checkRegistration(t, [{ name: '1', value: '¥10' }], '应还¥10。').violations.map((x) => x.rule)).toEqual([
-      'forbidden-char',
-    ]);
+    expect(
+      checkRegistration(t, [{ name: '1', value: '¥10' }], '应还¥10。').violations.map((x) => x.rule),
+    ).toEqual(['forbidden-char']);
   });
 
   it('length is counted in characters (code points), per provider', () => {

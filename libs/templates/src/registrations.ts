@@ -117,12 +117,11 @@ export class SmsRegistrationError extends TemplateDataError {
       `SMS template ${key} (${locale}) cannot be sent as ${kind} template ${templateCode}: ${violations
         .map((v) => v.message)
         .join('; ')}`,
-      violations.map(
-        (v): ProblemField => ({
-          path: v.param !== undefined ? `registrations.${kind}.params.${v.param}` : `registrations.${kind}.text`,
-          message: v.message,
-        }),
-      ),
+      violations.map((v): ProblemField => ({
+        path:
+          v.param !== undefined ? `registrations.${kind}.params.${v.param}` : `registrations.${kind}.text`,
+        message: v.message,
+      })),
       { kind, templateCode, rules: [...new Set(violations.map((v) => v.rule))] },
     );
   }
@@ -138,12 +137,11 @@ export function registrationFor(
 }
 
 /** Substitutes `values` (by param name) into the registered text. Unknown placeholders are kept. */
-export function substitute(
-  text: string,
-  placeholder: RegExp,
-  values: ReadonlyMap<string, string>,
-): string {
-  const re = new RegExp(placeholder.source, placeholder.flags.includes('g') ? placeholder.flags : `${placeholder.flags}g`);
+export function substitute(text: string, placeholder: RegExp, values: ReadonlyMap<string, string>): string {
+  const re = new RegExp(
+    placeholder.source,
+    placeholder.flags.includes('g') ? placeholder.flags : `${placeholder.flags}g`,
+  );
   return text.replace(re, (whole: string, name: string) => values.get(name) ?? whole);
 }
 
@@ -192,7 +190,9 @@ export function checkRegistration(
         message: `${reg.kind} variable ${label(name)} ("${value}") looks like a link: ${reg.kind} refuses links in variables (write a fixed link into the registered text)`,
       });
     }
-    const bad = rules.forbiddenChars ? new RegExp(rules.forbiddenChars.source, rules.forbiddenChars.flags.replace('g', '')).exec(value) : null;
+    const bad = rules.forbiddenChars
+      ? new RegExp(rules.forbiddenChars.source, rules.forbiddenChars.flags.replace('g', '')).exec(value)
+      : null;
     if (bad) {
       violations.push({
         rule: 'forbidden-char',

@@ -104,7 +104,7 @@ export interface RenderedMessage {
 export type LintSeverity = 'error' | 'warning';
 
 export interface LintLocation {
-  /** `sms`, `subject`, `html`, `text`, `letter`, `letterTitle`, `attachments[0].letter`, `schema`, `exampleData`, `partial:<name>`, `definition`. */
+  /** `sms`, `subject`, `html`, `text`, `letter`, `letterTitle`, `attachments[0].letter`, `schema`, `exampleData`, `partial:<name>`, `definition`, `registrations.<kind>`. */
   part: string;
   line?: number;
   column?: number;
