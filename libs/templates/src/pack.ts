@@ -184,6 +184,11 @@ export function parseRegistrations(file: string, raw: unknown, channel: Channel)
       if (/[【】]/.test(signName))
         throw new PackError(file, `${at}.signName is written without 【】 (the gateway adds them)`);
       const text = entry.text as string;
+      if (/[【】]/.test(text))
+        throw new PackError(
+          file,
+          `${at}.text: 【】 delimit the sign name, which the gateway adds (not in the text)`,
+        );
       const params = registrationParams(file, at, kind as SmsProviderKind, text, entry.params);
       for (const p of params) {
         try {

@@ -423,6 +423,12 @@ describe('loadTemplatePack validates registrations', () => {
       /signName is written without 【】/,
     ],
     [
+      'a sign in the text',
+      'mid.sms.notice',
+      (m) => (regs(m).aliyun['zh-CN'].text = `【示例银行信用卡中心】${String(regs(m).aliyun['zh-CN'].text)}`),
+      /registrations\.aliyun\.zh-CN\.text: 【】 delimit the sign name/,
+    ],
+    [
       'an unknown locale',
       'mid.sms.notice',
       (m) => (regs(m).tencent.fr = regs(m).tencent.en),
