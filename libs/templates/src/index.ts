@@ -26,6 +26,7 @@ export {
 export {
   PROVIDER_SMS_RULES,
   fillRegistration,
+  fillRegistrations,
   checkRegistration,
   registrationFor,
   looksLikeLink,

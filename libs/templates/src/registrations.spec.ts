@@ -9,6 +9,7 @@ import { loadTemplatePack } from './pack.js';
 import {
   checkRegistration,
   fillRegistration,
+  fillRegistrations,
   looksLikeLink,
   PROVIDER_SMS_RULES,
   registrationFor,
@@ -327,6 +328,23 @@ describe('fillRegistration rules', () => {
     const value = registrationValueRenderer(def, {}, sampleContext('zh-CN'));
     expect(() => value('{{missing}}')).toThrow(TemplateDataError);
     expect(() => value('{{cny note}}')).toThrow(/registration "\{\{cny note\}\}"/);
+  });
+
+  it('fillRegistrations fills each configured kind the template has, with per-kind rules', () => {
+    const def = get('reminder.sms.due', 'zh-CN');
+    const ctx = ctxFor(def);
+    const body = renderTemplate(def, def.exampleData, ctx).sms?.text as string;
+    const value = registrationValueRenderer(def, def.exampleData, ctx);
+    const aliyunOnly = fillRegistrations(def, body, value, ['aliyun']);
+    expect(Object.keys(aliyunOnly)).toEqual(['aliyun']);
+    expect(aliyunOnly.aliyun?.text).toBe(body);
+    expect(() => fillRegistrations(def, body, value, ['aliyun', 'tencent'])).toThrow(SmsRegistrationError);
+    const lifted = fillRegistrations(def, body, value, ['aliyun', 'tencent'], {
+      tencent: { ...PROVIDER_SMS_RULES.tencent, maxVariableLength: 35 },
+    });
+    expect(lifted.tencent?.templateCode).toBe('2193850');
+    expect(lifted.tencent?.text).toBe(body);
+    expect(fillRegistrations({ ...def, registrations: undefined }, body, value, ['aliyun'])).toEqual({});
   });
 
   it('registrationFor picks kind and locale', () => {

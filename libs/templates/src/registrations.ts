@@ -234,3 +234,24 @@ export function fillRegistration(
     throw new SmsRegistrationError(reg.kind, reg.templateCode, violations, def.key, def.locale);
   return { kind: reg.kind, templateCode: reg.templateCode, signName: reg.signName, params, text };
 }
+
+/**
+ * Fills the registrations of `def` for each of `kinds` it has one for: the `registered` map of an
+ * outbound SMS (libs/channels `OutboundMessage.sms.registered`). Kinds without a registration are
+ * left out (the gateway adapter refuses the send; lint reports them with `smsProviders`). Throws the
+ * first `SmsRegistrationError`. `rules` overrides a kind's rules (e.g. an account's own limit).
+ */
+export function fillRegistrations(
+  def: Pick<TemplateDefinition, 'key' | 'locale' | 'registrations'>,
+  renderedBody: string,
+  renderValue: (expr: string) => string,
+  kinds: readonly SmsProviderKind[],
+  rules: Partial<Record<SmsProviderKind, SmsProviderRules>> = {},
+): Partial<Record<SmsProviderKind, FilledRegistration>> {
+  const out: Partial<Record<SmsProviderKind, FilledRegistration>> = {};
+  for (const kind of kinds) {
+    const reg = registrationFor(def, kind);
+    if (reg) out[kind] = fillRegistration(def, reg, renderedBody, renderValue, rules[kind]);
+  }
+  return out;
+}
