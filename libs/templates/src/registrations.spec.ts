@@ -6,6 +6,7 @@ import { TemplateDataError, type Locale } from '#libs/core';
 import { registrationValueRenderer, renderTemplate } from './engine.js';
 import { DEFAULT_SENDERS, sampleContext, senderFor } from './lint.js';
 import { loadTemplatePack } from './pack.js';
+import { exportTemplatePack } from './store/export.js';
 import {
   checkRegistration,
   fillRegistration,
@@ -353,6 +354,27 @@ describe('fillRegistration rules', () => {
     expect(registrationFor(def, 'tencent')?.templateCode).toBe('2193849');
     expect(registrationFor(def, 'aliyun', 'zh-CN')).toBeUndefined();
     expect(registrationFor({ locale: 'en' }, 'aliyun')).toBeUndefined();
+  });
+});
+
+describe('exportTemplatePack', () => {
+  it('writes registrations back in template.json so the pack loads them again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'regs-export-'));
+    try {
+      await exportTemplatePack(pack, dir);
+      const back = loadTemplatePack(dir);
+      for (const d of back) {
+        const cur = pack.find((x) => x.key === d.key && x.locale === d.locale);
+        expect(d.registrations).toEqual(cur?.registrations);
+      }
+      expect(back.filter((d) => d.registrations?.length)).toHaveLength(8);
+      const manifest = JSON.parse(readFileSync(join(dir, 'mid.sms.notice', 'template.json'), 'utf8')) as {
+        registrations: { tencent: { en: { params: string[] } } };
+      };
+      expect(manifest.registrations.tencent.en.params[0]).toBe('{{@recipientName}}');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
