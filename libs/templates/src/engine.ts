@@ -504,6 +504,43 @@ export function renderTemplate(
   return assemble(def, out);
 }
 
+/**
+ * Renders the param expressions of an SMS registration (registrations.ts) for one message: each is
+ * compiled like the SMS body (plain output, the whitelisted helpers, the definition's partials) and
+ * run with the same data and `@`-context, so a value is exactly what the body shows in its place.
+ * Call it with the data and context `renderTemplate` got. A broken expression throws
+ * `TemplateDefinitionError`; one the data cannot satisfy throws `TemplateDataError`.
+ */
+export function registrationValueRenderer(
+  def: TemplateDefinition,
+  data: unknown,
+  ctx: RenderContext,
+  limits: RenderLimits = DEFAULT_RENDER_LIMITS,
+): (expr: string) => string {
+  const frame = contextFrame(def, ctx);
+  const compiled = new Map<string, CompiledPart>();
+  return (expr) => {
+    let part = compiled.get(expr);
+    if (!part) compiled.set(expr, (part = compilePart(def, 'registration', expr, 'plain')));
+    const budget = new RenderBudget(limits, `${def.key} (${def.locale}) registration`);
+    const outer = activeBudget;
+    activeBudget = budget;
+    try {
+      const text = runPart(part, data, frame);
+      budget.output(text.length);
+      return text;
+    } catch (err) {
+      if (err instanceof TemplateBudgetError) throw err;
+      const problem = runtimeProblem(`registration "${expr}"`, err);
+      throw new TemplateDataError(`Data for template ${def.key} (${def.locale}): ${problem.message}`, [
+        problem,
+      ]);
+    } finally {
+      activeBudget = outer;
+    }
+  };
+}
+
 function assemble(def: TemplateDefinition, out: Map<string, string>): RenderedMessage {
   const get = (name: string) => out.get(name) ?? '';
   switch (def.channel) {

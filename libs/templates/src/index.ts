@@ -21,7 +21,21 @@ export {
   REQUIRED_PARTS,
   templateCacheStats,
   clearTemplateCaches,
+  registrationValueRenderer,
 } from './engine.js';
+export {
+  PROVIDER_SMS_RULES,
+  fillRegistration,
+  fillRegistrations,
+  checkRegistration,
+  registrationFor,
+  looksLikeLink,
+  SmsRegistrationError,
+  type SmsProviderRules,
+  type FilledRegistration,
+  type RegistrationRule,
+  type RegistrationViolation,
+} from './registrations.js';
 export { validateData, compileSchema, TemplateSchemaError, safeRegExp } from './schema.js';
 export {
   DEFAULT_RENDER_LIMITS,
@@ -31,7 +45,7 @@ export {
 } from './budget.js';
 export { TemplateRenderPool, renderWorkerFile, type RenderPoolOptions } from './render-pool.js';
 export type { WireLintOptions } from './render-wire.js';
-export { loadTemplatePack, loadPackPartials } from './pack.js';
+export { loadTemplatePack, loadPackPartials, parseRegistrations } from './pack.js';
 export {
   lintTemplate,
   sampleContext,

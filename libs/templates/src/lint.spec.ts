@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from '@jest/globals';
 import { DEFAULT_FORBIDDEN_PHRASES, DEFAULT_SENDERS, LINT_RULES, lintTemplate } from './lint.js';
 import { loadTemplatePack } from './pack.js';
-import type { LintFinding, TemplateDefinition } from './types.js';
+import type { LintFinding, SmsRegistration, TemplateDefinition } from './types.js';
 
 const PACK_DIR = new URL('../../../templates', import.meta.url).pathname;
 
@@ -384,5 +384,165 @@ describe('segment budgets, senders and locales (issue 13)', () => {
     expect(f.find((x) => x.ruleId === 'example-render-failed')?.message).toContain(
       'loops more than 1000 times',
     );
+  });
+});
+
+describe('lintTemplate provider registrations (smsProviders)', () => {
+  const reg = (
+    kind: 'aliyun' | 'tencent',
+    text: string,
+    params: [string, string][],
+    over: Partial<SmsRegistration> = {},
+  ): SmsRegistration => ({
+    kind,
+    locale: 'zh-CN',
+    templateCode: kind === 'aliyun' ? 'SMS_1' : '1001',
+    signName: '示例银行信用卡中心',
+    text,
+    params: params.map(([name, expr]) => ({ name, expr })),
+    ...over,
+  });
+  const body = '【{{@bank.name}}】您好，应还{{cny amountDue}}元。回复TD退订';
+  const registered = (registrations: SmsRegistration[], over: Partial<TemplateDefinition> = {}) =>
+    smsDef(body, { registrations, ...over });
+  const good = [
+    reg('aliyun', '您好，应还${amount}元。回复TD退订', [['amount', '{{cny amountDue}}']]),
+    reg('tencent', '您好，应还{1}元。回复TD退订', [['1', '{{cny amountDue}}']]),
+  ];
+  const regFindings = (f: LintFinding[]) => f.filter((x) => x.ruleId.startsWith('sms-registration'));
+
+  it('checks nothing unless provider kinds are configured (callers behave as before)', () => {
+    expect(lintTemplate(smsDef(body))).toEqual([]);
+    expect(lintTemplate(registered([reg('tencent', '不一样{1}', [['1', '{{amountDue}}']])]))).toEqual([]);
+  });
+
+  it('the default pack fills every Aliyun registration; Tencent at 12 characters refuses the long dates and amounts', () => {
+    const run = (opts: Parameters<typeof lintTemplate>[1]) =>
+      pack.flatMap((d) =>
+        lintTemplate(d, opts).map((f) => `${d.key} ${d.locale} ${f.ruleId} ${f.location.part}`),
+      );
+    expect(run({ smsProviders: ['aliyun'] })).toEqual([]);
+    expect(run({ smsProviders: ['aliyun', 'tencent'] })).toEqual([
+      'early.sms.reminder en sms-registration-variable registrations.tencent',
+      'reminder.sms.due en sms-registration-variable registrations.tencent',
+      'reminder.sms.due en sms-registration-variable registrations.tencent',
+      'reminder.sms.due zh-CN sms-registration-variable registrations.tencent',
+    ]);
+    // An account without Tencent's 12-character limit (enterprise) passes its own limit.
+    expect(run({ smsProviders: ['aliyun', 'tencent'], smsVariableMaxLength: { tencent: 35 } })).toEqual([]);
+  });
+
+  it('sms-registration-missing for each configured kind without a registration', () => {
+    const f = lintTemplate(registered([good[0]]), { smsProviders: ['aliyun', 'tencent'] });
+    expect(regFindings(f)).toEqual([
+      {
+        ruleId: 'sms-registration-missing',
+        severity: 'error',
+        message:
+          'no tencent registration for zh-CN: tencent sends registered templates only (add registrations.tencent.zh-CN to template.json)',
+        location: { part: 'registrations.tencent' },
+      },
+    ]);
+    // A registration for another locale does not count.
+    const en = registered([{ ...good[0], locale: 'en' }]);
+    expect(ids(lintTemplate(en, { smsProviders: ['aliyun'] }))).toEqual(['sms-registration-missing']);
+    // Other channels need none.
+    expect(
+      regFindings(lintTemplate(get('early.email.reminder', 'zh-CN'), { smsProviders: ['aliyun'] })),
+    ).toEqual([]);
+  });
+
+  it('a matching registration passes for both kinds', () => {
+    expect(lintTemplate(registered(good), { smsProviders: ['aliyun', 'tencent'] })).toEqual([]);
+  });
+
+  it('sms-registration-variable: the example value breaks the length or character rules', () => {
+    const def = registered(good, { exampleData: { amountDue: '1234567890.12' } });
+    const f = regFindings(lintTemplate(def, { smsProviders: ['aliyun', 'tencent'] }));
+    expect(f).toEqual([
+      {
+        ruleId: 'sms-registration-variable',
+        severity: 'error',
+        message:
+          'example: tencent variable {1} is 16 characters ("1,234,567,890.12"), over the 12 a tencent variable may have',
+        location: { part: 'registrations.tencent' },
+      },
+    ]);
+    const brackets = smsDef('【{{@bank.name}}】您好，{{amountDue}}。回复TD退订', {
+      exampleData: { amountDue: '【通知】' },
+      registrations: [reg('aliyun', '您好，${x}。回复TD退订', [['x', '{{amountDue}}']])],
+    });
+    expect(regFindings(lintTemplate(brackets, { smsProviders: ['aliyun'] }))).toMatchObject([
+      { ruleId: 'sms-registration-variable', message: expect.stringContaining('contains "【"') },
+    ]);
+  });
+
+  it('sms-registration-link: a link-like Tencent variable', () => {
+    const def = smsDef('【{{@bank.name}}】详见{{amountDue}}。回复TD退订', {
+      exampleData: { amountDue: 't.cn/A6x' },
+      registrations: [
+        reg('tencent', '详见{1}。回复TD退订', [['1', '{{amountDue}}']]),
+        reg('aliyun', '详见${x}。回复TD退订', [['x', '{{amountDue}}']]),
+      ],
+    });
+    const f = regFindings(lintTemplate(def, { smsProviders: ['aliyun', 'tencent'] }));
+    expect(f).toEqual([
+      {
+        ruleId: 'sms-registration-link',
+        severity: 'error',
+        message: expect.stringContaining('tencent variable {1} ("t.cn/A6x") looks like a link'),
+        location: { part: 'registrations.tencent' },
+      },
+    ]);
+  });
+
+  it('sms-registration-mismatch says where the example text and the registration differ', () => {
+    const def = registered([
+      reg('aliyun', '您好，本期应还${amount}元。回复TD退订', [['amount', '{{cny amountDue}}']]),
+    ]);
+    const f = regFindings(lintTemplate(def, { smsProviders: ['aliyun'] }));
+    expect(f).toEqual([
+      {
+        ruleId: 'sms-registration-mismatch',
+        severity: 'error',
+        message:
+          'example: the filled aliyun template SMS_1 differs from the rendered SMS at character 15: ' +
+          'rendered "…例银行信用卡中心】您好，应还10.00元。回复T…", registered "…例银行信用卡中心】您好，本期应还10.00元。回…"',
+        location: { part: 'registrations.aliyun' },
+      },
+    ]);
+    // The sign name is part of what the debtor reads.
+    const sign = registered([{ ...good[0], signName: '别的银行' }]);
+    expect(ids(lintTemplate(sign, { smsProviders: ['aliyun'] }))).toEqual(['sms-registration-mismatch']);
+    // The pack's registrations follow their bodies: an edited body no longer matches.
+    const edited = get('mid.sms.notice', 'zh-CN');
+    edited.parts.sms = (edited.parts.sms as string).replace('请尽快还款', '请您尽快还款');
+    expect(ids(lintTemplate(edited, { smsProviders: ['aliyun', 'tencent'] }))).toEqual([
+      'sms-registration-mismatch',
+      'sms-registration-mismatch',
+    ]);
+  });
+
+  it('a param that does not render is reported, not thrown', () => {
+    const def = registered([
+      reg('aliyun', '您好，应还${amount}元。回复TD退订', [['amount', '{{cny nothing}}']]),
+    ]);
+    const f = regFindings(lintTemplate(def, { smsProviders: ['aliyun'] }));
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({
+      ruleId: 'sms-registration-mismatch',
+      location: { part: 'registrations.aliyun' },
+    });
+    expect(f[0].message).toMatch(/^aliyun param amount \("\{\{cny nothing\}\}"\) does not render: /);
+  });
+
+  it('every registration rule id is documented', () => {
+    for (const id of [
+      'sms-registration-missing',
+      'sms-registration-variable',
+      'sms-registration-link',
+      'sms-registration-mismatch',
+    ])
+      expect(Object.keys(LINT_RULES)).toContain(id);
   });
 });

@@ -12,10 +12,12 @@ import {
   partialResolver,
   registeredPartials,
   renderTemplate,
+  registrationValueRenderer,
   REQUIRED_PARTS,
   TemplateDefinitionError,
 } from './engine.js';
 import { ALLOWED_HELPERS, DEBT_HELPERS } from './helpers.js';
+import { checkRegistration, PROVIDER_SMS_RULES, registrationFor } from './registrations.js';
 import { compileSchema, safeRegExp, validateData } from './schema.js';
 import { smsSegments } from './sms.js';
 import type {
@@ -58,6 +60,14 @@ export const LINT_RULES = {
   'sms-encoding':
     'An English SMS needs UCS-2 (a non GSM-7 character), which cuts a segment to 70 characters.',
   'example-render-failed': 'The example data does not render.',
+  'sms-registration-missing':
+    'An SMS template has no registration for a configured provider kind (Aliyun, Tencent send registered templates only).',
+  'sms-registration-variable':
+    "A registration's variable, filled from the example, breaks the provider's length or character rules.",
+  'sms-registration-link':
+    'A registration variable filled from the example looks like a link (Tencent refuses links in variables).',
+  'sms-registration-mismatch':
+    'The registration filled from the example differs from the rendered example SMS (or a param does not render).',
 } as const;
 
 export type LintRuleId = keyof typeof LINT_RULES;
@@ -599,18 +609,27 @@ export function lintTemplate(def: TemplateDefinition, opts: LintOptions = {}): L
     }
   }
 
+  // -- provider registrations: one per configured kind (rendered checks below)
+  const providers = def.channel === 'sms' ? (opts.smsProviders ?? []) : [];
+  for (const kind of providers) {
+    if (!registrationFor(def, kind)) {
+      add(
+        'sms-registration-missing',
+        'error',
+        `no ${kind} registration for ${def.locale}: ${kind} sends registered templates only (add registrations.${kind}.${def.locale} to template.json)`,
+        { part: `registrations.${kind}` },
+      );
+    }
+  }
+
   // -- render the example, signed as the service would sign it
   if (schemaOk && compileOk && findings.every((f) => f.ruleId !== 'missing-part')) {
     const ctx = opts.sampleContext ?? sampleContext(def.locale);
     if (!opts.sampleContext)
       ctx.bank = { ...senderFor(opts.senders ?? DEFAULT_SENDERS, def.audience, def.locale) };
     try {
-      const msg = renderTemplate(
-        { ...def, partials: { ...(opts.partials ?? {}), ...(def.partials ?? {}) } },
-        def.exampleData,
-        ctx,
-        opts.renderLimits,
-      );
+      const renderDef = { ...def, partials: { ...(opts.partials ?? {}), ...(def.partials ?? {}) } };
+      const msg = renderTemplate(renderDef, def.exampleData, ctx, opts.renderLimits);
       const rendered: { part: string; text: string }[] = [];
       if (msg.sms) {
         rendered.push({ part: 'sms', text: msg.sms.text });
@@ -634,6 +653,46 @@ export function lintTemplate(def: TemplateDefinition, opts: LintOptions = {}): L
         }
         if (!OPT_OUT_RE.test(msg.sms.text))
           add('missing-opt-out', 'error', 'SMS has no opt-out line', { part: 'sms' });
+        const renderValue = registrationValueRenderer(renderDef, def.exampleData, ctx, opts.renderLimits);
+        for (const kind of providers) {
+          const reg = registrationFor(def, kind);
+          if (!reg) continue;
+          const part = `registrations.${kind}`;
+          const max = opts.smsVariableMaxLength?.[kind];
+          const rules =
+            max === undefined
+              ? PROVIDER_SMS_RULES[kind]
+              : { ...PROVIDER_SMS_RULES[kind], maxVariableLength: max };
+          const values: { name: string; value: string }[] = [];
+          let rendersOk = true;
+          for (const p of reg.params) {
+            try {
+              values.push({ name: p.name, value: renderValue(p.expr) });
+            } catch (err) {
+              rendersOk = false;
+              const detail =
+                err instanceof TemplateDataError
+                  ? err.fields.map((f) => `${f.path} ${f.message}`).join('; ')
+                  : (err as Error).message;
+              add(
+                'sms-registration-mismatch',
+                'error',
+                `${kind} param ${p.name} ("${p.expr}") does not render: ${detail}`,
+                { part },
+              );
+            }
+          }
+          if (!rendersOk) continue;
+          for (const v of checkRegistration(reg, values, msg.sms.text, rules).violations) {
+            const ruleId =
+              v.rule === 'link'
+                ? 'sms-registration-link'
+                : v.rule === 'text-mismatch'
+                  ? 'sms-registration-mismatch'
+                  : 'sms-registration-variable';
+            add(ruleId, 'error', `example: ${v.message}`, { part });
+          }
+        }
       }
       if (msg.email) {
         rendered.push(

@@ -10,13 +10,25 @@
  *   templates/<key>/<locale>.text.hbs              email plain text
  *   templates/<key>/<locale>.letter.md.hbs         letter body (Markdown)
  *   templates/<key>/<locale>.attachment.<id>.md.hbs  letter attachment (ids and titles in template.json)
+ *
+ * An SMS template's template.json may carry `registrations` (the template as approved by mainland
+ * gateways, per provider kind and locale); see `parseRegistrations` and registrations.ts.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHANNELS, LOCALES, STAGES, type Channel, type Locale, type Stage } from '#libs/core';
 import { analyzeTemplate } from './ast.js';
 import { channelParts, compileSource, registerPartials, REQUIRED_PARTS } from './engine.js';
-import { AUDIENCES, type Audience, type TemplateDefinition, type TemplateParts } from './types.js';
+import { PROVIDER_SMS_RULES } from './registrations.js';
+import {
+  AUDIENCES,
+  SMS_PROVIDER_KINDS,
+  type Audience,
+  type SmsProviderKind,
+  type SmsRegistration,
+  type TemplateDefinition,
+  type TemplateParts,
+} from './types.js';
 
 const PARTIALS_DIR = '_partials';
 const KEY_RE = /^[a-z]+\.[a-z]+\.[a-z0-9_]+$/;
@@ -36,6 +48,7 @@ interface Manifest {
   schema: Record<string, unknown>;
   exampleData: Record<string, unknown>;
   letter?: { title?: Localized; attachments?: { id: string; title: Localized }[] };
+  registrations?: unknown;
 }
 
 class PackError extends Error {
@@ -131,6 +144,125 @@ function parseManifest(file: string, dirName: string): Manifest {
   return m as Manifest;
 }
 
+/** Aliyun refuses these variable names ("不能为 email、mobile、id、nick、site 等"). */
+const ALIYUN_RESERVED_NAMES = new Set(['email', 'mobile', 'id', 'nick', 'site']);
+
+/**
+ * Reads `registrations` of an SMS manifest:
+ *
+ *   "registrations": {
+ *     "aliyun":  { "zh-CN": { "templateCode", "signName", "text": "…${card}…", "params": { "card": "{{cardLast4}}" } } },
+ *     "tencent": { "zh-CN": { "templateCode", "signName", "text": "…{1}…",     "params": ["{{cardLast4}}"] } }
+ *   }
+ *
+ * Every placeholder of the text needs a param and every param a placeholder; Tencent's are numbered
+ * 1..n with `params[i]` for `{i+1}`. Each param must compile as a plain Handlebars source.
+ */
+export function parseRegistrations(file: string, raw: unknown, channel: Channel): SmsRegistration[] {
+  if (raw === undefined) return [];
+  if (channel !== 'sms') throw new PackError(file, '"registrations" are for SMS templates only');
+  if (!isObject(raw)) throw new PackError(file, '"registrations" must be an object of provider kinds');
+  const out: SmsRegistration[] = [];
+  for (const [kind, byLocale] of Object.entries(raw)) {
+    if (!(SMS_PROVIDER_KINDS as readonly string[]).includes(kind)) {
+      throw new PackError(
+        file,
+        `registrations: unknown provider kind "${kind}" (known: ${SMS_PROVIDER_KINDS.join(', ')})`,
+      );
+    }
+    if (!isObject(byLocale)) throw new PackError(file, `registrations.${kind} must be an object of locales`);
+    for (const [locale, entry] of Object.entries(byLocale)) {
+      const at = `registrations.${kind}.${locale}`;
+      if (!(LOCALES as readonly string[]).includes(locale))
+        throw new PackError(file, `${at}: unknown locale "${locale}"`);
+      if (!isObject(entry)) throw new PackError(file, `${at} must be an object`);
+      for (const f of ['templateCode', 'signName', 'text'] as const) {
+        if (typeof entry[f] !== 'string' || entry[f].trim() === '')
+          throw new PackError(file, `${at}.${f} must be a non-empty string`);
+      }
+      const signName = entry.signName as string;
+      if (/[【】]/.test(signName))
+        throw new PackError(file, `${at}.signName is written without 【】 (the gateway adds them)`);
+      const text = entry.text as string;
+      if (/[【】]/.test(text))
+        throw new PackError(
+          file,
+          `${at}.text: 【】 delimit the sign name, which the gateway adds (not in the text)`,
+        );
+      const params = registrationParams(file, at, kind as SmsProviderKind, text, entry.params);
+      for (const p of params) {
+        try {
+          compileSource(p.expr, 'plain', `${at}.params.${p.name}`);
+        } catch (err) {
+          throw new PackError(file, (err as Error).message);
+        }
+      }
+      out.push({
+        kind: kind as SmsProviderKind,
+        locale: locale as Locale,
+        templateCode: entry.templateCode as string,
+        signName,
+        text,
+        params,
+      });
+    }
+  }
+  return out;
+}
+
+function registrationParams(
+  file: string,
+  at: string,
+  kind: SmsProviderKind,
+  text: string,
+  raw: unknown,
+): { name: string; expr: string }[] {
+  const placeholder = new RegExp(PROVIDER_SMS_RULES[kind].placeholder.source, 'g');
+  const used = [...text.matchAll(placeholder)].map((m) => m[1]);
+  if (kind === 'aliyun') {
+    const stray = /\$\{(?![A-Za-z][A-Za-z0-9_]*\})[^}]*\}?/.exec(text);
+    if (stray)
+      throw new PackError(file, `${at}.text: malformed placeholder "${stray[0]}" (Aliyun: \${name})`);
+    if (!isObject(raw))
+      throw new PackError(file, `${at}.params must be an object: placeholder name -> expression`);
+    const params = Object.entries(raw).map(([name, expr]) => {
+      if (typeof expr !== 'string' || expr.trim() === '')
+        throw new PackError(file, `${at}.params.${name} must be a Handlebars expression`);
+      if (ALIYUN_RESERVED_NAMES.has(name.toLowerCase()))
+        throw new PackError(file, `${at}.params.${name}: Aliyun does not accept the variable name "${name}"`);
+      return { name, expr };
+    });
+    for (const name of used) {
+      if (!params.some((p) => p.name === name))
+        throw new PackError(file, `${at}.text uses \${${name}} but params has no "${name}"`);
+    }
+    for (const p of params) {
+      if (!used.includes(p.name))
+        throw new PackError(file, `${at}.params.${p.name} is not a placeholder of the text`);
+    }
+    return params;
+  }
+  const stray = /\{(?!\d+\})[^{}]*\}/.exec(text);
+  if (stray)
+    throw new PackError(file, `${at}.text: malformed placeholder "${stray[0]}" (Tencent: {1}, {2}, ...)`);
+  if (!Array.isArray(raw)) throw new PackError(file, `${at}.params must be an array ({1} is params[0])`);
+  const numbers = [...new Set(used.map(Number))].sort((a, b) => a - b);
+  const expected = raw.map((_, i) => i + 1);
+  if (numbers.length !== expected.length || numbers.some((n, i) => n !== expected[i])) {
+    throw new PackError(
+      file,
+      `${at}: Tencent placeholders must be numbered {1}..{${raw.length}} to match the ${raw.length} params (the text has ${
+        numbers.length ? numbers.map((n) => `{${n}}`).join(', ') : 'none'
+      })`,
+    );
+  }
+  return raw.map((expr, i) => {
+    if (typeof expr !== 'string' || expr.trim() === '')
+      throw new PackError(file, `${at}.params[${i}] must be a Handlebars expression`);
+    return { name: String(i + 1), expr };
+  });
+}
+
 function closure(
   sources: string[],
   resolve: (name: string) => string | undefined,
@@ -175,6 +307,7 @@ export function loadTemplatePack(dir: string): TemplateDefinition[] {
     }
     if (!hasManifest) throw new PackError(folder, 'missing template.json');
     const manifest = parseManifest(manifestFile, dirName);
+    const registrations = parseRegistrations(manifestFile, manifest.registrations, manifest.channel);
 
     const byLocale = new Map<Locale, { parts: TemplateParts; files: Map<string, string> }>();
     const attachments = new Map<Locale, Map<string, string>>();
@@ -199,6 +332,13 @@ export function loadTemplatePack(dir: string): TemplateDefinition[] {
       entry.files.set(part, file);
     }
     if (byLocale.size === 0) throw new PackError(folder, 'no template files (expected <locale>.<part>.hbs)');
+    for (const r of registrations) {
+      if (!byLocale.has(r.locale))
+        throw new PackError(
+          manifestFile,
+          `registrations.${r.kind}.${r.locale}: the template has no ${r.locale} files`,
+        );
+    }
 
     for (const [locale, { parts, files }] of byLocale) {
       for (const need of REQUIRED_PARTS[manifest.channel]) {
@@ -279,6 +419,9 @@ export function loadTemplatePack(dir: string): TemplateDefinition[] {
         ...(manifest.description !== undefined ? { description: manifest.description } : {}),
         ...(manifest.attachLetter !== undefined ? { attachLetter: manifest.attachLetter } : {}),
         partials: used,
+        ...(registrations.some((r) => r.locale === locale)
+          ? { registrations: registrations.filter((r) => r.locale === locale) }
+          : {}),
       });
     }
   }

@@ -72,4 +72,32 @@ describe('TemplateRenderPool', () => {
     const out = await pool.render(def('ok 回复TD退订'), {}, sampleContext('zh-CN'));
     expect(out.sms?.text).toBe('ok 回复TD退订');
   }, 20_000);
+
+  it('lints on a worker with the configured SMS providers (options cross the thread boundary)', async () => {
+    const sms = def('【{{@bank.name}}】您好{{@recipientName}}，回复TD退订');
+    expect(await pool.lint(sms, {})).toEqual([]);
+    const findings = await pool.lint(sms, { smsProviders: ['tencent'] });
+    expect(findings.map((f) => [f.ruleId, f.location.part])).toEqual([
+      ['sms-registration-missing', 'registrations.tencent'],
+    ]);
+    const registered: TemplateDefinition = {
+      ...sms,
+      registrations: [
+        {
+          kind: 'tencent',
+          locale: 'zh-CN',
+          templateCode: '1',
+          signName: '示例银行信用卡中心',
+          text: '您好{1}，回复TD退订',
+          params: [{ name: '1', expr: '{{@recipientName}}' }],
+        },
+      ],
+    };
+    expect(await pool.lint(registered, { smsProviders: ['tencent'] })).toEqual([]);
+    expect(
+      (await pool.lint(registered, { smsProviders: ['tencent'], smsVariableMaxLength: { tencent: 1 } })).map(
+        (f) => f.ruleId,
+      ),
+    ).toEqual(['sms-registration-variable']);
+  });
 });

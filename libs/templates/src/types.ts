@@ -44,6 +44,34 @@ export interface TemplateDefinition {
    * engine's registry (`registerPartials`).
    */
   partials?: Record<string, string>;
+  /**
+   * SMS templates only: the template as registered (报备) with mainland gateways that send no free
+   * text, one per provider kind, for this definition's locale. See registrations.ts and
+   * docs/templates.md ("Provider registrations").
+   */
+  registrations?: SmsRegistration[];
+}
+
+/** Gateways whose SMS must name a pre-approved template (see `PROVIDER_SMS_RULES`). */
+export type SmsProviderKind = 'aliyun' | 'tencent';
+
+export const SMS_PROVIDER_KINDS: readonly SmsProviderKind[] = ['aliyun', 'tencent'];
+
+/**
+ * One SMS template as approved by one gateway: the code and sign name (签名) a send names, the
+ * approved text with the gateway's placeholders (Aliyun `${name}`, Tencent `{1}`, `{2}`, ...) and,
+ * per placeholder, a small Handlebars expression rendered like the SMS body (same data, helpers and
+ * `@`-context), so each value is exactly what the body shows there.
+ */
+export interface SmsRegistration {
+  kind: SmsProviderKind;
+  locale: Locale;
+  templateCode: string;
+  signName: string;
+  /** The approved text without the `【signName】` the gateway prepends. */
+  text: string;
+  /** In the gateway's order: Aliyun's TemplateParam keys as written, Tencent's `1`..`n`. */
+  params: { name: string; expr: string }[];
 }
 
 export interface BankIdentity {
@@ -76,7 +104,7 @@ export interface RenderedMessage {
 export type LintSeverity = 'error' | 'warning';
 
 export interface LintLocation {
-  /** `sms`, `subject`, `html`, `text`, `letter`, `letterTitle`, `attachments[0].letter`, `schema`, `exampleData`, `partial:<name>`, `definition`. */
+  /** `sms`, `subject`, `html`, `text`, `letter`, `letterTitle`, `attachments[0].letter`, `schema`, `exampleData`, `partial:<name>`, `definition`, `registrations.<kind>`. */
   part: string;
   line?: number;
   column?: number;
@@ -134,6 +162,14 @@ export interface LintOptions {
   sampleContext?: RenderContext;
   /** Partials available besides `def.partials` (default: the engine's registry). */
   partials?: Record<string, string>;
+  /**
+   * The SMS gateways the service sends through that need registered templates (config). Each SMS
+   * template must then carry a registration for each, and its example must fill it within the
+   * gateway's rules (default none: no registration checks).
+   */
+  smsProviders?: SmsProviderKind[];
+  /** Per-kind override of `PROVIDER_SMS_RULES[kind].maxVariableLength` (e.g. an account with a higher limit). */
+  smsVariableMaxLength?: Partial<Record<SmsProviderKind, number>>;
 }
 
 /**

@@ -93,6 +93,10 @@ export function definitionFields(def: Partial<TemplateDefinition> | undefined): 
   for (const [name, src] of Object.entries(def.partials ?? {}).sort(([x], [y]) => x.localeCompare(y))) {
     put(`partials.${name}`, src);
   }
+  for (const r of def.registrations ?? []) {
+    const { kind, locale: _locale, ...rest } = r;
+    put(`registrations.${kind}`, JSON.stringify(rest, null, 2));
+  }
   return f;
 }
 

@@ -136,6 +136,8 @@ export async function exportTemplatePack(
       }
       if (Object.keys(letter).length) manifest.letter = letter;
     }
+    const registrations = manifestRegistrations(list);
+    if (registrations) manifest.registrations = registrations;
     write(`${key}/template.json`, await json(manifest));
 
     const wanted = new Set<string>();
@@ -195,4 +197,30 @@ export async function exportTemplatePack(
     write(`_partials/${locale}/${file}`, src);
   }
   return { written: written.sort(), removed: removed.sort(), templates, warnings };
+}
+
+/**
+ * The SMS registrations of a key's locales in template.json's shape (kind -> locale -> entry;
+ * Aliyun params an object, Tencent's an array in `{1}..{n}` order), or undefined when none.
+ */
+function manifestRegistrations(
+  list: TemplateDefinition[],
+): Record<string, Record<string, unknown>> | undefined {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const d of list) {
+    for (const r of d.registrations ?? []) {
+      if (r.locale !== d.locale) continue;
+      const params =
+        r.kind === 'tencent'
+          ? [...r.params].sort((a, b) => Number(a.name) - Number(b.name)).map((p) => p.expr)
+          : Object.fromEntries(r.params.map((p) => [p.name, p.expr]));
+      (out[r.kind] ??= {})[r.locale] = {
+        templateCode: r.templateCode,
+        signName: r.signName,
+        text: r.text,
+        params,
+      };
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
 }

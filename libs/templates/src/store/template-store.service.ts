@@ -50,7 +50,11 @@ export class TemplateLintError extends AppError {
   readonly title = 'Template has lint errors';
 }
 
-/** SHA-256 of a version's canonical content (RFC 8785 JSON): what notifications pin in their evidence. */
+/**
+ * SHA-256 of a version's canonical content (RFC 8785 JSON): what notifications pin in their evidence.
+ * SMS registrations are content (their params decide what a gateway sends); a definition without any
+ * hashes as it did before they existed.
+ */
 export function templateContentDigest(def: TemplateDefinition): string {
   const text = canonicalize({
     key: def.key,
@@ -59,6 +63,7 @@ export function templateContentDigest(def: TemplateDefinition): string {
     parts: def.parts,
     partials: def.partials ?? {},
     schema: def.schema,
+    ...(def.registrations?.length ? { registrations: def.registrations } : {}),
   });
   return createHash('sha256')
     .update(text ?? '')
