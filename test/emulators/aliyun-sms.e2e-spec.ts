@@ -80,7 +80,7 @@ function message(
 ): OutboundMessage {
   const params = over.params ?? [
     ['name', '张三'],
-    ['amount', '1,250.00'],
+    ['amount', "1,250.00 (含罚息)*'!~+%"],
     ['date', '2026年12月20日'],
   ];
   return {
@@ -156,7 +156,7 @@ describe('AliyunSmsProvider (official dysmsapi SDK) against the Aliyun SMS emula
       signName: SIGN,
       params: [
         { name: 'name', value: '张三' },
-        { name: 'amount', value: '1,250.00' },
+        { name: 'amount', value: "1,250.00 (含罚息)*'!~+%" },
         { name: 'date', value: '2026年12月20日' },
       ],
       outId: m.notificationId,
@@ -167,7 +167,9 @@ describe('AliyunSmsProvider (official dysmsapi SDK) against the Aliyun SMS emula
 
     const [stored] = emulator.messages({ outId: m.notificationId });
     expect(stored.phoneNumber).toBe('13800000001');
-    expect(stored.text).toBe('【某某银行】尊敬的张三，您的账户已逾期1,250.00元，请于2026年12月20日前还款。');
+    expect(stored.text).toBe(
+      "【某某银行】尊敬的张三，您的账户已逾期1,250.00 (含罚息)*'!~+%元，请于2026年12月20日前还款。",
+    );
 
     await emulator.idle(5000);
     const receipts = receiver.receiptsFor(m.notificationId);

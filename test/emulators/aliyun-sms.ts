@@ -459,7 +459,7 @@ export async function startAliyunSmsEmulator(opts: AliyunSmsEmulatorOptions): Pr
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const status = res.statusCode ?? 0;
-        let acked = false;
+        let acked: boolean;
         try {
           acked = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: unknown }).code === 0;
         } catch {
