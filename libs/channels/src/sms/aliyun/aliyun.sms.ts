@@ -233,6 +233,51 @@ function sameSecret(a: string, b: string): boolean {
 /** Network error codes after which the request surely never reached Aliyun. */
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
+/** An error Aliyun answered (HTTP error, or HTTP 200 with `Code` other than `OK`). */
+export function aliyunAnsweredError(
+  provider: string,
+  code: string,
+  text: string,
+  httpStatus: number,
+  request: Json,
+  raw?: Json,
+): ProviderError {
+  return new ProviderError(
+    `${provider}: ${code}${text ? ` (${text})` : ''}`,
+    aliyunRetryable(code, httpStatus),
+    { httpStatus, providerCode: code, request, ...(raw === undefined ? {} : { raw }) },
+  );
+}
+
+/**
+ * SDK exceptions -> ProviderError. An HTTP error answer (the SDK's ClientError, ServerError,
+ * ThrottlingError: `statusCode` and `code` set) was refused by Aliyun; a refused connection or
+ * unknown host surely never reached it (`httpStatus` 0, so failover may use the other account);
+ * a timeout or a reset after the request went out is ambiguous (`httpStatus` null).
+ */
+export function aliyunSdkError(provider: string, err: unknown, request: Json): ProviderError {
+  const e = (err ?? {}) as { statusCode?: unknown; code?: unknown; message?: unknown; name?: unknown };
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  if (typeof e.statusCode === 'number' && e.statusCode > 0) {
+    const code = typeof e.code === 'string' && e.code !== 'undefined' ? e.code : `http_${e.statusCode}`;
+    return aliyunAnsweredError(provider, code, message, e.statusCode, request);
+  }
+  const netCode = typeof e.code === 'string' ? e.code : null;
+  if (netCode && NOT_CONNECTED.has(netCode)) {
+    return new ProviderError(`${provider}: ${message}`, true, {
+      httpStatus: 0,
+      providerCode: netCode,
+      request,
+    });
+  }
+  const timeout = typeof e.name === 'string' && e.name.includes('Timeout');
+  return new ProviderError(`${provider}: ${message}`, true, {
+    httpStatus: null,
+    providerCode: timeout ? 'timeout' : (netCode ?? 'network'),
+    request,
+  });
+}
+
 /** A detail row of QuerySendDetails, as evidence. */
 interface DetailRow {
   phoneNum: string;
@@ -315,7 +360,7 @@ export class AliyunSmsProvider implements ChannelProvider, WebhookOwner {
     try {
       res = await this.client.sendSms(req);
     } catch (err) {
-      throw this.toProviderError(err, request);
+      throw aliyunSdkError(this.name, err, request);
     }
     const body = res.body;
     const raw: Json = {
@@ -325,7 +370,8 @@ export class AliyunSmsProvider implements ChannelProvider, WebhookOwner {
       requestId: body?.requestId ?? null,
     };
     if (body?.code !== 'OK' || !body.bizId) {
-      throw this.answeredError(
+      throw aliyunAnsweredError(
+        this.name,
         body?.code ?? 'missing',
         body?.message ?? '',
         res.statusCode ?? 200,
@@ -360,54 +406,6 @@ export class AliyunSmsProvider implements ChannelProvider, WebhookOwner {
     }
   }
 
-  private answeredError(
-    code: string,
-    text: string,
-    httpStatus: number,
-    request: Json,
-    raw?: Json,
-  ): ProviderError {
-    return new ProviderError(
-      `${this.name}: ${code}${text ? ` (${text})` : ''}`,
-      aliyunRetryable(code, httpStatus),
-      {
-        httpStatus,
-        providerCode: code,
-        request,
-        ...(raw === undefined ? {} : { raw }),
-      },
-    );
-  }
-
-  /**
-   * SDK exceptions -> ProviderError. An HTTP error answer (ClientError, ServerError,
-   * ThrottlingError: `statusCode` and `code` set) was refused by Aliyun; a refused connection or
-   * unknown host surely never reached it (`httpStatus` 0, so failover may use the other account);
-   * a timeout or a reset after the request went out is ambiguous (`httpStatus` null).
-   */
-  private toProviderError(err: unknown, request: Json): ProviderError {
-    const e = (err ?? {}) as { statusCode?: unknown; code?: unknown; message?: unknown; name?: unknown };
-    const message = typeof e.message === 'string' ? e.message : String(err);
-    if (typeof e.statusCode === 'number' && e.statusCode > 0) {
-      const code = typeof e.code === 'string' && e.code !== 'undefined' ? e.code : `http_${e.statusCode}`;
-      return this.answeredError(code, message, e.statusCode, request);
-    }
-    const netCode = typeof e.code === 'string' ? e.code : null;
-    if (netCode && NOT_CONNECTED.has(netCode)) {
-      return new ProviderError(`${this.name}: ${message}`, true, {
-        httpStatus: 0,
-        providerCode: netCode,
-        request,
-      });
-    }
-    const timeout = typeof e.name === 'string' && e.name.includes('Timeout');
-    return new ProviderError(`${this.name}: ${message}`, true, {
-      httpStatus: null,
-      providerCode: timeout ? 'timeout' : (netCode ?? 'network'),
-      request,
-    });
-  }
-
   /** One QuerySendDetails page for a phone and a Shanghai day (optionally one BizId). */
   private async query(
     phone: string,
@@ -429,11 +427,17 @@ export class AliyunSmsProvider implements ChannelProvider, WebhookOwner {
         }),
       );
     } catch (err) {
-      throw this.toProviderError(err, evidence);
+      throw aliyunSdkError(this.name, err, evidence);
     }
     const body = res.body;
     if (body?.code !== 'OK') {
-      throw this.answeredError(body?.code ?? 'missing', body?.message ?? '', res.statusCode ?? 200, evidence);
+      throw aliyunAnsweredError(
+        this.name,
+        body?.code ?? 'missing',
+        body?.message ?? '',
+        res.statusCode ?? 200,
+        evidence,
+      );
     }
     const rows = (body.smsSendDetailDTOs?.smsSendDetailDTO ?? []).map((d): DetailRow => ({
       phoneNum: d.phoneNum ?? '',
