@@ -349,6 +349,12 @@ describe('AliyunSmsProvider (official dysmsapi SDK) against the Aliyun SMS emula
     await expect(provider.findSent(m, new Date(Date.now() - 60_000))).resolves.toMatchObject({
       providerMessageId: `outid:${m.notificationId}`,
     });
+    // A request lost on the way (never stored): also a timeout, and reconciliation finds nothing.
+    emulator.hangNext(1, 'lost');
+    const lost = message('+8613800000009');
+    const l = await providerError(slow.send(lost));
+    expect([l.retryable, l.extra.httpStatus]).toEqual([true, null]);
+    await expect(provider.findSent(lost, new Date(Date.now() - 60_000))).resolves.toBeNull();
     await emulator.idle(5000);
   });
 

@@ -184,6 +184,8 @@ describe('parseSmsReport', () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.items[0]).toEqual(ITEM);
+    // raw is what was pushed, before the defaults.
+    expect(r.raw[1]).toEqual({ biz_id: '1^0', success: false });
     expect(r.items[1]).toMatchObject({
       biz_id: '1^0',
       success: false,

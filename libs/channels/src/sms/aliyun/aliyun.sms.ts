@@ -142,11 +142,12 @@ export interface AliyunSmsReportItem {
 
 /**
  * Parses an SmsReport push body: a JSON array of report objects, each with a non-empty `biz_id`.
- * Missing optional fields are filled with defaults (`''`, `false`) so normalisation is total.
+ * Missing optional fields are filled with defaults (`''`, `false`) so normalisation is total;
+ * `raw` holds the items exactly as pushed (for the evidence and the dedup key).
  */
 export function parseSmsReport(
   body: Buffer | string,
-): { ok: true; items: AliyunSmsReportItem[] } | { ok: false; reason: string } {
+): { ok: true; items: AliyunSmsReportItem[]; raw: Json[] } | { ok: false; reason: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
@@ -179,7 +180,7 @@ export function parseSmsReport(
       out_id: str('out_id'),
     });
   }
-  return { ok: true, items };
+  return { ok: true, items, raw: parsed as Json[] };
 }
 
 /** JSON with object keys sorted at every level: the same event always hashes the same. */
@@ -563,8 +564,9 @@ export class AliyunSmsProvider implements ChannelProvider, WebhookOwner {
     }
     const parsed = parseSmsReport(req.body);
     if (!parsed.ok) return { ok: false, status: 400, reason: parsed.reason };
-    const raws = JSON.parse(req.body.toString('utf8')) as Json[];
-    const receipts = parsed.items.map((item, i) => normaliseSmsReport(item, raws[i], this.name, req.now));
+    const receipts = parsed.items.map((item, i) =>
+      normaliseSmsReport(item, parsed.raw[i], this.name, req.now),
+    );
     return {
       ok: true,
       receipts,
