@@ -31,11 +31,15 @@ class ReportReceiver {
       req.on('end', () => {
         void this.handle(req, Buffer.concat(chunks)).then((r) => {
           this.results.push(r);
-          if (r.ok)
+          if (r.ok) {
+            const reply =
+              typeof r.reply === 'function'
+                ? r.reply({ received: r.receipts.length, matched: 0, replays: 0 })
+                : r.reply;
             res
-              .writeHead(r.reply.status, { 'content-type': 'application/json' })
-              .end(JSON.stringify(r.reply.body));
-          else res.writeHead(r.status).end(r.reason);
+              .writeHead(reply.status, { 'content-type': 'application/json' })
+              .end(JSON.stringify(reply.body));
+          } else res.writeHead(r.status).end(r.reason);
         });
       });
     });
@@ -87,7 +91,7 @@ function message(
     notificationId: randomUUID(),
     channel: 'sms',
     to,
-    statusCallbackUrl: 'http://unused.invalid/',
+    webhookBaseUrl: 'http://unused.invalid/webhooks',
     sms: {
       body: 'ignored by Aliyun',
       registered: {

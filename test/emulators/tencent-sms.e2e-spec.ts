@@ -41,10 +41,11 @@ class ReportReceiver {
         this.results.push(r);
         if (r.ok) {
           const reply =
-            typeof r.reply === 'function' ? r.reply({ received: r.receipts.length, matched: 0, replays: 0 }) : r.reply;
+            typeof r.reply === 'function'
+              ? r.reply({ received: r.receipts.length, matched: 0, replays: 0 })
+              : r.reply;
           res.writeHead(reply.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(reply.body));
-        }
-        else res.writeHead(r.status).end(r.reason);
+        } else res.writeHead(r.status).end(r.reason);
       });
     });
   });

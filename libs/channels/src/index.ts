@@ -12,3 +12,6 @@ export * from './definitions.js';
 export * from './plugin.js';
 export * from './address-rules.js';
 export * from './email/email-events.inbound.js';
+export * from './sms/aliyun/index.js';
+export * from './sms/tencent/index.js';
+export * from './sms/region-router.js';

@@ -4,6 +4,7 @@ import { required } from '../address-rules.js';
 import { breakerFor, FailoverProvider } from '../failover.js';
 import type { ChannelPlugin } from '../plugin.js';
 import type { ChannelProvider } from '../provider.js';
+import { AliyunSmsProvider } from './aliyun/aliyun.sms.js';
 import { RegionRouter } from './region-router.js';
 import { SandboxSmsProvider } from './sandbox.sms.js';
 import { TencentSmsProvider } from './tencent/tencent.sms.js';
@@ -26,8 +27,10 @@ function mainlandGateway(s: MainlandSmsSettings): ChannelProvider {
       const { kind: _kind, ...settings } = s;
       return new TencentSmsProvider(settings);
     }
-    case 'aliyun':
-      throw new Error('aliyun: not wired yet');
+    case 'aliyun': {
+      const { kind: _kind, ...settings } = s;
+      return new AliyunSmsProvider(settings);
+    }
   }
 }
 
@@ -39,8 +42,8 @@ function smsProvider(config: AppConfig): ChannelProvider {
   const international = twilioProvider(config) ?? new SandboxSmsProvider(config.sandbox.receiptDelayMs);
   const gateways = config.smsMainland.map(mainlandGateway);
   if (gateways.length === 0) return international;
-  const mainland = gateways.reduceRight((secondary, primary) =>
-    new FailoverProvider(primary, secondary, breakerFor(config)),
+  const mainland = gateways.reduceRight(
+    (secondary, primary) => new FailoverProvider(primary, secondary, breakerFor(config)),
   );
   return new RegionRouter(mainland, international);
 }

@@ -1,3 +1,4 @@
+import { canonicalJson, parseShanghaiTime, shanghaiDay } from '../mainland-report.js';
 import { describe, expect, it } from '@jest/globals';
 import { ClientError, ServerError, ThrottlingError } from '@alicloud/openapi-core';
 import { ProviderError } from '#libs/core';
@@ -9,11 +10,8 @@ import {
   aliyunOutcome,
   aliyunRetryable,
   aliyunSdkError,
-  canonicalJson,
   normaliseSmsReport,
-  parseShanghaiTime,
   parseSmsReport,
-  shanghaiDay,
   toAliyunPhone,
 } from './aliyun.sms.js';
 
@@ -301,7 +299,7 @@ describe('AliyunSmsProvider.send preconditions', () => {
     notificationId: NID,
     channel: 'sms',
     to: '+8613800000001',
-    statusCallbackUrl: '',
+    webhookBaseUrl: '',
     sms: { body: 'x' },
   };
 

@@ -10,7 +10,6 @@
  * query string, and never retries on its own (no `retryOptions` in its config), so a
  * `ProviderError` here describes exactly one HTTP attempt.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Dysmsapi, { QuerySendDetailsRequest, SendSmsRequest } from '@alicloud/dysmsapi20170525';
 import { $OpenApiUtil } from '@alicloud/openapi-core';
 import type { ReceiptOutcome } from '#libs/core';
@@ -24,6 +23,7 @@ import type {
   RegisteredSms,
   SendResult,
 } from '../../provider.js';
+import { parseShanghaiTime, reportDedupKey, shanghaiDay, tokenMatches } from '../mainland-report.js';
 
 export interface AliyunSmsSettings {
   accessKeyId: string;
@@ -111,21 +111,6 @@ export function toAliyunPhone(e164: string): string {
   return `00${e164.slice(1)}`;
 }
 
-const SHANGHAI_OFFSET_MS = 8 * 3600_000; // Asia/Shanghai is UTC+8 all year (no DST)
-
-/** `yyyyMMdd` of the day `d` falls on in Asia/Shanghai (QuerySendDetails' SendDate). */
-export function shanghaiDay(d: Date): string {
-  return new Date(d.getTime() + SHANGHAI_OFFSET_MS).toISOString().slice(0, 10).replace(/-/g, '');
-}
-
-/** `YYYY-MM-DD HH:mm:ss` in Asia/Shanghai (how Aliyun writes times) -> instant; null if malformed. */
-export function parseShanghaiTime(s: string): Date | null {
-  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(s.trim());
-  if (!m) return null;
-  const t = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) - SHANGHAI_OFFSET_MS;
-  return Number.isNaN(t) ? null : new Date(t);
-}
-
 /** One item of the SmsReport push (field names as Aliyun sends them). */
 export interface AliyunSmsReportItem {
   phone_number: string;
@@ -183,20 +168,6 @@ export function parseSmsReport(
   return { ok: true, items, raw: parsed as Json[] };
 }
 
-/** JSON with object keys sorted at every level: the same event always hashes the same. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (typeof v === 'object' && v !== null) {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .filter((k) => o[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -209,9 +180,8 @@ export function normaliseSmsReport(
   provider: string,
   now: Date,
 ): NormalisedReceipt {
-  const digest = createHash('sha256').update(canonicalJson(raw)).digest('hex');
   return {
-    dedupKey: `${provider}:${item.biz_id}:${digest}`,
+    dedupKey: reportDedupKey(provider, item.biz_id, raw),
     provider,
     providerMessageId: item.biz_id,
     notificationId: UUID.test(item.out_id) ? item.out_id.toLowerCase() : null,
@@ -222,13 +192,6 @@ export function normaliseSmsReport(
     sandbox: false,
     raw,
   };
-}
-
-/** Constant-time string comparison (over digests, so lengths do not leak either). */
-function sameSecret(a: string, b: string): boolean {
-  const da = createHash('sha256').update(a, 'utf8').digest();
-  const db = createHash('sha256').update(b, 'utf8').digest();
-  return timingSafeEqual(da, db);
 }
 
 /** Network error codes after which the request surely never reached Aliyun. */
@@ -559,7 +522,7 @@ export class AliyunSmsProvider implements ChannelProvider, WebhookOwner {
       return { ok: false, status: 404, reason: `${this.name}: no callback token configured` };
     }
     const token = req.query.token;
-    if (typeof token !== 'string' || token === '' || !sameSecret(token, this.settings.callbackToken)) {
+    if (typeof token !== 'string' || token === '' || !tokenMatches(token, this.settings.callbackToken)) {
       return { ok: false, status: 401, reason: `${this.name}: missing or wrong report token` };
     }
     const parsed = parseSmsReport(req.body);

@@ -1,15 +1,13 @@
+import { canonicalJson, parseShanghaiTime, tokenMatches } from '../mainland-report.js';
 import { describe, expect, it } from '@jest/globals';
 import type { InboundRequest } from '../../inbound.js';
 import {
-  canonicalJson,
-  parseShanghaiTime,
   parseStatusReport,
   tencentCodeRetryable,
   tencentError,
   tencentOutcome,
   tencentStatusError,
   TencentSmsProvider,
-  tokenMatches,
 } from './tencent.sms.js';
 
 const provider = new TencentSmsProvider(
@@ -153,9 +151,9 @@ describe('error mapping', () => {
 describe('parsing', () => {
   it('reads Shanghai local time as UTC+8', () => {
     expect(parseShanghaiTime('2026-12-04 20:03:04')?.toISOString()).toBe('2026-12-04T12:03:04.000Z');
-    expect(parseShanghaiTime('2026-12-04T20:03:04')).toBeUndefined();
-    expect(parseShanghaiTime('2026-13-40 20:03:04')).toBeUndefined();
-    expect(parseShanghaiTime(undefined)).toBeUndefined();
+    expect(parseShanghaiTime('2026-12-04T20:03:04')).toBeNull();
+    expect(parseShanghaiTime('2026-13-40 20:03:04')).toBeNull();
+    expect(parseShanghaiTime(undefined)).toBeNull();
   });
 
   it('canonical JSON sorts keys at every level', () => {

@@ -18,7 +18,6 @@
  * - The signature's credential scope names the service as the endpoint's first label
  *   (`sms.tencentcloudapi.com` -> `sms`; an emulator at `127.0.0.1:port` -> `127`).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import tencentcloud from 'tencentcloud-sdk-nodejs-sms';
@@ -33,6 +32,7 @@ import type {
   RegisteredSms,
   SendResult,
 } from '../../provider.js';
+import { parseShanghaiTime, reportDedupKey, tokenMatches } from '../mainland-report.js';
 
 const SmsClient = tencentcloud.sms.v20210111.Client;
 type SmsClient = InstanceType<typeof SmsClient>;
@@ -161,24 +161,6 @@ export function tencentStatusError(status: SendStatus, request: Json): ProviderE
   });
 }
 
-/** `YYYY-MM-DD HH:mm:ss` in Asia/Shanghai (UTC+8 all year, no DST) -> instant; undefined if malformed. */
-export function parseShanghaiTime(s: string | undefined): Date | undefined {
-  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(s ?? '');
-  if (!m) return undefined;
-  const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}+08:00`);
-  return Number.isNaN(d.getTime()) ? undefined : d;
-}
-
-/** JSON with object keys sorted at every level: the same item always hashes the same. */
-export function canonicalJson(v: Json): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const keys = Object.keys(v).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
 /** Parses a status report body: a JSON array of objects each with a string `sid`. */
 export function parseStatusReport(
   body: Buffer,
@@ -198,14 +180,6 @@ export function parseStatusReport(
     if (typeof sid !== 'string' || sid === '') return { ok: false, reason: `item ${i} has no sid` };
   }
   return { ok: true, items: parsed as TencentStatusReport[] };
-}
-
-/** Constant-time comparison of the callback token (digests, so the length does not leak either). */
-export function tokenMatches(got: string | undefined, expected: string): boolean {
-  if (got === undefined || got === '' || expected === '') return false;
-  const a = createHash('sha256').update(got).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }
 
 function pulledJson(s: TencentPulledStatus): Json {
@@ -388,11 +362,8 @@ export class TencentSmsProvider implements ChannelProvider, WebhookOwner {
   receiptFromReport(item: TencentStatusReport, now: Date): NormalisedReceipt {
     const status = item.report_status ?? '';
     const outcome = tencentOutcome(status);
-    const digest = createHash('sha256')
-      .update(canonicalJson(item as Json))
-      .digest('hex');
     return {
-      dedupKey: `${this.name}:${item.sid}:${digest}`,
+      dedupKey: reportDedupKey(this.name, item.sid, item),
       provider: this.name,
       providerMessageId: item.sid,
       // The report carries no SessionContext: the receipt is matched by serial number (sid).
