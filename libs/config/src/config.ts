@@ -154,6 +154,8 @@ const EnvSchema = z.object({
   /** Secret `token` query parameter of the SmsReport push URL set in the Aliyun console. */
   ALIYUN_SMS_CALLBACK_TOKEN: z.string().min(16).optional(),
   ALIYUN_SMS_TIMEOUT_MS: int(10_000, 100),
+  /** Longest variable value the account may send (Aliyun: 35 characters for notices). */
+  ALIYUN_SMS_VARIABLE_MAX_LENGTH: int(35, 1),
   TENCENT_SMS_SECRET_ID: z.string().min(1).optional(),
   TENCENT_SMS_SECRET_KEY: z.string().min(16).optional(),
   TENCENT_SMS_SDK_APP_ID: z.string().regex(/^\d+$/).optional(),
@@ -164,6 +166,11 @@ const EnvSchema = z.object({
   /** Secret `token` query parameter of the status callback URL set in the Tencent console. */
   TENCENT_SMS_CALLBACK_TOKEN: z.string().min(16).optional(),
   TENCENT_SMS_TIMEOUT_MS: int(10_000, 100),
+  /**
+   * Longest variable value the account may send: 12 characters for personally verified accounts;
+   * an enterprise account sets what its contract allows (docs/templates.md, registrations).
+   */
+  TENCENT_SMS_VARIABLE_MAX_LENGTH: int(12, 1),
   /** A second SMTP relay, used when the primary's circuit breaker opens. */
   SMTP_SECONDARY_HOST: z.string().optional(),
   SMTP_SECONDARY_PORT: int(587, 1),
@@ -453,6 +460,8 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
     ['TWILIO_TIMEOUT_MS', 10_000, env.SMS_PROVIDER === 'twilio'],
     ['SMTP_TIMEOUT_MS', 30_000, env.EMAIL_PROVIDER === 'smtp'],
     ['PRINT_VENDOR_TIMEOUT_MS', 15_000, env.LETTER_PROVIDER === 'print-vendor'],
+    ['ALIYUN_SMS_TIMEOUT_MS', 10_000, (env.SMS_CN_PROVIDERS ?? '').includes('aliyun')],
+    ['TENCENT_SMS_TIMEOUT_MS', 10_000, (env.SMS_CN_PROVIDERS ?? '').includes('tencent')],
   ] as const) {
     if (!used) continue;
     const t = Number(env[key] ?? def);
@@ -704,6 +713,7 @@ export type MainlandSmsSettings =
       protocol: 'https' | 'http';
       callbackToken: string;
       timeoutMs: number;
+      maxVariableLength: number;
     }
   | {
       kind: 'tencent';
@@ -715,6 +725,7 @@ export type MainlandSmsSettings =
       protocol: 'https://' | 'http://';
       callbackToken: string;
       timeoutMs: number;
+      maxVariableLength: number;
     };
 
 export interface AppConfig {
@@ -1010,6 +1021,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
             protocol: e.ALIYUN_SMS_PROTOCOL,
             callbackToken: e.ALIYUN_SMS_CALLBACK_TOKEN as string,
             timeoutMs: e.ALIYUN_SMS_TIMEOUT_MS,
+            maxVariableLength: e.ALIYUN_SMS_VARIABLE_MAX_LENGTH,
           }
         : {
             kind,
@@ -1021,6 +1033,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
             protocol: `${e.TENCENT_SMS_PROTOCOL}://`,
             callbackToken: e.TENCENT_SMS_CALLBACK_TOKEN as string,
             timeoutMs: e.TENCENT_SMS_TIMEOUT_MS,
+            maxVariableLength: e.TENCENT_SMS_VARIABLE_MAX_LENGTH,
           },
     ),
     breaker: { threshold: e.BREAKER_THRESHOLD, cooldownMs: e.BREAKER_COOLDOWN_MS },

@@ -140,7 +140,6 @@ export function maskName(name: string): string {
   return `${chars[0]}${'*'.repeat(Math.min(3, chars.length - 1))}`;
 }
 
-
 const ROLE: Record<VerifyLang, Record<string, string>> = {
   'zh-CN': { debtor: '本人', contact: '联系人', guarantor: '担保人' },
   en: { debtor: 'cardholder', contact: 'contact', guarantor: 'guarantor' },

@@ -8,6 +8,7 @@ import {
   type OutboundMessage,
   unsubscribeToken,
   validatePostalAddress,
+  isMainlandNumber,
 } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import type { Locale } from '#libs/core';
@@ -60,6 +61,11 @@ export class ArtifactRenderer {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  /** Whether an SMS to `to` goes through a mainland gateway (registered templates only). */
+  sendsRegistered(to: string): boolean {
+    return this.config.smsMainland.length > 0 && isMainlandNumber(to);
+  }
+
   async render(n: NotificationRow): Promise<RenderedArtifact> {
     // `resolve` loads a version another process published since this one last refreshed.
     const def = await this.templates.resolve(n.templateKey, n.locale as Locale, n.templateVersion);
@@ -76,14 +82,15 @@ export class ArtifactRenderer {
           )}`
         : undefined;
     const issuedOn = localDate(n.createdAt, n.recipient.timeZone || 'Asia/Shanghai');
-    const out = await this.templates.render(def, n.data, {
+    const ctx = {
       recipientRole: n.recipient.role,
       recipientName: n.recipient.name,
       caseId: n.caseId,
       notificationId: n.id,
       unsubscribeUrl,
       issuedOn,
-    });
+    };
+    const out = await this.templates.render(def, n.data, ctx);
     const base = {
       notificationId: n.id,
       to: n.recipientAddress,
@@ -92,6 +99,11 @@ export class ArtifactRenderer {
 
     if (n.channel === 'sms') {
       if (!out.sms) throw new Error(`template ${def.key} has no SMS part`);
+      // A mainland gateway is given the registration filled with these values, never free text;
+      // the evidence keeps the codes and values next to the text the debtor reads.
+      const registered = this.sendsRegistered(n.recipientAddress)
+        ? this.templates.registeredSms(def, n.data, ctx, out.sms.text)
+        : undefined;
       const content = Buffer.from(out.sms.text, 'utf8');
       return {
         mediaType: 'text/plain; charset=utf-8',
@@ -101,8 +113,13 @@ export class ArtifactRenderer {
           encoding: out.sms.encoding,
           segments: out.sms.segments,
           characters: [...out.sms.text].length,
+          ...(registered ? { registered: registered as unknown as JsonValue } : {}),
         },
-        outbound: { ...base, channel: 'sms', sms: { body: out.sms.text } },
+        outbound: {
+          ...base,
+          channel: 'sms',
+          sms: { body: out.sms.text, ...(registered ? { registered } : {}) },
+        },
         extra: [],
       };
     }

@@ -160,11 +160,17 @@ export class NotificationsService {
     if (callbackUrl && owner) await this.callbacks.secret(owner);
     const id = randomUUID();
     // Trial render: throws TemplateDataError listing every problem; nothing is stored.
-    await this.templates.render(def, input.data, {
+    const trialCtx = {
+      recipientRole: input.recipient.role,
       recipientName: input.recipient.name,
       caseId: input.caseId,
       notificationId: id,
-    });
+    };
+    const trial = await this.templates.render(def, input.data, trialCtx);
+    // SMS through a mainland gateway: the template's registration must fit these values (422s).
+    if (def.channel === 'sms' && trial.sms && this.artifacts.sendsRegistered(address)) {
+      this.templates.registeredSms(def, input.data, trialCtx, trial.sms.text);
+    }
 
     const nowDate = this.clock.now();
     const now = nowDate.getTime();

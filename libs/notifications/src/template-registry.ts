@@ -1,9 +1,15 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import type { Locale, RecipientRole } from '#libs/core';
-import { LOCALES, UnknownTemplateError } from '#libs/core';
+import { LOCALES, TemplateDataError, UnknownTemplateError } from '#libs/core';
 import {
   type BankIdentity,
+  type FilledRegistration,
+  fillRegistrations,
+  PROVIDER_SMS_RULES,
+  registrationFor,
+  registrationValueRenderer,
+  type SmsProviderKind,
   loadTemplatePack,
   type RenderContext,
   type RenderedMessage,
@@ -176,6 +182,49 @@ export class TemplateRegistry implements OnModuleInit, OnModuleDestroy {
   senderFor(def: TemplateDefinition, recipientRole?: RecipientRole): BankIdentity {
     const audience = recipientRole !== undefined && recipientRole !== 'debtor' ? 'third_party' : def.audience;
     return senderFor(this.senders, audience, def.locale);
+  }
+
+  /**
+   * The mainland gateways' registrations of an SMS template filled with the values its body
+   * shows (same data, helpers and sender as `render`): what each gateway is asked to send.
+   * A 422 (`template_data`) when a configured gateway has no registration, a value breaks the
+   * gateway's rules, or the registered text is not what the body says.
+   */
+  registeredSms(
+    def: TemplateDefinition,
+    data: unknown,
+    ctx: Omit<RenderContext, 'bank'> & { recipientRole?: RecipientRole },
+    body: string,
+  ): Partial<Record<SmsProviderKind, FilledRegistration>> {
+    const gateways = this.config.smsMainland;
+    const missing = gateways.filter((g) => !registrationFor(def, g.kind));
+    if (missing.length > 0) {
+      throw new TemplateDataError(
+        `Template ${def.key} (${def.locale}) has no registration for ${missing.map((g) => g.kind).join(', ')}: mainland SMS gateways send registered templates only`,
+        missing.map((g) => ({
+          path: `registrations.${g.kind}`,
+          message: `missing (SMS_CN_PROVIDERS lists ${g.kind})`,
+        })),
+      );
+    }
+    const { recipientRole, ...rest } = ctx;
+    const render = registrationValueRenderer(def, data, {
+      ...rest,
+      bank: this.senderFor(def, recipientRole),
+    });
+    const rules = Object.fromEntries(
+      gateways.map((g) => [
+        g.kind,
+        { ...PROVIDER_SMS_RULES[g.kind], maxVariableLength: g.maxVariableLength },
+      ]),
+    );
+    return fillRegistrations(
+      def,
+      body,
+      render,
+      gateways.map((g) => g.kind),
+      rules,
+    );
   }
 
   /**

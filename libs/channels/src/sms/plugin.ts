@@ -24,11 +24,11 @@ function twilioProvider(config: AppConfig): ChannelProvider | null {
 function mainlandGateway(s: MainlandSmsSettings): ChannelProvider {
   switch (s.kind) {
     case 'tencent': {
-      const { kind: _kind, ...settings } = s;
+      const { kind: _kind, maxVariableLength: _max, ...settings } = s;
       return new TencentSmsProvider(settings);
     }
     case 'aliyun': {
-      const { kind: _kind, ...settings } = s;
+      const { kind: _kind, maxVariableLength: _max, ...settings } = s;
       return new AliyunSmsProvider(settings);
     }
   }

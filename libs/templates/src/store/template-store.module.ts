@@ -50,6 +50,11 @@ export function sendersFromConfig(bank: AppConfig['bank']): SenderIdentities {
       useFactory: (config: AppConfig): TemplateStoreOptions => ({
         lint: {
           maxSmsSegments: config.templateSafety.smsMaxSegments,
+          // Mainland gateways send registered templates only: lint checks each one's registration.
+          smsProviders: config.smsMainland.map((g) => g.kind),
+          smsVariableMaxLength: Object.fromEntries(
+            config.smsMainland.map((g) => [g.kind, g.maxVariableLength]),
+          ),
           senders: sendersFromConfig(config.bank),
           renderLimits: {
             maxIterations: config.templateSafety.maxIterations,
