@@ -9,16 +9,23 @@ import { emailChannel } from './email/plugin.js';
 import { letterChannel } from './letter/plugin.js';
 import type { ChannelDefinition, ChannelPlugin } from './plugin.js';
 import { smsChannel } from './sms/plugin.js';
+import { voiceChannel } from './voice/plugin.js';
 
 export type { ChannelDefinition } from './plugin.js';
 
-export const BUILT_IN_CHANNELS: readonly ChannelPlugin[] = [smsChannel, emailChannel, letterChannel];
+export const BUILT_IN_CHANNELS: readonly ChannelPlugin[] = [
+  smsChannel,
+  emailChannel,
+  letterChannel,
+  voiceChannel,
+];
 
 /** Keyed by every `Channel`: a channel type without a plugin does not compile. */
 export const CHANNEL_DEFINITIONS: Readonly<Record<Channel, ChannelPlugin>> = {
   sms: smsChannel,
   email: emailChannel,
   letter: letterChannel,
+  voice: voiceChannel,
 };
 
 /** The definition of `channel`; throws for a channel the service does not have. */

@@ -15,3 +15,5 @@ export * from './email/email-events.inbound.js';
 export * from './sms/aliyun/index.js';
 export * from './sms/tencent/index.js';
 export * from './sms/region-router.js';
+export * from './voice/twiml.js';
+export * from './voice/sandbox.voice.js';

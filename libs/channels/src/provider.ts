@@ -1,4 +1,4 @@
-import type { Channel, PostalAddress, ReceiptOutcome } from '#libs/core';
+import type { Channel, Locale, PostalAddress, ReceiptOutcome } from '#libs/core';
 
 /** JSON-safe value (what goes into the evidence). */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -64,6 +64,11 @@ export interface OutboundMessage {
   webhookBaseUrl: string;
   /** `registered`: the filled registration per provider kind, for gateways that need one. */
   sms?: { body: string; registered?: Partial<Record<string, RegisteredSms>> };
+  /**
+   * Voice call: the text read to whoever answers, in the template's language, and the TwiML that
+   * says it (`buildTwiml`): the stored artifact, sent as it is.
+   */
+  voice?: { text: string; locale: Locale; twiml: string };
   email?: EmailContent;
   letter?: LetterContent;
 }

@@ -55,12 +55,14 @@ const DEFAULT_CAPS: Record<Channel, ChannelCapParams> = {
   sms: { perDay: 2, per7Days: 6, action: 'defer' },
   email: { perDay: 1, per7Days: null, action: 'defer' },
   letter: { perDay: null, per7Days: 1, action: 'defer' },
+  // Reg F's frequency presumption: no more than 7 calls within 7 consecutive days.
+  voice: { perDay: null, per7Days: 7, action: 'defer' },
 };
 
 export const DEFAULT_PARAMS: Readonly<Record<ProfileName, ProfileParams>> = {
   cn: {
     defaultTimeZone: DEFAULT_TIME_ZONE,
-    contactWindow: { start: '08:00', end: '22:00', channels: ['sms', 'email'] },
+    contactWindow: { start: '08:00', end: '22:00', channels: ['sms', 'email', 'voice'] },
     caps: DEFAULT_CAPS,
     holds: [...HOLD_KINDS],
     optOutChannels: ['sms', 'email'],
@@ -69,7 +71,7 @@ export const DEFAULT_PARAMS: Readonly<Record<ProfileName, ProfileParams>> = {
   },
   'us-regf': {
     defaultTimeZone: DEFAULT_TIME_ZONE,
-    contactWindow: { start: '08:00', end: '21:00', channels: ['sms', 'email'] },
+    contactWindow: { start: '08:00', end: '21:00', channels: ['sms', 'email', 'voice'] },
     caps: DEFAULT_CAPS,
     holds: [...HOLD_KINDS],
     optOutChannels: ['sms', 'email'],

@@ -1,6 +1,6 @@
 /** Domain vocabulary shared by every lib. No Nest, no I/O. */
 
-export const CHANNELS = ['sms', 'email', 'letter'] as const;
+export const CHANNELS = ['sms', 'email', 'letter', 'voice'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export const STAGES = ['reminder', 'early', 'mid', 'late', 'legal'] as const;

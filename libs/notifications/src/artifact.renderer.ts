@@ -9,6 +9,7 @@ import {
   unsubscribeToken,
   validatePostalAddress,
   isMainlandNumber,
+  buildTwiml,
 } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import type { Locale } from '#libs/core';
@@ -155,6 +156,22 @@ export class ArtifactRenderer {
       };
     }
 
+    if (n.channel === 'voice') {
+      if (!out.voice) throw new Error(`template ${def.key} has no voice part`);
+      // What the call says, as the provider is given it: the TwiML bytes are the artifact.
+      const twiml = buildTwiml(out.voice.text, def.locale);
+      const content = Buffer.from(twiml, 'utf8');
+      return {
+        mediaType: 'application/xml; charset=utf-8',
+        content,
+        sha256: sha256(content),
+        meta: { characters: [...out.voice.text].length, language: def.locale },
+        outbound: { ...base, channel: 'voice', voice: { text: out.voice.text, locale: def.locale, twiml } },
+        extra: [],
+      };
+    }
+
+    if (n.channel !== 'email') throw new Error(`channel ${n.channel} has no artifact renderer`);
     if (!out.email) throw new Error(`template ${def.key} has no email part`);
     const attachments: EmailAttachment[] = [];
     const extra: RenderedArtifact['extra'] = [];

@@ -1,3 +1,4 @@
+import { channelDefinition } from '#libs/channels';
 /**
  * Automatic mode: the stage policy (from the configuration) picks the stage from the DPD, then
  * the first channel of the stage's order the recipient has an address for, and its template.
@@ -32,12 +33,6 @@ export interface StageDecision {
   reason: string;
 }
 
-const ADDRESS_FIELD: Record<Channel, 'phone' | 'email' | 'address'> = {
-  sms: 'phone',
-  email: 'email',
-  letter: 'address',
-};
-
 /** The stage whose DPD range contains `dpd`, if any. */
 export function stageForDpd(policy: StagePolicy, dpd: number): StagePolicyStage | undefined {
   return policy.stages.find(
@@ -52,7 +47,7 @@ function rangeText(s: StagePolicyStage): string {
 }
 
 function candidate(c: StagePolicyChannel, recipient: Recipient): StageCandidate {
-  const field = ADDRESS_FIELD[c.channel];
+  const field = channelDefinition(c.channel).addressField;
   const thirdParty = recipient.role === 'contact';
   const templateKey = thirdParty ? (c.contactTemplateKey ?? null) : c.templateKey;
   let unavailableBecause: string | null = null;

@@ -267,6 +267,9 @@ export function channelParts(
     case 'sms':
       add('sms', parts.sms, 'plain');
       break;
+    case 'voice':
+      add('voice', parts.voice, 'plain');
+      break;
     case 'email':
       add('subject', parts.subject, 'plain');
       add('html', parts.html, 'html');
@@ -288,6 +291,7 @@ export const REQUIRED_PARTS: Record<Channel, (keyof TemplateParts)[]> = {
   sms: ['sms'],
   email: ['subject', 'html', 'text'],
   letter: ['letter'],
+  voice: ['voice'],
 };
 
 function compilePart(def: TemplateDefinition, name: string, source: string, mode: EscapeMode): CompiledPart {
@@ -549,6 +553,9 @@ function assemble(def: TemplateDefinition, out: Map<string, string>): RenderedMe
       const { encoding, segments } = smsSegments(text);
       return { channel: 'sms', sms: { text, encoding, segments } };
     }
+    case 'voice':
+      // Spoken by text-to-speech: one paragraph, whitespace as the voice pauses on it.
+      return { channel: 'voice', voice: { text: get('voice').replace(/\s+/g, ' ').trim() } };
     case 'email':
       return {
         channel: 'email',

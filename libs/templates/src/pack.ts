@@ -5,6 +5,7 @@
  *   templates/_partials/<locale>/<name>.hbs        shared partial for one locale (wins over the above)
  *   templates/<key>/template.json                  stage, channel, audience, version, schema, exampleData
  *   templates/<key>/<locale>.sms.hbs               SMS text
+ *   templates/<key>/<locale>.voice.hbs             voice call text (read by text-to-speech)
  *   templates/<key>/<locale>.subject.hbs           email subject
  *   templates/<key>/<locale>.html.hbs              email HTML (escaped output)
  *   templates/<key>/<locale>.text.hbs              email plain text
@@ -33,7 +34,7 @@ import {
 const PARTIALS_DIR = '_partials';
 const KEY_RE = /^[a-z]+\.[a-z]+\.[a-z0-9_]+$/;
 const FILE_RE =
-  /^(zh-CN|en)\.(sms|subject|html|text)\.hbs$|^(zh-CN|en)\.letter\.md\.hbs$|^(zh-CN|en)\.attachment\.([a-z0-9_-]+)\.md\.hbs$/;
+  /^(zh-CN|en)\.(sms|voice|subject|html|text)\.hbs$|^(zh-CN|en)\.letter\.md\.hbs$|^(zh-CN|en)\.attachment\.([a-z0-9_-]+)\.md\.hbs$/;
 
 type Localized = Partial<Record<Locale, string>>;
 

@@ -8,6 +8,8 @@ export const AUDIENCES: readonly Audience[] = ['debtor', 'third_party'];
 /** Handlebars sources of a template, one per part. Which parts a channel needs: see `REQUIRED_PARTS`. */
 export interface TemplateParts {
   sms?: string;
+  /** Voice call: the text read to the person who answers. */
+  voice?: string;
   subject?: string;
   html?: string;
   text?: string;
@@ -97,6 +99,8 @@ export type SmsEncoding = 'GSM-7' | 'UCS-2';
 export interface RenderedMessage {
   channel: Channel;
   sms?: { text: string; encoding: SmsEncoding; segments: number };
+  /** What the call says (TwiML `<Say>`), one paragraph. */
+  voice?: { text: string };
   email?: { subject: string; html: string; text: string };
   letter?: { title: string; markdown: string; attachments: { title: string; markdown: string }[] };
 }
