@@ -16,12 +16,14 @@ describe('channel definitions', () => {
   it('describe every channel, and refuse one the service does not have', () => {
     expect(Object.keys(CHANNEL_DEFINITIONS).sort()).toEqual([...CHANNELS].sort());
     for (const c of CHANNELS) expect(channelDefinition(c).channel).toBe(c);
-    expect(() => channelDefinition('voice')).toThrow("unknown channel 'voice' (known: sms, email, letter)");
+    expect(() => channelDefinition('fax')).toThrow(
+      "unknown channel 'fax' (known: sms, email, letter, voice)",
+    );
   });
 
   it('reach a recipient only through the channel’s own field (no fall-through to another channel)', () => {
     const phoneOnly = { ...base, phone: '+8613800138000' };
-    expect(CHANNELS.filter((c) => channelDefinition(c).reachable(phoneOnly))).toEqual(['sms']);
+    expect(CHANNELS.filter((c) => channelDefinition(c).reachable(phoneOnly))).toEqual(['sms', 'voice']);
     expect(CHANNELS.filter((c) => channelDefinition(c).reachable({ ...base, address }))).toEqual(['letter']);
     expect(CHANNELS.filter((c) => channelDefinition(c).reachable(base))).toEqual([]);
   });
@@ -39,6 +41,11 @@ describe('channel definitions', () => {
   });
 
   it('name each channel in Chinese and English for documents', () => {
-    expect(CHANNELS.map((c) => CHANNEL_DEFINITIONS[c].labels['zh-CN'])).toEqual(['短信', '电子邮件', '信函']);
+    expect(CHANNELS.map((c) => CHANNEL_DEFINITIONS[c].labels['zh-CN'])).toEqual([
+      '短信',
+      '电子邮件',
+      '信函',
+      '语音电话',
+    ]);
   });
 });

@@ -68,7 +68,9 @@ describe('historySince', () => {
     expect(historySince(now, cnProfile({ stageGap: { hours: 240 } })).toISOString()).toBe(
       '2026-11-14T00:00:00.000Z',
     );
-    const noRolling = cnProfile({ caps: { sms: { per7Days: null }, letter: { per7Days: null } } });
+    const noRolling = cnProfile({
+      caps: { sms: { per7Days: null }, letter: { per7Days: null }, voice: { per7Days: null } },
+    });
     expect(historySince(now, noRolling).toISOString()).toBe('2026-11-22T00:00:00.000Z');
   });
 });

@@ -18,6 +18,7 @@ describe('profiles', () => {
       ...HOLDS,
       'optout.sms',
       'optout.email',
+      'optout.voice',
       'audience.third-party-template',
       'audience.contact-refused',
       'cn.contact-window',
@@ -25,6 +26,7 @@ describe('profiles', () => {
       'cn.freq.sms.7d',
       'cn.freq.email.day',
       'cn.freq.letter.7d',
+      'cn.freq.voice.7d',
       'cn.stage-gap',
     ]);
   });
@@ -34,6 +36,7 @@ describe('profiles', () => {
       ...HOLDS,
       'optout.sms',
       'optout.email',
+      'optout.voice',
       'audience.third-party-template',
       'audience.contact-refused',
       'us-regf.contact-limit',
@@ -42,18 +45,21 @@ describe('profiles', () => {
       'us-regf.freq.sms.7d',
       'us-regf.freq.email.day',
       'us-regf.freq.letter.7d',
+      'us-regf.freq.voice.7d',
       'us-regf.stage-gap',
     ]);
   });
 
   it('defaults: windows, caps, zone', () => {
     const cn = resolveProfileParams('cn');
-    expect(cn.contactWindow).toEqual({ start: '08:00', end: '22:00', channels: ['sms', 'email'] });
+    expect(cn.contactWindow).toEqual({ start: '08:00', end: '22:00', channels: ['sms', 'email', 'voice'] });
     expect(cn.caps).toEqual({
       sms: { perDay: 2, per7Days: 6, action: 'defer' },
       email: { perDay: 1, per7Days: null, action: 'defer' },
       letter: { perDay: null, per7Days: 1, action: 'defer' },
+      voice: { perDay: null, per7Days: 7, action: 'defer' },
     });
+    expect(resolveProfileParams('us-regf').caps.voice.per7Days).toBe(7);
     expect(cn.defaultTimeZone).toBe('Asia/Shanghai');
     expect(resolveProfileParams('us-regf').contactWindow.end).toBe('21:00');
     expect(complianceProfile().name).toBe('cn');
@@ -63,7 +69,7 @@ describe('profiles', () => {
   it('overrides merge per section and do not leak into the defaults', () => {
     const p = resolveProfileParams('cn', { caps: { sms: { perDay: 3 } }, contactWindow: { end: '21:00' } });
     expect(p.caps.sms).toEqual({ perDay: 3, per7Days: 6, action: 'defer' });
-    expect(p.contactWindow).toEqual({ start: '08:00', end: '21:00', channels: ['sms', 'email'] });
+    expect(p.contactWindow).toEqual({ start: '08:00', end: '21:00', channels: ['sms', 'email', 'voice'] });
     expect(resolveProfileParams('cn').caps.sms.perDay).toBe(2);
     expect(resolveProfileParams('us-regf', { contactLimit: null }).contactLimit).toBeNull();
     expect(usRegfProfile({ contactLimit: null }).rules.map((r) => r.id)).not.toContain(

@@ -2,6 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { CHANNELS } from '#libs/core';
 
 /**
  * The whole service configuration, validated once at boot from the environment.
@@ -311,7 +312,7 @@ const EnvSchema = z.object({
 });
 
 const STAGE_NAMES = ['reminder', 'early', 'mid', 'late', 'legal'] as const;
-const CHANNEL_NAMES = ['sms', 'email', 'letter'] as const;
+const CHANNEL_NAMES = CHANNELS;
 const TEMPLATE_KEY = z
   .string()
   .regex(/^[a-z]+\.[a-z]+\.[a-z0-9_]+$/, 'must look like <stage>.<channel>.<name>');

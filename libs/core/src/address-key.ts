@@ -65,7 +65,8 @@ export function addressKey(raw: string, kind?: AddressKind): AddressKeyResult {
  * as before, so an older row still matches itself.
  */
 export function storedAddressKey(channel: string, raw: string): string {
-  if (channel === 'sms') return phoneKey(raw) ?? raw.trim();
+  // Channels addressed by a phone number (SMS, voice calls).
+  if (channel === 'sms' || channel === 'voice') return phoneKey(raw) ?? raw.trim();
   if (channel === 'email') return emailKey(raw) ?? raw.trim().toLowerCase();
   if (channel === 'letter') return raw.trim();
   const k = addressKey(raw);

@@ -92,7 +92,7 @@ export class ComplianceService {
         .filter((o) => o.reason !== 'contact_refused')
         .flatMap((o) =>
           o.channel === '*'
-            ? (['sms', 'email', 'letter'] as Channel[]).map((channel) => ({ channel, address: s.address }))
+            ? [{ channel: s.channel, address: s.address }]
             : [{ channel: o.channel as Channel, address: s.address }],
         ),
       contact:

@@ -1,3 +1,4 @@
+import { channelDefinition } from '#libs/channels';
 import { Inject, Injectable } from '@nestjs/common';
 import { postalKey, validatePostalAddress } from '#libs/channels';
 import {
@@ -40,7 +41,8 @@ export function optOutKey(address: string | PostalAddress, channel: Channel | '*
       { path, message: 'a postal address object (country, street, postcode, …) is expected for letters' },
     ]);
   }
-  const k = addressKey(address, channel === 'sms' ? 'phone' : channel === 'email' ? 'email' : undefined);
+  const field = channel === '*' ? undefined : channelDefinition(channel).addressField;
+  const k = addressKey(address, field === 'phone' || field === 'email' ? field : undefined);
   if (!k.ok)
     throw new ValidationError(`${path} is not a phone number or email address`, [
       { path, message: k.message },

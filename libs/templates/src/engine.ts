@@ -555,7 +555,16 @@ function assemble(def: TemplateDefinition, out: Map<string, string>): RenderedMe
     }
     case 'voice':
       // Spoken by text-to-speech: one paragraph, whitespace as the voice pauses on it.
-      return { channel: 'voice', voice: { text: get('voice').replace(/\s+/g, ' ').trim() } };
+      // (a line break after Chinese punctuation joins without a space).
+      return {
+        channel: 'voice',
+        voice: {
+          text: get('voice')
+            .replace(/([。！？；，、：])\s+/g, '$1')
+            .replace(/\s+/g, ' ')
+            .trim(),
+        },
+      };
     case 'email':
       return {
         channel: 'email',

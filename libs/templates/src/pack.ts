@@ -33,7 +33,8 @@ import {
 
 const PARTIALS_DIR = '_partials';
 const KEY_RE = /^[a-z]+\.[a-z]+\.[a-z0-9_]+$/;
-const FILE_RE =
+/** A template part file's name (its locale in group 1, 3 or 4). */
+export const FILE_RE =
   /^(zh-CN|en)\.(sms|voice|subject|html|text)\.hbs$|^(zh-CN|en)\.letter\.md\.hbs$|^(zh-CN|en)\.attachment\.([a-z0-9_-]+)\.md\.hbs$/;
 
 type Localized = Partial<Record<Locale, string>>;

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { LOCALES, type Locale } from '#libs/core';
-import { loadPackPartials } from '../pack.js';
+import { FILE_RE, loadPackPartials } from '../pack.js';
 import type { TemplateDefinition } from '../types.js';
 
 export interface ExportOptions {
@@ -29,13 +29,13 @@ export class TemplateExportError extends Error {
 
 const PART_FILE: Record<string, string> = {
   sms: 'sms.hbs',
+  voice: 'voice.hbs',
   subject: 'subject.hbs',
   html: 'html.hbs',
   text: 'text.hbs',
   letter: 'letter.md.hbs',
 };
-const PART_FILE_RE =
-  /^(zh-CN|en)\.(sms|subject|html|text)\.hbs$|^(zh-CN|en)\.letter\.md\.hbs$|^(zh-CN|en)\.attachment\.([a-z0-9_-]+)\.md\.hbs$/;
+const PART_FILE_RE = FILE_RE;
 
 /**
  * Writes the given definitions (the current version of every key and locale) as a template pack

@@ -5,11 +5,13 @@ import {
   AppError,
   CLOCK,
   type Clock,
+  CHANNELS,
   ConflictError,
   ForbiddenError,
   LOCALES,
   type Locale,
   NotFoundError,
+  STAGES,
   ValidationError,
 } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
@@ -658,8 +660,8 @@ export class TemplateStore {
       if (!schema) problems.push({ path: 'schema', message: 'required for a new template' });
       const exampleData = input.exampleData ?? sibling?.definition.exampleData;
       if (!exampleData) problems.push({ path: 'exampleData', message: 'required for a new template' });
-      const stageOk = (['reminder', 'early', 'mid', 'late', 'legal'] as string[]).includes(stage);
-      const channelOk = (['sms', 'email', 'letter'] as string[]).includes(channel);
+      const stageOk = (STAGES as readonly string[]).includes(stage);
+      const channelOk = (CHANNELS as readonly string[]).includes(channel);
       if (!stageOk) problems.push({ path: 'key', message: `unknown stage "${stage}"` });
       if (!channelOk) problems.push({ path: 'key', message: `unknown channel "${channel}"` });
       if (problems.length) {
