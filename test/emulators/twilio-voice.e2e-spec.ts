@@ -20,6 +20,8 @@ const FAILS = '+8613800138003';
 const MACHINE = '+8613800138004';
 const REJECTED = '+8613800138005';
 const THROTTLED = '+8613800138006';
+const LOST_ANSWER = '+8613800138007';
+const LOST_REQUEST = '+8613800138008';
 
 /** Records every callback as the api's ingress would hand it to the provider. */
 class Receiver {
@@ -74,6 +76,7 @@ describe('TwilioVoiceProvider (official twilio client) against the Twilio emulat
         : to === THROTTLED
           ? { status: 429, code: 20429, message: 'Too Many Requests' }
           : undefined,
+    hangCall: (to) => (to === LOST_ANSWER ? 'stored' : to === LOST_REQUEST ? true : undefined),
   });
   const receiver = new Receiver();
   let settings: TwilioVoiceSettings;
@@ -292,6 +295,28 @@ describe('TwilioVoiceProvider (official twilio client) against the Twilio emulat
     expect(await otherFrom.findSent(m, since)).toBeNull();
     // Another debtor: nothing.
     expect(await provider.findSent(message(BUSY), since)).toBeNull();
+  });
+
+  it('a timed-out create: findSent finds the call Twilio placed, and nothing when the request was lost', async () => {
+    const impatient = new TwilioVoiceProvider({ ...settings, timeoutMs: 300 });
+    const m = message(LOST_ANSWER);
+    const since = new Date();
+    await expect(impatient.send(m)).rejects.toMatchObject({ retryable: true, extra: { httpStatus: null } });
+    await emulator.idle(5000);
+    const found = await provider.findSent(m, since);
+    const placed = emulator.calls({ to: LOST_ANSWER });
+    expect(placed).toHaveLength(1);
+    expect(found?.providerMessageId).toBe(placed[0].sid);
+    // Its callbacks still carry our id: the receipts match the notification all the same.
+    const last = receipts(
+      await Promise.all(receiver.forCall(placed[0].sid).map((r) => provider.receive(r))),
+    ).at(-1);
+    expect(last).toMatchObject({ notificationId: m.notificationId, outcome: 'delivered' });
+
+    const lost = message(LOST_REQUEST);
+    await expect(impatient.send(lost)).rejects.toMatchObject({ retryable: true });
+    expect(emulator.callCreatesByTo(LOST_REQUEST)).toBe(1);
+    expect(await provider.findSent(lost, since)).toBeNull();
   });
 
   it('the official client pages through the emulated Calls list and its filters', async () => {

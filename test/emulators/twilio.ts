@@ -81,6 +81,8 @@ export interface TwilioEmulatorOptions {
   callDurationSeconds?: number;
   /** Called for each authenticated, well-formed call create; a result rejects it with that Twilio error. */
   rejectCall?: (to: string) => CreateRejection | undefined;
+  /** As `hangCreate`, for call creates: `true` loses the request, `'stored'` places the call unanswered. */
+  hangCall?: (to: string) => boolean | 'stored' | undefined;
 }
 
 export type CallOutcome = 'answered' | 'machine' | 'no-answer' | 'busy' | 'failed';
@@ -400,7 +402,7 @@ export class TwilioEmulator {
     return this._rejectedCount;
   }
 
-  /** Create requests left unanswered by `hangCreate` (stored or not). */
+  /** Create requests left unanswered by `hangCreate` or `hangCall` (stored or not). */
   get hungCount(): number {
     return this._hungCount;
   }
@@ -999,6 +1001,11 @@ export class TwilioEmulator {
     }
     const custom = this.opts.rejectCall?.(to);
     if (custom) return reject(twilioError(custom.status, custom.code, custom.message));
+    const hang = this.opts.hangCall?.(to);
+    if (hang === true) {
+      this._hungCount++;
+      return; // never answered; stop() closes the connection
+    }
 
     const now = new Date();
     const outcome = this.opts.callOutcomes?.[to] ?? 'answered';
@@ -1032,7 +1039,8 @@ export class TwilioEmulator {
     if (!list) this.callsByToMap.set(to, (list = []));
     list.push(call);
     this.pending += call.plan.length;
-    this.sendJson(res, 201, this.toCallResource(call));
+    if (hang === 'stored') this._hungCount++;
+    else this.sendJson(res, 201, this.toCallResource(call));
     setImmediate(() => this.runCallStep(call, 0));
   }
 
