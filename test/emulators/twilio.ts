@@ -9,8 +9,16 @@
  * - After a create, status callbacks are POSTed to the message's StatusCallback, signed with
  *   X-Twilio-Signature exactly like Twilio: queued -> sent -> delivered, or queued -> sent -> undelivered
  *   (ErrorCode 30003) / queued -> failed (ErrorCode 30006) for numbers in `failNumbers`.
+ * - Programmable Voice: `POST .../Calls.json` (To, From, Twiml or Url, StatusCallback, StatusCallbackEvent,
+ *   StatusCallbackMethod POST, Timeout, MachineDetection), `GET .../Calls/{CallSid}.json`, `GET .../Calls.json`
+ *   (To, From, Status, StartTime, StartTime<, StartTime>, paged like Messages). A call goes queued -> initiated
+ *   -> ringing -> in-progress -> completed (with CallDuration) when answered, or ends no-answer / busy after
+ *   ringing, or failed after initiated, per `callOutcomes`. Call progress callbacks are posted for the
+ *   requested StatusCallbackEvent values (`completed` always), signed like the message callbacks, with
+ *   SequenceNumber and Timestamp. The Twiml received is kept (`calls()`), as Twilio would say it.
  * - Control endpoints for other processes: `GET /__emulator/stats`, `GET /__emulator/idle` (answers once
- *   every callback is done), `GET /__emulator/messages[?To=...]`, `POST /__emulator/reset`.
+ *   every callback is done), `GET /__emulator/messages[?To=...]`, `GET /__emulator/calls[?To=...]`,
+ *   `POST /__emulator/reset`.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -63,6 +71,73 @@ export interface TwilioEmulatorOptions {
   callbackStatuses?: readonly EmulatedStatus[];
   /** Sender used when a message is created with MessagingServiceSid only. Default +15005550006. */
   serviceFrom?: string;
+  /**
+   * How calls to an E.164 `To` end (default `answered`): `machine` is answered by a voicemail (with
+   * `MachineDetection` on the create, callbacks carry `AnsweredBy=machine_end_beep`; without, it looks
+   * answered, as at Twilio).
+   */
+  callOutcomes?: Record<string, CallOutcome>;
+  /** CallDuration (seconds) of an answered call. Default 20. */
+  callDurationSeconds?: number;
+  /** Called for each authenticated, well-formed call create; a result rejects it with that Twilio error. */
+  rejectCall?: (to: string) => CreateRejection | undefined;
+  /** As `hangCreate`, for call creates: `true` loses the request, `'stored'` places the call unanswered. */
+  hangCall?: (to: string) => boolean | 'stored' | undefined;
+}
+
+export type CallOutcome = 'answered' | 'machine' | 'no-answer' | 'busy' | 'failed';
+export type EmulatedCallStatus =
+  | 'queued'
+  | 'initiated'
+  | 'ringing'
+  | 'in-progress'
+  | 'completed'
+  | 'no-answer'
+  | 'busy'
+  | 'failed'
+  | 'canceled';
+
+export interface CallCallbackResult extends Omit<CallbackAttemptResult, 'status'> {
+  status: EmulatedCallStatus;
+  /** The StatusCallbackEvent this callback reports (`initiated`, `ringing`, `answered`, `completed`). */
+  event: string;
+  sequenceNumber: number;
+}
+
+export interface EmulatedCall {
+  sid: string;
+  accountSid: string;
+  to: string;
+  from: string;
+  /** The `Twiml` parameter exactly as received (what the callee hears), null when `Url` was given. */
+  twiml: string | null;
+  url: string | null;
+  statusCallback: string | null;
+  statusCallbackEvents: string[];
+  statusCallbackMethod: string;
+  /** Ring timeout asked for (seconds). */
+  timeout: number;
+  machineDetection: string | null;
+  status: EmulatedCallStatus;
+  answeredBy: string | null;
+  /** Seconds, once ended. */
+  duration: number | null;
+  dateCreated: Date;
+  dateUpdated: Date;
+  startTime: Date | null;
+  endTime: Date | null;
+  callbacks: CallCallbackResult[];
+}
+
+interface CallStep {
+  status: EmulatedCallStatus;
+  event: string;
+}
+
+interface StoredCall extends EmulatedCall {
+  plan: CallStep[];
+  outcome: CallOutcome;
+  sequence: number;
 }
 
 export interface CallbackAttemptResult {
@@ -105,6 +180,9 @@ export interface TwilioEmulatorStats {
   callbackRetries: number;
   /** TCP connections accepted by the API server (keep-alive clients open few). */
   connectionsAccepted: number;
+  /** Every create request received on the Calls endpoint (accepted or rejected, including 401). */
+  callCreateCount: number;
+  callsAccepted: number;
 }
 
 interface Step {
@@ -117,14 +195,18 @@ interface StoredMessage extends EmulatedMessage {
   plan: Step[];
 }
 
+/** One callback attempt's result, without the status (the resource adds its own). */
+type AttemptResult = Omit<CallbackAttemptResult, 'status'>;
+
+/** A status callback to post (a message's or a call's): `done` records it and moves its resource on. */
 interface CallbackJob {
-  msg: StoredMessage;
-  step: number;
+  url: string;
   attempt: number;
   params: Record<string, string>;
   body: string;
   signature: string;
   idempotencyToken: string;
+  done: (result: AttemptResult) => void;
 }
 
 interface TwilioErrorBody {
@@ -139,6 +221,16 @@ const API_VERSION = '2010-04-01';
 const MAX_BODY_BYTES = 256 * 1024;
 const E164 = /^\+[1-9]\d{1,14}$/;
 const ROUTE = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages(?:\/(SM[0-9a-f]{32}|[^/]+))?\.json$/;
+const CALLS_ROUTE = /^\/2010-04-01\/Accounts\/([^/]+)\/Calls(?:\/([^/]+))?\.json$/;
+/** Twilio's limit on the `Twiml` parameter of a call. */
+const MAX_TWIML_CHARS = 4000;
+const TERMINAL_CALL: ReadonlySet<EmulatedCallStatus> = new Set([
+  'completed',
+  'no-answer',
+  'busy',
+  'failed',
+  'canceled',
+]);
 
 const ERROR_TEXT: Record<number, string> = {
   30003: 'Unreachable destination handset',
@@ -219,6 +311,11 @@ export class TwilioEmulator {
   private _createCount = 0;
   private _rejectedCount = 0;
   private _hungCount = 0;
+  private allCalls: StoredCall[] = [];
+  private callsBySid = new Map<string, StoredCall>();
+  private callsByToMap = new Map<string, StoredCall[]>();
+  private callCreatesTo = new Map<string, number>();
+  private _callCreateCount = 0;
 
   private queue: CallbackJob[] = [];
   private qHead = 0;
@@ -235,7 +332,7 @@ export class TwilioEmulator {
 
   constructor(opts: TwilioEmulatorOptions) {
     if (!opts.accountSid.startsWith('AC')) throw new Error('accountSid must start with AC');
-    this.opts = { ...opts, failNumbers: { ...opts.failNumbers } };
+    this.opts = { ...opts, failNumbers: { ...opts.failNumbers }, callOutcomes: { ...opts.callOutcomes } };
     this.expectedAuth = `Basic ${Buffer.from(`${opts.accountSid}:${opts.authToken}`).toString('base64')}`;
     this.concurrency = Math.max(1, opts.callbackConcurrency ?? 32);
     this.retries = Math.max(0, opts.callbackRetries ?? 3);
@@ -305,7 +402,7 @@ export class TwilioEmulator {
     return this._rejectedCount;
   }
 
-  /** Create requests left unanswered by `hangCreate` (stored or not). */
+  /** Create requests left unanswered by `hangCreate` or `hangCall` (stored or not). */
   get hungCount(): number {
     return this._hungCount;
   }
@@ -336,6 +433,34 @@ export class TwilioEmulator {
     const fail = this.opts.failNumbers ?? (this.opts.failNumbers = {});
     if (spec === undefined) delete fail[to];
     else fail[to] = spec;
+  }
+
+  /** Every create request received on the Calls endpoint (accepted or rejected, including 401). */
+  get callCreateCount(): number {
+    return this._callCreateCount;
+  }
+
+  /** Call create requests received for this `To` (accepted or rejected, authenticated ones). */
+  callCreatesByTo(to: string): number {
+    return this.callCreatesTo.get(to) ?? 0;
+  }
+
+  /** Snapshot of the stored calls in creation order (optionally only those to `to`). */
+  calls(filter: { to?: string } = {}): EmulatedCall[] {
+    const list = filter.to === undefined ? this.allCalls : (this.callsByToMap.get(filter.to) ?? []);
+    return list.map((c) => this.callSnapshot(c));
+  }
+
+  call(sid: string): EmulatedCall | undefined {
+    const c = this.callsBySid.get(sid);
+    return c ? this.callSnapshot(c) : undefined;
+  }
+
+  /** Sets or clears (undefined: answered) how calls to a number end, for calls created afterwards. */
+  setCallOutcome(to: string, outcome: CallOutcome | undefined): void {
+    const map = this.opts.callOutcomes ?? (this.opts.callOutcomes = {});
+    if (outcome === undefined) delete map[to];
+    else map[to] = outcome;
   }
 
   /** Status transitions (each with its callback) not finished yet. */
@@ -372,6 +497,8 @@ export class TwilioEmulator {
       callbacksFailed: this.failedCallbacks,
       callbackRetries: this.retried,
       connectionsAccepted: this.connections,
+      callCreateCount: this._callCreateCount,
+      callsAccepted: this.allCalls.length,
     };
   }
 
@@ -389,6 +516,11 @@ export class TwilioEmulator {
     this._createCount = 0;
     this._rejectedCount = 0;
     this._hungCount = 0;
+    this.allCalls = [];
+    this.callsBySid.clear();
+    this.callsByToMap.clear();
+    this.callCreatesTo.clear();
+    this._callCreateCount = 0;
     this.posted = 0;
     this.failedCallbacks = 0;
     this.retried = 0;
@@ -405,6 +537,11 @@ export class TwilioEmulator {
 
     if (pathname.startsWith('/__emulator/')) {
       this.handleControl(req, res, pathname, query);
+      return;
+    }
+    const callMatch = CALLS_ROUTE.exec(pathname);
+    if (callMatch) {
+      this.handleCalls(req, res, pathname, query, callMatch[1], callMatch[2]);
       return;
     }
     const match = ROUTE.exec(pathname);
@@ -661,6 +798,11 @@ export class TwilioEmulator {
         this.sendJson(res, 200, { messages: this.messages({ to }) });
         return;
       }
+      case 'GET /__emulator/calls': {
+        const to = query.get('To') ?? undefined;
+        this.sendJson(res, 200, { calls: this.calls({ to }) });
+        return;
+      }
       case 'POST /__emulator/reset':
         this.reset();
         this.sendJson(res, 200, this.stats());
@@ -772,6 +914,352 @@ export class TwilioEmulator {
     req.resume();
   }
 
+  // ---------------------------------------------------------------- Programmable Voice (Calls)
+
+  private handleCalls(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    pathname: string,
+    query: URLSearchParams,
+    accountSid: string,
+    callSid: string | undefined,
+  ): void {
+    const method = req.method ?? 'GET';
+    const isCreate = method === 'POST' && callSid === undefined;
+    if (isCreate) this._callCreateCount++;
+    if (!this.authorized(req.headers.authorization)) {
+      this.drain(req);
+      res.setHeader('WWW-Authenticate', 'Basic realm="Twilio API"');
+      this.sendJson(
+        res,
+        401,
+        twilioError(401, 20003, 'Authenticate', 'Your AccountSid or AuthToken was incorrect.'),
+      );
+      return;
+    }
+    if (accountSid !== this.opts.accountSid) {
+      this.drain(req);
+      this.sendJson(res, 404, twilioError(404, 20404, `The requested resource ${pathname} was not found`));
+      return;
+    }
+    if (isCreate) {
+      this.readBody(req, res, (form) => this.createCall(form, res));
+      return;
+    }
+    this.drain(req);
+    if (method === 'GET' && callSid !== undefined) {
+      const call = this.callsBySid.get(callSid);
+      if (!call) {
+        this.sendJson(res, 404, twilioError(404, 20404, `The requested resource ${pathname} was not found`));
+        return;
+      }
+      this.sendJson(res, 200, this.toCallResource(call));
+      return;
+    }
+    if (method === 'GET') {
+      this.listCalls(query, res);
+      return;
+    }
+    this.sendJson(res, 405, twilioError(405, 20004, 'Method not allowed'));
+  }
+
+  private createCall(form: URLSearchParams, res: http.ServerResponse): void {
+    const to = form.get('To') ?? '';
+    const from = form.get('From') ?? '';
+    const twiml = form.get('Twiml');
+    const url = form.get('Url');
+    const callback = form.get('StatusCallback');
+    const callbackMethod = (form.get('StatusCallbackMethod') ?? 'POST').toUpperCase();
+    const events = form
+      .getAll('StatusCallbackEvent')
+      .flatMap((v) => v.split(/\s+/))
+      .filter((v) => v !== '');
+    const timeout = Number.parseInt(form.get('Timeout') ?? '60', 10);
+    if (to) this.callCreatesTo.set(to, (this.callCreatesTo.get(to) ?? 0) + 1);
+
+    const reject = (e: TwilioErrorBody): void => this.sendJson(res, e.status, e);
+    if (!to) return reject(twilioError(400, 21201, "No 'To' number is specified"));
+    if (!E164.test(to)) return reject(twilioError(400, 21211, `Invalid 'To' Phone Number: ${to}`));
+    if (!from) return reject(twilioError(400, 21213, "No 'From' number is specified"));
+    if (!E164.test(from)) return reject(twilioError(400, 21212, `Invalid 'From' Phone Number: ${from}`));
+    if (!twiml && !url && !form.get('ApplicationSid')) {
+      return reject(twilioError(400, 21205, 'A Url, Twiml or ApplicationSid parameter is required.'));
+    }
+    // Twilio refuses a longer Twiml parameter; the emulator's code is a generic one.
+    if (twiml && twiml.length > MAX_TWIML_CHARS) {
+      return reject(twilioError(400, 20001, `Twiml exceeds ${MAX_TWIML_CHARS} characters`));
+    }
+    if (callback !== null && !this.callbackUrl(callback)) {
+      return reject(twilioError(400, 21609, `Invalid StatusCallback url: ${callback}`));
+    }
+    if (callbackMethod !== 'POST') {
+      // Twilio also supports GET (parameters in the query string); the emulator does not.
+      return reject(twilioError(400, 20001, `StatusCallbackMethod ${callbackMethod} is not emulated`));
+    }
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > 600) {
+      return reject(twilioError(400, 20001, `Invalid Timeout: ${form.get('Timeout') ?? ''}`));
+    }
+    const custom = this.opts.rejectCall?.(to);
+    if (custom) return reject(twilioError(custom.status, custom.code, custom.message));
+    const hang = this.opts.hangCall?.(to);
+    if (hang === true) {
+      this._hungCount++;
+      return; // never answered; stop() closes the connection
+    }
+
+    const now = new Date();
+    const outcome = this.opts.callOutcomes?.[to] ?? 'answered';
+    const call: StoredCall = {
+      sid: `CA${randomUUID().replace(/-/g, '')}`,
+      accountSid: this.opts.accountSid,
+      to,
+      from,
+      twiml,
+      url,
+      statusCallback: callback,
+      statusCallbackEvents: events,
+      statusCallbackMethod: callbackMethod,
+      timeout,
+      machineDetection: form.get('MachineDetection'),
+      status: 'queued',
+      answeredBy: null,
+      duration: null,
+      dateCreated: now,
+      dateUpdated: now,
+      startTime: null,
+      endTime: null,
+      callbacks: [],
+      plan: this.callPlanFor(outcome),
+      outcome,
+      sequence: 0,
+    };
+    this.allCalls.push(call);
+    this.callsBySid.set(call.sid, call);
+    let list = this.callsByToMap.get(to);
+    if (!list) this.callsByToMap.set(to, (list = []));
+    list.push(call);
+    this.pending += call.plan.length;
+    if (hang === 'stored') this._hungCount++;
+    else this.sendJson(res, 201, this.toCallResource(call));
+    setImmediate(() => this.runCallStep(call, 0));
+  }
+
+  private callPlanFor(outcome: CallOutcome): CallStep[] {
+    const initiated: CallStep = { status: 'initiated', event: 'initiated' };
+    const ringing: CallStep = { status: 'ringing', event: 'ringing' };
+    switch (outcome) {
+      case 'answered':
+      case 'machine':
+        return [
+          initiated,
+          ringing,
+          { status: 'in-progress', event: 'answered' },
+          { status: 'completed', event: 'completed' },
+        ];
+      case 'no-answer':
+      case 'busy':
+        return [initiated, ringing, { status: outcome, event: 'completed' }];
+      case 'failed':
+        // A call that cannot be placed (bad route, carrier refusal) never rings.
+        return [initiated, { status: 'failed', event: 'completed' }];
+    }
+  }
+
+  private runCallStep(call: StoredCall, step: number): void {
+    if (this.stopped || this.callsBySid.get(call.sid) !== call) return;
+    const s = call.plan[step];
+    const now = new Date();
+    call.status = s.status;
+    call.dateUpdated = now;
+    if (s.status === 'initiated') call.startTime = now;
+    if (s.status === 'in-progress' && call.machineDetection) {
+      call.answeredBy = call.outcome === 'machine' ? 'machine_end_beep' : 'human';
+    }
+    if (TERMINAL_CALL.has(s.status)) {
+      call.endTime = now;
+      call.duration = s.status === 'completed' ? (this.opts.callDurationSeconds ?? 20) : 0;
+    }
+    // Twilio posts the requested events, and `completed` whatever the list.
+    const wanted = s.event === 'completed' || call.statusCallbackEvents.includes(s.event);
+    if (!call.statusCallback || !wanted) {
+      this.finishCallStep(call, step);
+      return;
+    }
+    const sequenceNumber = call.sequence++;
+    const params: Record<string, string> = {
+      AccountSid: call.accountSid,
+      ApiVersion: API_VERSION,
+      CallSid: call.sid,
+      CallStatus: s.status,
+      CallbackSource: 'call-progress-events',
+      Called: call.to,
+      Caller: call.from,
+      Direction: 'outbound-api',
+      From: call.from,
+      SequenceNumber: String(sequenceNumber),
+      Timestamp: rfc2822(now),
+      To: call.to,
+    };
+    if (call.answeredBy) params.AnsweredBy = call.answeredBy;
+    if (call.duration !== null) params.CallDuration = String(call.duration);
+    this.enqueueCallback(call.statusCallback, params, (r) => {
+      call.callbacks.push({ status: s.status, event: s.event, sequenceNumber, ...r });
+      this.finishCallStep(call, step);
+    });
+  }
+
+  private finishCallStep(call: StoredCall, step: number): void {
+    if (this.stopped || this.callsBySid.get(call.sid) !== call) return;
+    this.pending--;
+    const next = step + 1;
+    if (next < call.plan.length) {
+      if (this.delayMs > 0) this.later(this.delayMs, () => this.runCallStep(call, next));
+      else this.runCallStep(call, next);
+    }
+    if (this.pending === 0) this.resolveIdle();
+  }
+
+  private listCalls(query: URLSearchParams, res: http.ServerResponse): void {
+    const to = query.get('To');
+    const from = query.get('From');
+    const status = query.get('Status');
+    const filters: Array<(c: StoredCall) => boolean> = [];
+    if (from) filters.push((c) => c.from === from);
+    if (status) filters.push((c) => c.status === status);
+    for (const [key, kind] of [
+      ['StartTime', 'eq'],
+      ['StartTime>', 'ge'],
+      ['StartTime<', 'le'],
+    ] as const) {
+      const raw = query.get(key);
+      if (!raw) continue;
+      const range = parseDateFilter(raw);
+      if (!range) {
+        this.sendJson(res, 400, twilioError(400, 20001, `Invalid value for ${key}: ${raw}`));
+        return;
+      }
+      const [start, end] = range;
+      filters.push((c) => {
+        // As at Twilio: a call not dialed yet has no start time and matches no StartTime filter.
+        if (!c.startTime) return false;
+        const t = secondsOf(c.startTime);
+        return kind === 'eq' ? t >= start && t < end : kind === 'ge' ? t >= start : t < end;
+      });
+    }
+    const pageSize = Math.min(1000, Math.max(1, Number.parseInt(query.get('PageSize') ?? '50', 10) || 50));
+    const page = Math.max(0, Number.parseInt(query.get('Page') ?? '0', 10) || 0);
+    const token = query.get('PageToken');
+    const afterSid = token?.startsWith('PA') ? token.slice(2) : undefined;
+
+    const source = to ? (this.callsByToMap.get(to) ?? []) : this.allCalls;
+    const out: StoredCall[] = [];
+    let skip = afterSid ? 0 : page * pageSize;
+    let seeking = afterSid !== undefined;
+    let more = false;
+    for (let i = source.length - 1; i >= 0; i--) {
+      const c = source[i];
+      if (seeking) {
+        if (c.sid === afterSid) seeking = false;
+        continue;
+      }
+      if (!filters.every((f) => f(c))) continue;
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      if (out.length === pageSize) {
+        more = true;
+        break;
+      }
+      out.push(c);
+    }
+
+    const path = `/${API_VERSION}/Accounts/${this.opts.accountSid}/Calls.json`;
+    const uriFor = (p: number, extra?: Record<string, string>): string => {
+      const qs = new URLSearchParams();
+      for (const [k, v] of query) if (k !== 'Page' && k !== 'PageToken' && k !== 'PageSize') qs.append(k, v);
+      qs.set('PageSize', String(pageSize));
+      qs.set('Page', String(p));
+      for (const [k, v] of Object.entries(extra ?? {})) qs.set(k, v);
+      return `${path}?${qs.toString()}`;
+    };
+    const start = page * pageSize;
+    const last = out[out.length - 1];
+    this.sendJson(res, 200, {
+      first_page_uri: uriFor(0),
+      end: out.length === 0 ? start : start + out.length - 1,
+      previous_page_uri: page > 0 ? uriFor(page - 1, { PageToken: `PB${out[0]?.sid ?? ''}` }) : null,
+      calls: out.map((c) => this.toCallResource(c)),
+      uri: `${path}?${query.toString()}`,
+      page_size: pageSize,
+      start,
+      next_page_uri: more && last ? uriFor(page + 1, { PageToken: `PA${last.sid}` }) : null,
+      page,
+    });
+  }
+
+  /** The Call resource as Twilio returns it: no Twiml, Url or StatusCallback in it. */
+  private toCallResource(c: StoredCall): Record<string, unknown> {
+    const base = `/${API_VERSION}/Accounts/${c.accountSid}/Calls/${c.sid}`;
+    return {
+      account_sid: c.accountSid,
+      annotation: null,
+      answered_by: c.answeredBy,
+      api_version: API_VERSION,
+      caller_name: null,
+      date_created: rfc2822(c.dateCreated),
+      date_updated: rfc2822(c.dateUpdated),
+      direction: 'outbound-api',
+      duration: c.duration === null ? null : String(c.duration),
+      end_time: c.endTime ? rfc2822(c.endTime) : null,
+      forwarded_from: null,
+      from: c.from,
+      from_formatted: c.from,
+      group_sid: null,
+      parent_call_sid: null,
+      phone_number_sid: null,
+      price: null,
+      price_unit: 'USD',
+      queue_time: '0',
+      sid: c.sid,
+      start_time: c.startTime ? rfc2822(c.startTime) : null,
+      status: c.status,
+      subresource_uris: {
+        notifications: `${base}/Notifications.json`,
+        recordings: `${base}/Recordings.json`,
+        events: `${base}/Events.json`,
+      },
+      to: c.to,
+      to_formatted: c.to,
+      trunk_sid: null,
+      uri: `${base}.json`,
+    };
+  }
+
+  private callSnapshot(c: StoredCall): EmulatedCall {
+    return {
+      sid: c.sid,
+      accountSid: c.accountSid,
+      to: c.to,
+      from: c.from,
+      twiml: c.twiml,
+      url: c.url,
+      statusCallback: c.statusCallback,
+      statusCallbackEvents: [...c.statusCallbackEvents],
+      statusCallbackMethod: c.statusCallbackMethod,
+      timeout: c.timeout,
+      machineDetection: c.machineDetection,
+      status: c.status,
+      answeredBy: c.answeredBy,
+      duration: c.duration,
+      dateCreated: new Date(c.dateCreated),
+      dateUpdated: new Date(c.dateUpdated),
+      startTime: c.startTime ? new Date(c.startTime) : null,
+      endTime: c.endTime ? new Date(c.endTime) : null,
+      callbacks: c.callbacks.map((cb) => ({ ...cb })),
+    };
+  }
+
   // ---------------------------------------------------------------- status callbacks
 
   private runStep(msg: StoredMessage, step: number): void {
@@ -802,14 +1290,9 @@ export class TwilioEmulator {
     };
     if (msg.messagingServiceSid) params.MessagingServiceSid = msg.messagingServiceSid;
     if (s.errorCode !== undefined) params.ErrorCode = String(s.errorCode);
-    this.enqueue({
-      msg,
-      step,
-      attempt: 0,
-      params,
-      body: new URLSearchParams(params).toString(),
-      signature: twilio.getExpectedTwilioSignature(this.opts.authToken, msg.statusCallback, params),
-      idempotencyToken: randomUUID(),
+    this.enqueueCallback(msg.statusCallback, params, (r) => {
+      msg.callbacks.push({ status: s.status, ...r });
+      this.finishStep(msg, step);
     });
   }
 
@@ -830,6 +1313,23 @@ export class TwilioEmulator {
       fn();
     }, ms);
     this.timers.add(t);
+  }
+
+  /** Queues a status callback to `url`, form-encoded and signed as Twilio signs it. */
+  private enqueueCallback(
+    url: string,
+    params: Record<string, string>,
+    done: (result: AttemptResult) => void,
+  ): void {
+    this.enqueue({
+      url,
+      attempt: 0,
+      params,
+      body: new URLSearchParams(params).toString(),
+      signature: twilio.getExpectedTwilioSignature(this.opts.authToken, url, params),
+      idempotencyToken: randomUUID(),
+      done,
+    });
   }
 
   private enqueue(job: CallbackJob): void {
@@ -858,7 +1358,7 @@ export class TwilioEmulator {
       this.complete(job, httpStatus, error);
       this.pump();
     };
-    const target = this.callbackUrl(job.msg.statusCallback ?? '');
+    const target = this.callbackUrl(job.url);
     if (!target) {
       settle(undefined, 'invalid callback url');
       return;
@@ -906,11 +1406,10 @@ export class TwilioEmulator {
     const ok = !retryable;
     if (ok) this.posted++;
     else this.failedCallbacks++;
-    const result: CallbackAttemptResult = { status: job.msg.plan[job.step].status, attempts, ok };
+    const result: AttemptResult = { attempts, ok };
     if (httpStatus !== undefined) result.httpStatus = httpStatus;
     if (error !== undefined) result.error = error;
-    job.msg.callbacks.push(result);
-    this.finishStep(job.msg, job.step);
+    job.done(result);
   }
 
   private resolveIdle(): void {
