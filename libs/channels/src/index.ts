@@ -17,3 +17,4 @@ export * from './sms/tencent/index.js';
 export * from './sms/region-router.js';
 export * from './voice/twiml.js';
 export * from './voice/sandbox.voice.js';
+export * from './voice/twilio.voice.js';

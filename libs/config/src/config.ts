@@ -172,6 +172,20 @@ const EnvSchema = z.object({
    * an enterprise account sets what its contract allows (docs/templates.md, registrations).
    */
   TENCENT_SMS_VARIABLE_MAX_LENGTH: int(12, 1),
+  /** Voice reminders: the sandbox, or Twilio Programmable Voice with the TWILIO_* account. */
+  VOICE_PROVIDER: z.enum(['sandbox', 'twilio']).default('sandbox'),
+  /** The caller id of voice reminders: a voice-capable number of the Twilio account, E.164. */
+  TWILIO_VOICE_FROM: z
+    .string()
+    .regex(/^\+[1-9]\d{6,14}$/)
+    .optional(),
+  /** Seconds a voice reminder rings before it counts as not answered. */
+  TWILIO_VOICE_RING_SECONDS: int(30, 5),
+  /**
+   * Answering-machine detection: a call a voicemail took is `undelivered` (not proof the
+   * cardholder heard it). Costs per call and delays the message by a few seconds.
+   */
+  TWILIO_VOICE_MACHINE_DETECTION: bool.optional(),
   /** A second SMTP relay, used when the primary's circuit breaker opens. */
   SMTP_SECONDARY_HOST: z.string().optional(),
   SMTP_SECONDARY_PORT: int(587, 1),
@@ -506,6 +520,11 @@ function crossFieldProblems(env: Record<string, string | undefined>): string[] {
       if (!env[key]) problems.push(`${key}: required when SMS_CN_PROVIDERS lists ${kind}`);
     }
   }
+  if (env.VOICE_PROVIDER === 'twilio') {
+    for (const key of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_VOICE_FROM']) {
+      if (!env[key]) problems.push(`${key}: required when VOICE_PROVIDER=twilio`);
+    }
+  }
   if (env.SMS_PROVIDER === 'twilio') {
     for (const key of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN']) {
       if (!env[key]) problems.push(`${key}: required when SMS_PROVIDER=twilio`);
@@ -810,6 +829,16 @@ export interface AppConfig {
         timeoutMs: number;
         secondary?: { accountSid: string; authToken: string; from: string; apiBaseUrl?: string };
       };
+  /** Voice reminders through Twilio (VOICE_PROVIDER=twilio); absent: the sandbox places no calls. */
+  voice?: {
+    accountSid: string;
+    authToken: string;
+    from: string;
+    apiBaseUrl?: string;
+    timeoutMs: number;
+    ringSeconds: number;
+    machineDetection: boolean;
+  };
   /** Gateways for mainland numbers (+86), in failover order; empty when SMS_CN_PROVIDERS is. */
   smsMainland: MainlandSmsSettings[];
   breaker: { threshold: number; cooldownMs: number };
@@ -1012,6 +1041,18 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
           }
         : { provider: 'sandbox', receiptDelayMs: e.SANDBOX_RECEIPT_DELAY_MS },
     sandbox: { receiptDelayMs: e.SANDBOX_RECEIPT_DELAY_MS },
+    voice:
+      e.VOICE_PROVIDER === 'twilio'
+        ? {
+            accountSid: e.TWILIO_ACCOUNT_SID as string,
+            authToken: e.TWILIO_AUTH_TOKEN as string,
+            from: e.TWILIO_VOICE_FROM as string,
+            apiBaseUrl: e.TWILIO_API_BASE_URL,
+            timeoutMs: e.TWILIO_TIMEOUT_MS,
+            ringSeconds: e.TWILIO_VOICE_RING_SECONDS,
+            machineDetection: e.TWILIO_VOICE_MACHINE_DETECTION ?? true,
+          }
+        : undefined,
     smsMainland: e.SMS_CN_PROVIDERS.map((kind): MainlandSmsSettings =>
       kind === 'aliyun'
         ? {

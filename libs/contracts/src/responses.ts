@@ -291,6 +291,8 @@ export const TemplatePreviewSchema = z.object({
       attachments: z.array(z.object({ title: z.string(), markdown: z.string() })),
     })
     .optional(),
+  /** Voice: what the call says (read by text-to-speech). */
+  voice: z.object({ text: z.string() }).optional(),
   findings: z.array(LintFindingSchema),
 });
 

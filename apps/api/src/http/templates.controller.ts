@@ -33,6 +33,7 @@ import {
   sampleContext,
   TEMPLATE_KEY_RE,
   type TemplateDefinition,
+  SmsRegistrationSchema,
   TemplatePartsSchema,
   type TemplatePreview,
   TemplateStore,
@@ -104,6 +105,7 @@ export const PreviewSchema = z.strictObject({
       exampleData: z.record(z.string(), z.unknown()),
       parts: TemplatePartsSchema,
       partials: z.record(z.string(), z.string()).optional(),
+      registrations: z.array(SmsRegistrationSchema).max(8).optional(),
     })
     .optional(),
   /** Data to render with (default: the template's exampleData). */

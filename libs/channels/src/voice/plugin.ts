@@ -4,8 +4,10 @@ import { required } from '../address-rules.js';
 import type { ChannelPlugin } from '../plugin.js';
 import type { ChannelProvider } from '../provider.js';
 import { SandboxVoiceProvider } from './sandbox.voice.js';
+import { TwilioVoiceProvider } from './twilio.voice.js';
 
 function voiceProvider(config: AppConfig): ChannelProvider {
+  if (config.voice) return new TwilioVoiceProvider(config.voice);
   return new SandboxVoiceProvider(config.sandbox.receiptDelayMs);
 }
 

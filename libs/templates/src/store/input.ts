@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CHANNELS, LOCALES, STAGES, ValidationError } from '#libs/core';
-import { AUDIENCES } from '../types.js';
+import { AUDIENCES, SMS_PROVIDER_KINDS, type SmsProviderKind } from '../types.js';
 
 /** Largest Handlebars source of one part. */
 const MAX_SOURCE = 64 * 1024;
@@ -8,6 +8,7 @@ const source = z.string().max(MAX_SOURCE);
 
 export const TemplatePartsSchema = z.strictObject({
   sms: source.optional(),
+  voice: source.optional(),
   subject: source.optional(),
   html: source.optional(),
   text: source.optional(),
@@ -17,6 +18,16 @@ export const TemplatePartsSchema = z.strictObject({
     .array(z.strictObject({ title: z.string().min(1).max(512), letter: source }))
     .max(10)
     .optional(),
+});
+
+/** A template's registration at a mainland SMS gateway, as definitions carry it (docs/templates.md). */
+export const SmsRegistrationSchema = z.strictObject({
+  kind: z.enum(SMS_PROVIDER_KINDS as unknown as [SmsProviderKind, ...SmsProviderKind[]]),
+  locale: z.enum(LOCALES),
+  templateCode: z.string().min(1).max(64),
+  signName: z.string().min(1).max(64),
+  text: z.string().min(1).max(1000),
+  params: z.array(z.strictObject({ name: z.string().min(1).max(64), expr: z.string().min(1).max(1000) })).max(32),
 });
 
 const jsonObject = z

@@ -11,6 +11,7 @@ export interface TemplatePreview {
   version: number;
   channel: TemplateDefinition['channel'];
   sms?: { text: string; encoding: string; segments: number; length: number };
+  voice?: { text: string };
   email?: { subject: string; html: string; text: string };
   letter?: { title: string; markdown: string; attachments: { title: string; markdown: string }[] };
   findings: LintFinding[];
@@ -57,5 +58,6 @@ export function previewTemplate(
   if (out.sms) return { ...base, sms: { text: out.sms.text, ...smsSegments(out.sms.text) } };
   if (out.email) return { ...base, email: out.email };
   if (out.letter) return { ...base, letter: out.letter };
+  if (out.voice) return { ...base, voice: out.voice };
   return base;
 }

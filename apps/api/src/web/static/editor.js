@@ -45,7 +45,9 @@
       colActions: 'Actions',
       diff: 'Diff',
       part_sms: 'SMS text',
+      part_voice: 'Voice call text',
       renderedSms: 'Rendered SMS',
+      spokenText: 'What the call says',
       part_subject: 'Email subject',
       part_html: 'Email HTML',
       part_text: 'Email plain text',
@@ -141,7 +143,9 @@
       colActions: '操作',
       diff: '版本对比',
       part_sms: '短信正文',
+      part_voice: '语音电话文本',
       renderedSms: '短信预览',
+      spokenText: '语音电话内容',
       part_subject: '邮件主题',
       part_html: '邮件 HTML',
       part_text: '邮件纯文本',
@@ -217,6 +221,7 @@
     sms: ['sms'],
     email: ['subject', 'html', 'text'],
     letter: ['letterTitle', 'letter'],
+    voice: ['voice'],
   };
 
   const state = {
@@ -656,6 +661,12 @@
       out.append(frame, text('h4', t('plainText')), text('pre', p.email.text));
     }
     if (p.letter) out.append(text('p', t('letterTitle', p.letter.title)));
+    if (p.voice) {
+      const pre = text('pre', p.voice.text);
+      pre.id = 'preview-voice';
+      pre.setAttribute('aria-label', t('spokenText'));
+      out.append(pre);
+    }
   }
 
   function locationOf(f) {
