@@ -27,7 +27,9 @@ export const SmsRegistrationSchema = z.strictObject({
   templateCode: z.string().min(1).max(64),
   signName: z.string().min(1).max(64),
   text: z.string().min(1).max(1000),
-  params: z.array(z.strictObject({ name: z.string().min(1).max(64), expr: z.string().min(1).max(1000) })).max(32),
+  params: z
+    .array(z.strictObject({ name: z.string().min(1).max(64), expr: z.string().min(1).max(1000) }))
+    .max(32),
 });
 
 const jsonObject = z
