@@ -149,6 +149,13 @@ describe('template editor page', () => {
     await expect(page.locator('#preview-sms-meta').textContent()).resolves.toMatch(
       /Encoding UCS-2 · \d segments? · \d+ characters/,
     );
+    // Each gateway's registration of this SMS; none is in use on this service, so none is checked.
+    await expect(page.locator('#registrations tr[data-kind="aliyun"]').textContent()).resolves.toBe(
+      'aliyunSMS_4802150示例银行信用卡中心not checked: gateway not in use (SMS_CN_PROVIDERS)',
+    );
+    await expect(
+      page.locator('#registrations tr[data-kind="tencent"] td').nth(1).textContent(),
+    ).resolves.toBe('2193844');
 
     await page.getByRole('button', { name: 'Start a draft' }).click();
     await page.waitForFunction(() =>

@@ -291,6 +291,19 @@ export const TemplatePreviewSchema = z.object({
       attachments: z.array(z.object({ title: z.string(), markdown: z.string() })),
     })
     .optional(),
+  /** SMS: the registration at each mainland gateway and the lint problems about it. */
+  registrations: z
+    .array(
+      z.object({
+        kind: z.string(),
+        templateCode: z.string().nullable(),
+        signName: z.string().nullable(),
+        text: z.string().nullable(),
+        problems: z.array(z.string()),
+        configured: z.boolean(),
+      }),
+    )
+    .optional(),
   /** Voice: what the call says (read by text-to-speech). */
   voice: z.object({ text: z.string() }).optional(),
   findings: z.array(LintFindingSchema),

@@ -14,7 +14,14 @@ function run(task: WireTask): RenderValue {
       return renderTemplate(task.def, task.data, task.ctx, task.limits);
     case 'preview': {
       const findings = task.lint ? lintTemplate(task.def, task.lint) : [];
-      return previewTemplate(task.def, task.data, task.ctx, findings, task.limits);
+      return previewTemplate(
+        task.def,
+        task.data,
+        task.ctx,
+        findings,
+        task.limits,
+        task.lint?.smsProviders ?? [],
+      );
     }
     case 'lint':
       return lintTemplate(task.def, task.lint);

@@ -48,6 +48,11 @@
       part_voice: 'Voice call text',
       renderedSms: 'Rendered SMS',
       spokenText: 'What the call says',
+      registrationsTitle: 'Gateway registrations (mainland SMS)',
+      registrationCols: ['Gateway', 'Template code', 'Sign name', 'Status'],
+      registrationOk: 'matches the text',
+      registrationMissing: 'missing: this gateway will refuse the notice',
+      registrationUnused: 'not checked: gateway not in use (SMS_CN_PROVIDERS)',
       part_subject: 'Email subject',
       part_html: 'Email HTML',
       part_text: 'Email plain text',
@@ -146,6 +151,11 @@
       part_voice: '语音电话文本',
       renderedSms: '短信预览',
       spokenText: '语音电话内容',
+      registrationsTitle: '短信网关模板登记',
+      registrationCols: ['网关', '模板编号', '签名', '状态'],
+      registrationOk: '与正文一致',
+      registrationMissing: '未登记：该网关将拒发',
+      registrationUnused: '未校验：未启用该网关（SMS_CN_PROVIDERS）',
       part_subject: '邮件主题',
       part_html: '邮件 HTML',
       part_text: '邮件纯文本',
@@ -651,6 +661,7 @@
       meta.id = 'preview-sms-meta';
       meta.title = t('smsRule', p.sms.encoding);
       out.append(meta, text('p', t('smsRule', p.sms.encoding), 'hint'));
+      if (p.registrations && p.registrations.length) out.append(registrationsTable(p.registrations));
     }
     if (p.email) {
       out.append(text('p', t('subject', p.email.subject)));
@@ -667,6 +678,38 @@
       pre.setAttribute('aria-label', t('spokenText'));
       out.append(pre);
     }
+  }
+
+  /** Each gateway's registration of this SMS and whether it fits the body (from lint). */
+  function registrationsTable(list) {
+    const box = document.createElement('section');
+    box.id = 'registrations';
+    box.append(text('h4', t('registrationsTitle')));
+    const table = document.createElement('table');
+    const head = document.createElement('tr');
+    for (const c of t('registrationCols')) head.append(text('th', c));
+    table.append(head);
+    for (const r of list) {
+      const tr = document.createElement('tr');
+      tr.dataset.kind = r.kind;
+      const status = !r.configured
+        ? t('registrationUnused')
+        : r.templateCode === null
+          ? t('registrationMissing')
+          : r.problems.length
+            ? r.problems.join('; ')
+            : t('registrationOk');
+      const bad = r.configured && (r.templateCode === null || r.problems.length > 0);
+      tr.append(
+        text('td', r.kind),
+        text('td', r.templateCode ?? '—'),
+        text('td', r.signName ?? '—'),
+        text('td', status, bad ? 'error' : 'ok'),
+      );
+      table.append(tr);
+    }
+    box.append(table);
+    return box;
   }
 
   function locationOf(f) {
