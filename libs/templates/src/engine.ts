@@ -254,45 +254,96 @@ interface Bundle {
 
 const bundleCache = new Map<string, Bundle>();
 
-/** The parts a channel renders, with their escaping mode. */
-export function channelParts(
-  channel: Channel,
-  parts: TemplateParts,
-): { name: string; source: string; mode: EscapeMode }[] {
-  const out: { name: string; source: string; mode: EscapeMode }[] = [];
-  const add = (name: string, source: string | undefined, mode: EscapeMode) => {
-    if (source !== undefined) out.push({ name, source, mode });
-  };
-  switch (channel) {
-    case 'sms':
-      add('sms', parts.sms, 'plain');
-      break;
-    case 'voice':
-      add('voice', parts.voice, 'plain');
-      break;
-    case 'email':
-      add('subject', parts.subject, 'plain');
-      add('html', parts.html, 'html');
-      add('text', parts.text, 'plain');
-      break;
-    case 'letter':
-      add('letterTitle', parts.letterTitle, 'plain');
-      add('letter', parts.letter, 'markdown');
-      (parts.attachments ?? []).forEach((a, i) => {
+type PartSource = { name: string; source: string; mode: EscapeMode };
+
+/**
+ * How a channel's templates are written and assembled, one entry per channel (a channel missing
+ * here does not compile): the parts it renders with their escaping mode, the parts it must have,
+ * and how the rendered parts become the message.
+ */
+interface TemplateFormat {
+  required: (keyof TemplateParts)[];
+  parts(
+    parts: TemplateParts,
+    add: (name: string, source: string | undefined, mode: EscapeMode) => void,
+  ): void;
+  assemble(def: TemplateDefinition, get: (name: string) => string, out: Map<string, string>): RenderedMessage;
+}
+
+const FORMATS: Readonly<Record<Channel, TemplateFormat>> = {
+  sms: {
+    required: ['sms'],
+    parts: (p, add) => add('sms', p.sms, 'plain'),
+    assemble(_def, get) {
+      const text = get('sms').trim();
+      const { encoding, segments } = smsSegments(text);
+      return { channel: 'sms', sms: { text, encoding, segments } };
+    },
+  },
+  email: {
+    required: ['subject', 'html', 'text'],
+    parts(p, add) {
+      add('subject', p.subject, 'plain');
+      add('html', p.html, 'html');
+      add('text', p.text, 'plain');
+    },
+    assemble: (_def, get) => ({
+      channel: 'email',
+      email: {
+        subject: get('subject').replace(/\s+/g, ' ').trim(),
+        html: `${get('html').trim()}\n`,
+        text: `${get('text').trim()}\n`,
+      },
+    }),
+  },
+  letter: {
+    required: ['letter'],
+    parts(p, add) {
+      add('letterTitle', p.letterTitle, 'plain');
+      add('letter', p.letter, 'markdown');
+      (p.attachments ?? []).forEach((a, i) => {
         add(`attachments[${i}].title`, a.title, 'plain');
         add(`attachments[${i}].letter`, a.letter, 'markdown');
       });
-      break;
-  }
+    },
+    assemble(def, get, out) {
+      const markdown = `${get('letter').trim()}\n`;
+      const attachments = (def.parts.attachments ?? []).map((_, i) => ({
+        title: get(`attachments[${i}].title`).replace(/\s+/g, ' ').trim(),
+        markdown: `${get(`attachments[${i}].letter`).trim()}\n`,
+      }));
+      return { channel: 'letter', letter: { title: letterTitle(def, out, markdown), markdown, attachments } };
+    },
+  },
+  voice: {
+    required: ['voice'],
+    parts: (p, add) => add('voice', p.voice, 'plain'),
+    // Spoken by text-to-speech: one paragraph, whitespace as the voice pauses on it (a line
+    // break after Chinese punctuation joins without a space).
+    assemble: (_def, get) => ({
+      channel: 'voice',
+      voice: {
+        text: get('voice')
+          .replace(/([。！？；，、：])\s+/g, '$1')
+          .replace(/\s+/g, ' ')
+          .trim(),
+      },
+    }),
+  },
+};
+
+/** The parts a channel renders, with their escaping mode. */
+export function channelParts(channel: Channel, parts: TemplateParts): PartSource[] {
+  const out: PartSource[] = [];
+  FORMATS[channel].parts(parts, (name, source, mode) => {
+    if (source !== undefined) out.push({ name, source, mode });
+  });
   return out;
 }
 
-export const REQUIRED_PARTS: Record<Channel, (keyof TemplateParts)[]> = {
-  sms: ['sms'],
-  email: ['subject', 'html', 'text'],
-  letter: ['letter'],
-  voice: ['voice'],
-};
+export const REQUIRED_PARTS: Readonly<Record<Channel, (keyof TemplateParts)[]>> = Object.fromEntries(
+  Object.entries(FORMATS).map(([channel, f]) => [channel, f.required]),
+) as Record<Channel, (keyof TemplateParts)[]>;
 
 function compilePart(def: TemplateDefinition, name: string, source: string, mode: EscapeMode): CompiledPart {
   const fn = compileSource(source, mode, name);
@@ -546,43 +597,7 @@ export function registrationValueRenderer(
 }
 
 function assemble(def: TemplateDefinition, out: Map<string, string>): RenderedMessage {
-  const get = (name: string) => out.get(name) ?? '';
-  switch (def.channel) {
-    case 'sms': {
-      const text = get('sms').trim();
-      const { encoding, segments } = smsSegments(text);
-      return { channel: 'sms', sms: { text, encoding, segments } };
-    }
-    case 'voice':
-      // Spoken by text-to-speech: one paragraph, whitespace as the voice pauses on it.
-      // (a line break after Chinese punctuation joins without a space).
-      return {
-        channel: 'voice',
-        voice: {
-          text: get('voice')
-            .replace(/([。！？；，、：])\s+/g, '$1')
-            .replace(/\s+/g, ' ')
-            .trim(),
-        },
-      };
-    case 'email':
-      return {
-        channel: 'email',
-        email: {
-          subject: get('subject').replace(/\s+/g, ' ').trim(),
-          html: `${get('html').trim()}\n`,
-          text: `${get('text').trim()}\n`,
-        },
-      };
-    case 'letter': {
-      const markdown = `${get('letter').trim()}\n`;
-      const attachments = (def.parts.attachments ?? []).map((_, i) => ({
-        title: get(`attachments[${i}].title`).replace(/\s+/g, ' ').trim(),
-        markdown: `${get(`attachments[${i}].letter`).trim()}\n`,
-      }));
-      return { channel: 'letter', letter: { title: letterTitle(def, out, markdown), markdown, attachments } };
-    }
-  }
+  return FORMATS[def.channel].assemble(def, (name) => out.get(name) ?? '', out);
 }
 
 function letterTitle(def: TemplateDefinition, out: Map<string, string>, markdown: string): string {

@@ -25,7 +25,7 @@ describe('preview registration status', () => {
       }),
       expect.objectContaining({ kind: 'tencent', templateCode: '2193844', configured: false, problems: [] }),
     ]);
-    expect(preview(early, ['aliyun', 'tencent']).map((r) => [r.kind, r.configured, r.problems])).toEqual([
+    expect(preview(early, ['aliyun', 'tencent'])!.map((r) => [r.kind, r.configured, r.problems])).toEqual([
       ['aliyun', true, []],
       ['tencent', true, []],
     ]);
