@@ -4,7 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { ChannelProvider } from '#libs/channels';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock } from '#libs/core';
-import { Db } from '#libs/persistence';
+import { Db, PipelineStats } from '#libs/persistence';
 import { JobQueue } from '#libs/queue';
 
 /** String token for libraries that must not import apps/api: `@Optional() @Inject(METRICS)`. */
@@ -68,10 +68,9 @@ export class MetricsService implements GateMetrics, OnApplicationShutdown {
         registers,
         async collect() {
           this.reset();
-          const rows = await database.rows<{ channel: string; status: string; n: string | number }>(
-            'SELECT channel, status, COUNT(*) AS n FROM notifications GROUP BY channel, status',
-          );
-          for (const r of rows) this.set({ channel: r.channel, status: r.status }, Number(r.n));
+          for (const r of await PipelineStats.countsByChannelAndStatus(database)) {
+            this.set({ channel: r.channel, status: r.status }, r.n);
+          }
         },
       });
       new Gauge({
@@ -80,13 +79,8 @@ export class MetricsService implements GateMetrics, OnApplicationShutdown {
         registers,
         async collect() {
           const now = time ? time.now().getTime() : Date.now();
-          const [r] = await database.rows<{ oldest: string | number | null }>(
-            "SELECT MIN(COALESCE(not_before, updated_at)) AS oldest FROM notifications WHERE status IN ('accepted', 'scheduled') AND (not_before IS NULL OR not_before <= ?)",
-            [now],
-          );
-          this.set(
-            r?.oldest === null || r?.oldest === undefined ? 0 : Math.max(0, (now - Number(r.oldest)) / 1000),
-          );
+          const oldest = await PipelineStats.oldestDueAt(database, now);
+          this.set(oldest === null ? 0 : Math.max(0, (now - oldest) / 1000));
         },
       });
       new Gauge({
@@ -94,10 +88,7 @@ export class MetricsService implements GateMetrics, OnApplicationShutdown {
         help: 'Evidence integrity alerts not yet acknowledged (checkpoints and bundles are refused while > 0)',
         registers,
         async collect() {
-          const [r] = await database.rows<{ n: string | number }>(
-            'SELECT COUNT(*) AS n FROM evidence_alerts WHERE acked_at IS NULL',
-          );
-          this.set(Number(r?.n ?? 0));
+          this.set(await PipelineStats.openEvidenceAlerts(database));
         },
       });
     }

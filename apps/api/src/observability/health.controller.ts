@@ -5,7 +5,7 @@ import type { Response } from 'express';
 import { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock } from '#libs/core';
-import { Db, freeBytes, probeWrite, sqliteFix } from '#libs/persistence';
+import { Db, freeBytes, PipelineStats, probeWrite, sqliteFix } from '#libs/persistence';
 import { EvidenceIntegrity } from '#libs/evidence';
 import { ShutdownState } from '#libs/observability';
 import { JobQueue } from '#libs/queue';
@@ -140,11 +140,8 @@ export class HealthController implements OnApplicationShutdown {
     try {
       const stats = await this.queue.stats('dispatch');
       const now = this.clock.now().getTime();
-      const [r] = await this.db.rows<{ oldest: string | number | null }>(
-        "SELECT MIN(COALESCE(not_before, updated_at)) AS oldest FROM notifications WHERE status IN ('accepted', 'scheduled') AND (not_before IS NULL OR not_before <= ?)",
-        [now],
-      );
-      const lagMs = r?.oldest === null || r?.oldest === undefined ? 0 : Math.max(0, now - Number(r.oldest));
+      const oldest = await PipelineStats.oldestDueAt(this.db, now);
+      const lagMs = oldest === null ? 0 : Math.max(0, now - oldest);
       const max = this.config.observability.readyMaxQueueLagMs;
       const data = { kind: this.queue.kind, ...stats, lagMs, maxLagMs: max };
       return max > 0 && lagMs > max ? s.down(data) : s.up(data);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { type IssuedNoticeRow, IssuedNoticeRepository } from './document.repository.js';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import type { Locale, Recipient } from '#libs/core';
@@ -16,18 +17,7 @@ import {
 import { TemplateRegistry } from '#libs/notifications';
 import { Db } from '#libs/persistence';
 
-interface Row {
-  id: string;
-  case_id: string;
-  channel: string;
-  template_key: string;
-  template_version: number;
-  locale: string;
-  recipient: string;
-  recipient_address: string;
-  status: string;
-  created_at: string | number;
-}
+type Row = IssuedNoticeRow;
 
 const dateFormats = new Map<string, Intl.DateTimeFormat>();
 
@@ -60,6 +50,7 @@ export class DocumentVerifier {
 
   constructor(
     private readonly db: Db,
+    private readonly notices: IssuedNoticeRepository,
     private readonly evidence: EvidenceService,
     private readonly keys: EvidenceSigningKeys,
     private readonly templates: TemplateRegistry,
@@ -81,18 +72,12 @@ export class DocumentVerifier {
 
   async load(documentId: string): Promise<IssuedDocument | null> {
     if (!DOCUMENT_ID.test(documentId)) return null;
-    const [row] = await this.db.rows<Row>(
-      'SELECT id, case_id, channel, template_key, template_version, locale, recipient, recipient_address, status, created_at FROM notifications WHERE id = ?',
-      [documentId],
-    );
+    const row = await this.notices.byId(documentId);
     if (!row) return null;
     const recipient = JSON.parse(row.recipient) as Recipient;
     const tz = recipient.timeZone || 'Asia/Shanghai';
     const createdAt = Number(row.created_at);
-    const siblings = await this.db.rows<Row>(
-      'SELECT id, case_id, channel, template_key, template_version, locale, recipient, recipient_address, status, created_at FROM notifications WHERE case_id = ? AND channel = ? AND recipient_address = ? AND created_at > ? ORDER BY created_at LIMIT 200',
-      [row.case_id, row.channel, row.recipient_address, createdAt],
-    );
+    const siblings = await this.notices.laterOnSameAddress(row);
     const events = await this.evidence.notificationEvents(row.id);
     return {
       documentId: row.id,

@@ -1,4 +1,5 @@
 import { Controller, Get, Inject, Logger, Module, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { IssuedNoticeRepository } from './document.repository.js';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
@@ -240,6 +241,6 @@ export class VerifyController {
 @Module({
   imports: [NotificationsModule, AuthModule],
   controllers: [VerifyController],
-  providers: [DocumentVerifier],
+  providers: [DocumentVerifier, IssuedNoticeRepository],
 })
 export class VerifyModule {}
