@@ -153,6 +153,23 @@ describe('mainland SMS gateways (Aliyun, Tencent Cloud)', () => {
     );
   }
 
+  it('the channel registry shows the route: Aliyun, then Tencent, Twilio for the rest', async () => {
+    const res = await fetch(`${api.baseUrl}/v1/channels`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      items: { channel: string; providers: string[]; parts: string[]; sandbox: boolean }[];
+      webhooks: string[];
+    };
+    expect(body.items.map((c) => c.channel)).toEqual(['sms', 'email', 'letter', 'voice']);
+    expect(body.items[0]).toMatchObject({
+      providers: ['aliyun', 'tencent', 'twilio'],
+      parts: ['sms'],
+      sandbox: false,
+    });
+    expect(body.items[3]).toMatchObject({ providers: ['sandbox-voice'], parts: ['voice'], sandbox: true });
+    expect(body.webhooks).toEqual(['aliyun', 'email', 'tencent', 'twilio']);
+  });
+
   it('sends a mainland number through Aliyun with the registered template, delivered by its report', async () => {
     const phone = phoneFor(710_001);
     const id = await accept('C-cn-1', phone);

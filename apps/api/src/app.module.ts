@@ -8,6 +8,7 @@ import { BatchController } from './http/batch.controller.js';
 import { CasesController } from './http/cases.controller.js';
 import { PrintRoomController } from './http/post.controller.js';
 import { ProblemsController } from './http/problems.controller.js';
+import { ChannelsController } from './http/channels.controller.js';
 import { ChannelWebhooksController } from './http/channel-webhooks.controller.js';
 import { EvidenceController } from './http/evidence.controller.js';
 import { EvidenceAlertsController } from './http/evidence-alerts.controller.js';
@@ -39,6 +40,7 @@ export class ApiModule {
         BatchController,
         CasesController,
         ChannelWebhooksController,
+        ChannelsController,
         NotificationsController,
         EvidenceController,
         EvidenceAlertsController,

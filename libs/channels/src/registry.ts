@@ -66,6 +66,18 @@ export class ChannelRegistry {
     return undefined;
   }
 
+  /** The providers that actually send on `channel` (inside failover and routing), in order. */
+  providerNames(channel: Channel): string[] {
+    return flatten(this.get(channel))
+      .filter((p) => !(p as Composite).providers)
+      .map((p) => p.name);
+  }
+
+  /** Every name `POST /webhooks/<name>` answers, sorted. */
+  webhookNames(): string[] {
+    return [...this.owners.keys()].sort();
+  }
+
   /** Who answers `POST /webhooks/<name>`; undefined when nothing configured does. */
   webhookOwner(name: string): WebhookOwner | undefined {
     return this.owners.get(name);

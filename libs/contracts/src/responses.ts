@@ -275,6 +275,28 @@ const LintFindingSchema = z.object({
   location: z.record(z.string(), Json),
 });
 
+/** One channel of the registry, as the editor and callers see it (`GET /v1/channels`). */
+export const ChannelInfoSchema = z.object({
+  channel: z.enum(CHANNELS),
+  labels: z.object({ 'zh-CN': z.string(), en: z.string() }),
+  /** The recipient field that addresses it. */
+  addressField: z.enum(['phone', 'email', 'address']),
+  /** The template parts a template of this channel is written in, and which of them it must have. */
+  parts: z.array(z.string()),
+  requiredParts: z.array(z.string()),
+  /** The providers configured for it (failover and routing order), and whether all are sandboxes. */
+  providers: z.array(z.string()),
+  sandbox: z.boolean(),
+});
+
+export const ChannelListSchema = z.object({
+  items: z.array(ChannelInfoSchema),
+  /** `POST /webhooks/<name>` names that something configured answers. */
+  webhooks: z.array(z.string()),
+});
+
+export type ChannelList = z.output<typeof ChannelListSchema>;
+
 export const TemplatePreviewSchema = z.object({
   key: z.string(),
   locale: z.string(),
@@ -331,6 +353,7 @@ export const TEMPLATE_RESPONSE_SCHEMAS = {
   TemplateDraft: TemplateDraftSchema,
   TemplateVersion: TemplateVersionSchema,
   TemplatePreview: TemplatePreviewSchema,
+  ChannelList: ChannelListSchema,
   DraftDiff: DraftDiffSchema,
   VersionDiff: VersionDiffSchema,
   TemplateLocales: TemplateLocalesSchema,

@@ -341,6 +341,20 @@ export function channelParts(channel: Channel, parts: TemplateParts): PartSource
   return out;
 }
 
+/** The parts an editor may write for a channel's template (attachments aside), in form order. */
+export function editableParts(channel: Channel): string[] {
+  const every: TemplateParts = {
+    sms: '',
+    voice: '',
+    subject: '',
+    html: '',
+    text: '',
+    letter: '',
+    letterTitle: '',
+  };
+  return channelParts(channel, every).map((p) => p.name);
+}
+
 export const REQUIRED_PARTS: Readonly<Record<Channel, (keyof TemplateParts)[]>> = Object.fromEntries(
   Object.entries(FORMATS).map(([channel, f]) => [channel, f.required]),
 ) as Record<Channel, (keyof TemplateParts)[]>;

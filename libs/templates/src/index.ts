@@ -19,6 +19,7 @@ export {
   clearPartials,
   TemplateDefinitionError,
   REQUIRED_PARTS,
+  editableParts,
   templateCacheStats,
   clearTemplateCaches,
   registrationValueRenderer,

@@ -213,6 +213,14 @@ const OPERATIONS: Record<string, { body?: Json; responses?: Record<string, Json>
     body: body('PreviewRequest'),
     responses: { 200: binary('application/pdf', 'The PDF') },
   },
+  Channels_list: {
+    responses: {
+      200: ok(
+        'Every channel: labels, address field, template parts, configured providers',
+        ref('ChannelList'),
+      ),
+    },
+  },
   Templates_policy: {
     responses: { 200: ok('The stage policy in force (STAGE_POLICY)', ref('StagePolicy')) },
   },

@@ -227,12 +227,8 @@
     return typeof v === 'function' ? v(...args) : v;
   };
 
-  const PARTS = {
-    sms: ['sms'],
-    email: ['subject', 'html', 'text'],
-    letter: ['letterTitle', 'letter'],
-    voice: ['voice'],
-  };
+  /** Each channel's template parts, as the service's channel registry says (GET /v1/channels). */
+  const PARTS = {};
 
   const state = {
     key: null,
@@ -387,6 +383,9 @@
   }
 
   async function loadList() {
+    if (!Object.keys(PARTS).length) {
+      for (const c of (await api('GET', '/v1/channels')).items) PARTS[c.channel] = c.parts;
+    }
     const items = await all('/v1/templates');
     const body = $('#template-list tbody');
     body.replaceChildren();
