@@ -58,9 +58,7 @@ export class EscalationService {
     const n = await this.repo.get(notificationId);
     if (!n || (n.status !== 'undelivered' && n.status !== 'failed'))
       return { action: 'none', reason: 'not failed' };
-    const existing = await this.db.rows<{ id: string }>('SELECT id FROM notifications WHERE parent_id = ?', [
-      n.id,
-    ]);
+    const existing = await this.repo.childrenOf(n.id);
     if (existing.length > 0) return { action: 'none', reason: 'already escalated' };
 
     const stop = await this.stopReason(n);

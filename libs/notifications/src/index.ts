@@ -15,6 +15,7 @@ export * from './pipeline.imports.js';
 export * from './receipt-dedup.js';
 export * from './state-machine.js';
 export * from './callbacks/events.js';
+export * from './callbacks/callback.repository.js';
 export * from './callbacks/callbacks.service.js';
 export * from './callbacks/callback-delivery.js';
 export * from './repositories.js';

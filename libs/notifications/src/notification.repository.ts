@@ -296,17 +296,41 @@ export class NotificationRepository {
     return affected === 1;
   }
 
+  /** Children started by escalation from `parentId` (a failed notice escalates at most once). */
+  childrenOf(parentId: string): Promise<{ id: string; status: string }[]> {
+    return this.db.rows<{ id: string; status: string }>(
+      'SELECT id, status FROM notifications WHERE parent_id = ?',
+      [parentId],
+    );
+  }
+
+  /**
+   * Ids of notices that failed (undelivered or failed) with `updated_at` between `updatedAfter`
+   * and `updatedBefore` (exclusive), oldest first, and that neither have an escalation child nor
+   * an escalation decision in the evidence: their escalation never ran (the process died between
+   * the failing commit and the trigger).
+   */
+  async failedWithoutEscalationDecision(
+    updatedBefore: number,
+    updatedAfter: number,
+    limit: number,
+  ): Promise<string[]> {
+    const rows = await this.db.rows<{ id: string }>(
+      `SELECT n.id FROM notifications n
+       WHERE n.status IN ('undelivered', 'failed') AND n.updated_at < ? AND n.updated_at > ?
+         AND NOT EXISTS (SELECT 1 FROM notifications c WHERE c.parent_id = n.id)
+         AND NOT EXISTS (SELECT 1 FROM evidence_events e WHERE e.notification_id = n.id
+                         AND e.type IN ('escalation.started', 'escalation.ended'))
+       ORDER BY n.updated_at LIMIT ?`,
+      [updatedBefore, updatedAfter, limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
   async countByStatus(): Promise<Record<string, number>> {
     const rows = await this.db.rows<{ status: string; n: string | number }>(
       'SELECT status, COUNT(*) AS n FROM notifications GROUP BY status',
     );
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
-}
-
-/** Children started by escalation from `parentId`. */
-export async function childrenOf(db: Db, parentId: string): Promise<{ id: string; status: string }[]> {
-  return db.rows<{ id: string; status: string }>('SELECT id, status FROM notifications WHERE parent_id = ?', [
-    parentId,
-  ]);
 }

@@ -3,6 +3,7 @@ import { EvidenceModule } from '#libs/evidence';
 import { TemplateStoreModule } from '#libs/templates';
 import { ArtifactRenderer } from './artifact.renderer.js';
 import { CallbackDelivery } from './callbacks/callback-delivery.js';
+import { CallbackRepository } from './callbacks/callback.repository.js';
 import { CallbacksService } from './callbacks/callbacks.service.js';
 import { ComplianceService } from './compliance.service.js';
 import { DispatchProcessor } from './dispatch.processor.js';
@@ -34,6 +35,7 @@ import { TemplateRegistry } from './template-registry.js';
     HoldRepository,
     ContactLogRepository,
     ArtifactRepository,
+    CallbackRepository,
     NotificationStateMachine,
     CallbacksService,
     CallbackDelivery,

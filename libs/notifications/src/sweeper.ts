@@ -103,17 +103,13 @@ export class Sweeper {
     }
     // Failures whose escalation never ran (the process died between the failing commit and the
     // trigger). The child's Idempotency-Key makes a repeat harmless.
-    const orphans = await this.db.rows<{ id: string }>(
-      `SELECT n.id FROM notifications n
-       WHERE n.status IN ('undelivered', 'failed') AND n.updated_at < ? AND n.updated_at > ?
-         AND NOT EXISTS (SELECT 1 FROM notifications c WHERE c.parent_id = n.id)
-         AND NOT EXISTS (SELECT 1 FROM evidence_events e WHERE e.notification_id = n.id
-                         AND e.type IN ('escalation.started', 'escalation.ended'))
-       ORDER BY n.updated_at LIMIT 100`,
-      [now - p.stuckAfterMs, now - 7 * 86_400_000],
+    const orphans = await this.repo.failedWithoutEscalationDecision(
+      now - p.stuckAfterMs,
+      now - 7 * 86_400_000,
+      100,
     );
-    for (const o of orphans) {
-      if (await this.escalation.afterFailure(o.id)) report.escalated += 1;
+    for (const id of orphans) {
+      if (await this.escalation.afterFailure(id)) report.escalated += 1;
     }
     if (Object.values(report).some((v) => v > 0)) {
       this.log.log(`sweep: ${JSON.stringify(report)}`);

@@ -1,17 +1,8 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { Db } from '#libs/persistence';
+import { CallbackRepository, type DueCallback } from './callback.repository.js';
 import { CALLBACK_HEADERS, callbackBackoffMs, callbackSignature } from './events.js';
-
-interface DueRow {
-  id: string;
-  owner: string;
-  url: string;
-  body: string;
-  event_id: string;
-  attempts: number | string;
-  retry_from: number | string;
-}
 
 export interface CallbackRunReport {
   delivered: number;
@@ -34,6 +25,7 @@ export class CallbackDelivery implements OnApplicationShutdown {
 
   constructor(
     private readonly db: Db,
+    private readonly repo: CallbackRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -57,15 +49,7 @@ export class CallbackDelivery implements OnApplicationShutdown {
   async runOnce(): Promise<CallbackRunReport> {
     const c = this.config.callbacks;
     const now = Date.now();
-    const due = await this.db.rows<DueRow>(
-      `SELECT d.id, d.owner, d.url, d.body, d.event_id, d.attempts, d.retry_from FROM callback_deliveries d
-        WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.claimed_until IS NULL OR d.claimed_until < ?)
-          AND NOT EXISTS (SELECT 1 FROM callback_deliveries p
-                           WHERE p.notification_id = d.notification_id AND p.url = d.url
-                             AND p.status = 'pending' AND p.seq < d.seq)
-        ORDER BY d.next_attempt_at, d.seq LIMIT ?`,
-      [now, now, c.concurrency * 4],
-    );
+    const due = await this.repo.due(now, c.concurrency * 4);
     const report: CallbackRunReport = { delivered: 0, retried: 0, dead: 0 };
     let next = 0;
     const lane = async () => {
@@ -79,21 +63,14 @@ export class CallbackDelivery implements OnApplicationShutdown {
     return report;
   }
 
-  private async deliver(row: DueRow): Promise<keyof CallbackRunReport | null> {
+  private async deliver(row: DueCallback): Promise<keyof CallbackRunReport | null> {
     const c = this.config.callbacks;
     const started = Date.now();
-    const claimed = await this.db.exec(
-      "UPDATE callback_deliveries SET claimed_until = ? WHERE id = ? AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < ?)",
-      [started + c.timeoutMs * 2 + 1_000, row.id, started],
-    );
-    if (claimed !== 1) return null; // another process has it
-    const [secret] = await this.db.rows<{ secret: string }>(
-      'SELECT secret FROM callback_secrets WHERE owner = ?',
-      [row.owner],
-    );
+    if (!(await this.repo.claim(row.id, started + c.timeoutMs * 2 + 1_000, started))) return null; // another process has it
+    const secret = await this.repo.secret(row.owner);
     let statusCode: number | null = null;
     let error: string | null = null;
-    if (!secret) {
+    if (secret === null) {
       error = 'the caller has no callback secret';
     } else {
       const timestamp = String(Math.floor(Date.now() / 1000));
@@ -105,9 +82,9 @@ export class CallbackDelivery implements OnApplicationShutdown {
           headers: {
             'content-type': 'application/json',
             'user-agent': 'collection-notices-callbacks/1',
-            [CALLBACK_HEADERS.id]: row.event_id,
+            [CALLBACK_HEADERS.id]: row.eventId,
             [CALLBACK_HEADERS.timestamp]: timestamp,
-            [CALLBACK_HEADERS.signature]: callbackSignature(secret.secret, timestamp, row.body),
+            [CALLBACK_HEADERS.signature]: callbackSignature(secret, timestamp, row.body),
           },
           body: row.body,
         });
@@ -119,25 +96,29 @@ export class CallbackDelivery implements OnApplicationShutdown {
       }
     }
     const ended = Date.now();
-    const attempt = Number(row.attempts) + 1;
+    const attempt = row.attempts + 1;
     const retryAt = ended + callbackBackoffMs(attempt, c.retryBaseMs, c.retryMaxMs);
-    const dead = retryAt > Number(row.retry_from) + c.retryForMs;
+    const dead = retryAt > row.retryFrom + c.retryForMs;
     await this.db.transaction(async (tx) => {
-      await tx.exec(
-        'INSERT INTO callback_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error) VALUES (?, ?, ?, ?, ?, ?)',
-        [row.id, attempt, started, ended - started, statusCode, error?.slice(0, 600) ?? null],
-      );
+      await this.repo.logAttempt(tx, {
+        deliveryId: row.id,
+        attempt,
+        startedAt: started,
+        durationMs: ended - started,
+        statusCode,
+        error: error?.slice(0, 600) ?? null,
+      });
       if (!error) {
-        await tx.exec(
-          "UPDATE callback_deliveries SET status = 'delivered', attempts = ?, delivered_at = ?, claimed_until = NULL, last_status_code = ?, last_error = NULL WHERE id = ?",
-          [attempt, ended, statusCode, row.id],
-        );
+        await this.repo.markDelivered(tx, row.id, attempt, ended, statusCode);
         return;
       }
-      await tx.exec(
-        'UPDATE callback_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, claimed_until = NULL, last_status_code = ?, last_error = ? WHERE id = ?',
-        [dead ? 'dead' : 'pending', attempt, retryAt, statusCode, error.slice(0, 600), row.id],
-      );
+      await this.repo.markFailed(tx, row.id, {
+        dead,
+        attempt,
+        retryAt,
+        statusCode,
+        error: error.slice(0, 600),
+      });
     });
     if (!error) return 'delivered';
     if (dead)
