@@ -7,6 +7,7 @@ import {
   TemplateStore,
   type TemplateStoreOptions,
 } from './template-store.service.js';
+import { TemplateRepository } from './template.repository.js';
 
 /** The senders of every message, per audience and locale, from the configuration. */
 export function sendersFromConfig(bank: AppConfig['bank']): SenderIdentities {
@@ -25,11 +26,12 @@ export function sendersFromConfig(bank: AppConfig['bank']): SenderIdentities {
 }
 
 /**
- * The template store and the render pool every render, preview and lint runs on (needs the
- * global `Db`, `CLOCK` and `APP_CONFIG` providers).
+ * The template store, its repository (the store's SQL) and the render pool every render, preview
+ * and lint runs on (needs the global `Db`, `CLOCK` and `APP_CONFIG` providers).
  */
 @Module({
   providers: [
+    TemplateRepository,
     TemplateStore,
     {
       provide: TemplateRenderPool,
@@ -64,6 +66,6 @@ export function sendersFromConfig(bank: AppConfig['bank']): SenderIdentities {
       }),
     },
   ],
-  exports: [TemplateStore, TemplateRenderPool, TEMPLATE_STORE_OPTIONS],
+  exports: [TemplateStore, TemplateRepository, TemplateRenderPool, TEMPLATE_STORE_OPTIONS],
 })
 export class TemplateStoreModule {}

@@ -27,6 +27,12 @@ import {
   DraftPatchSchema,
   parseWith,
 } from './input.js';
+import {
+  type AuditFilter,
+  type DraftFilter,
+  type DraftTransitionSet,
+  TemplateRepository,
+} from './template.repository.js';
 import type {
   AuditAction,
   AuditEntry,
@@ -110,121 +116,6 @@ export function partialClosure(
   return Object.fromEntries(Object.entries(used).sort(([a], [b]) => a.localeCompare(b)));
 }
 
-interface VersionRow {
-  template_key: string;
-  locale: string;
-  version: number | string;
-  stage: string;
-  channel: string;
-  audience: string;
-  definition: string;
-  content_sha256: string;
-  source: string;
-  draft_id: string | null;
-  based_on_version: number | string | null;
-  authors: string;
-  approved_by: string | null;
-  published_by: string;
-  published_at: number | string;
-}
-
-interface DraftRow {
-  id: string;
-  template_key: string;
-  locale: string;
-  base_version: number | string | null;
-  status: string;
-  definition: string;
-  revision: number | string;
-  created_by: string;
-  authors: string;
-  submitted_by: string | null;
-  submitted_at: number | string | null;
-  approved_by: string | null;
-  approved_at: number | string | null;
-  published_version: number | string | null;
-  lint: string | null;
-  created_at: number | string;
-  updated_at: number | string;
-}
-
-interface AuditRow {
-  id: number | string;
-  at: number | string;
-  actor: string;
-  action: string;
-  template_key: string;
-  locale: string;
-  draft_id: string | null;
-  version: number | string | null;
-  diff: string | null;
-  detail: string | null;
-}
-
-const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
-const iso = (v: number | string | null): string | null =>
-  v === null ? null : new Date(Number(v)).toISOString();
-
-function toVersion(r: VersionRow): TemplateVersionRecord {
-  return {
-    key: r.template_key,
-    locale: r.locale as Locale,
-    version: Number(r.version),
-    stage: r.stage as TemplateVersionRecord['stage'],
-    channel: r.channel as TemplateVersionRecord['channel'],
-    audience: r.audience as TemplateVersionRecord['audience'],
-    contentSha256: r.content_sha256,
-    source: r.source as VersionSource,
-    draftId: r.draft_id,
-    basedOnVersion: num(r.based_on_version),
-    authors: JSON.parse(r.authors) as string[],
-    approvedBy: r.approved_by,
-    publishedBy: r.published_by,
-    publishedAt: iso(r.published_at) as string,
-    definition: JSON.parse(r.definition) as TemplateDefinition,
-  };
-}
-
-function toDraft(r: DraftRow): TemplateDraftRecord {
-  return {
-    id: r.id,
-    key: r.template_key,
-    locale: r.locale as Locale,
-    baseVersion: num(r.base_version),
-    status: r.status as DraftStatus,
-    definition: JSON.parse(r.definition) as TemplateDefinition,
-    revision: Number(r.revision),
-    createdBy: r.created_by,
-    authors: JSON.parse(r.authors) as string[],
-    submittedBy: r.submitted_by,
-    submittedAt: iso(r.submitted_at),
-    approvedBy: r.approved_by,
-    approvedAt: iso(r.approved_at),
-    publishedVersion: num(r.published_version),
-    lint: r.lint === null ? null : (JSON.parse(r.lint) as LintFinding[]),
-    createdAt: iso(r.created_at) as string,
-    updatedAt: iso(r.updated_at) as string,
-  };
-}
-
-function toAudit(r: AuditRow): AuditEntry {
-  return {
-    id: Number(r.id),
-    at: iso(r.at) as string,
-    actor: r.actor,
-    action: r.action as AuditAction,
-    key: r.template_key,
-    locale: r.locale as Locale,
-    draftId: r.draft_id,
-    version: num(r.version),
-    diff: r.diff === null ? null : (JSON.parse(r.diff) as FieldDiff[]),
-    detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
-  };
-}
-
-const VERSION_COLUMNS = `template_key, locale, version, stage, channel, audience, definition, content_sha256, source,
-  draft_id, based_on_version, authors, approved_by, published_by, published_at`;
-
 export type PublishedListener = (record: TemplateVersionRecord) => void;
 
 /**
@@ -238,14 +129,21 @@ export class TemplateStore {
   private readonly log = new Logger(TemplateStore.name);
   private readonly listeners = new Set<PublishedListener>();
   private readonly lintOptions: Omit<LintOptions, 'partials'>;
+  private readonly repo: TemplateRepository;
 
+  /**
+   * `repo` is optional so that the store can still be built by hand from a `Db` and a clock
+   * (scripts/templates-export.ts does); Nest injects the module's {@link TemplateRepository}.
+   */
   constructor(
     private readonly db: Db,
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() @Inject(TEMPLATE_STORE_OPTIONS) options?: TemplateStoreOptions,
     @Optional() private readonly pool?: TemplateRenderPool,
+    @Optional() repo?: TemplateRepository,
   ) {
     this.lintOptions = options?.lint ?? {};
+    this.repo = repo ?? new TemplateRepository(db);
   }
 
   /** Called after a version is published (in this process). Returns an unsubscribe function. */
@@ -290,11 +188,7 @@ export class TemplateStore {
     let inserted = 0;
     for (const def of defs) {
       const done = await this.db.transaction(async (tx) => {
-        const existing = await tx.rows<{ n: number | string }>(
-          'SELECT COUNT(*) AS n FROM template_versions WHERE template_key = ? AND locale = ?',
-          [def.key, def.locale],
-        );
-        if (Number(existing[0]?.n ?? 0) > 0) return false;
+        if ((await this.repo.countVersions(tx, def.key, def.locale)) > 0) return false;
         const version = def.version ?? 1;
         const stored: TemplateDefinition = { ...def, version };
         const n = await this.insertVersion(tx, stored, {
@@ -332,27 +226,12 @@ export class TemplateStore {
     },
   ): Promise<number> {
     const now = this.clock.now().getTime();
-    return tx.exec(
-      `INSERT INTO template_versions (${VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ${meta.conflictIgnore ? 'ON CONFLICT DO NOTHING' : ''}`,
-      [
-        def.key,
-        def.locale,
-        def.version,
-        def.stage,
-        def.channel,
-        def.audience,
-        JSON.stringify(def),
-        templateContentDigest(def),
-        meta.source,
-        meta.draftId,
-        meta.basedOnVersion,
-        JSON.stringify(meta.authors),
-        meta.approvedBy,
-        meta.publishedBy,
-        now,
-      ],
-    );
+    return this.repo.insertVersion(tx, {
+      definition: def,
+      contentSha256: templateContentDigest(def),
+      ...meta,
+      publishedAt: now,
+    });
   }
 
   /** Records a test send (sandbox provider) of a draft or version in the audit log. */
@@ -373,37 +252,14 @@ export class TemplateStore {
     locale: Locale,
     extra: { draftId?: string; version?: number; diff?: FieldDiff[]; detail?: Record<string, unknown> } = {},
   ): Promise<void> {
-    await tx.exec(
-      `INSERT INTO template_audit (at, actor, action, template_key, locale, draft_id, version, diff, detail)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [
-        this.clock.now().getTime(),
-        actor,
-        action,
-        key,
-        locale,
-        extra.draftId ?? null,
-        extra.version ?? null,
-        extra.diff ? JSON.stringify(extra.diff) : null,
-        extra.detail ? JSON.stringify(extra.detail) : null,
-      ],
-    );
+    await this.repo.insertAudit(tx, { at: this.clock.now().getTime(), actor, action, key, locale, ...extra });
   }
 
   // ---------------------------------------------------------------- reads
 
   /** Every published version, optionally only those published after `sinceMs` (epoch ms, exclusive). */
   async publishedVersions(sinceMs?: number): Promise<TemplateVersionRecord[]> {
-    const rows =
-      sinceMs === undefined
-        ? await this.db.rows<VersionRow>(
-            `SELECT ${VERSION_COLUMNS} FROM template_versions ORDER BY template_key, locale, version`,
-          )
-        : await this.db.rows<VersionRow>(
-            `SELECT ${VERSION_COLUMNS} FROM template_versions WHERE published_at >= ? ORDER BY template_key, locale, version`,
-            [sinceMs],
-          );
-    return rows.map(toVersion);
+    return this.repo.publishedVersions(sinceMs);
   }
 
   async version(
@@ -412,11 +268,7 @@ export class TemplateStore {
     version: number,
     runner: SqlRunner = this.db,
   ): Promise<TemplateVersionRecord | null> {
-    const rows = await runner.rows<VersionRow>(
-      `SELECT ${VERSION_COLUMNS} FROM template_versions WHERE template_key = ? AND locale = ? AND version = ?`,
-      [key, locale, version],
-    );
-    return rows[0] ? toVersion(rows[0]) : null;
+    return this.repo.version(key, locale, version, runner);
   }
 
   async latest(
@@ -424,20 +276,12 @@ export class TemplateStore {
     locale: Locale,
     runner: SqlRunner = this.db,
   ): Promise<TemplateVersionRecord | null> {
-    const rows = await runner.rows<VersionRow>(
-      `SELECT ${VERSION_COLUMNS} FROM template_versions WHERE template_key = ? AND locale = ?
-       ORDER BY version DESC LIMIT 1`,
-      [key, locale],
-    );
-    return rows[0] ? toVersion(rows[0]) : null;
+    return this.repo.latest(key, locale, runner);
   }
 
   /** The latest version number of every key and locale (cheap: used to poll for new versions). */
   async latestVersionNumbers(): Promise<{ key: string; locale: Locale; version: number }[]> {
-    const rows = await this.db.rows<{ template_key: string; locale: string; v: number | string }>(
-      'SELECT template_key, locale, MAX(version) AS v FROM template_versions GROUP BY template_key, locale',
-    );
-    return rows.map((r) => ({ key: r.template_key, locale: r.locale as Locale, version: Number(r.v) }));
+    return this.repo.latestVersionNumbers();
   }
 
   /** Published versions of a key in a locale, newest first. */
@@ -447,14 +291,7 @@ export class TemplateStore {
     locale: Locale,
     page?: { before: number | null; take: number },
   ): Promise<TemplateVersionRecord[]> {
-    const before = page?.before ?? null;
-    const rows = await this.db.rows<VersionRow>(
-      `SELECT ${VERSION_COLUMNS} FROM template_versions WHERE template_key = ? AND locale = ?${
-        before !== null ? ' AND version < ?' : ''
-      } ORDER BY version DESC${page ? ' LIMIT ?' : ''}`,
-      [key, locale, ...(before !== null ? [before] : []), ...(page ? [page.take] : [])],
-    );
-    return rows.map(toVersion);
+    return this.repo.versions(key, locale, page);
   }
 
   async requireVersion(key: string, locale: Locale, version: number): Promise<TemplateVersionRecord> {
@@ -465,14 +302,10 @@ export class TemplateStore {
 
   /** Every key and locale with its latest published version and open draft. */
   async list(): Promise<TemplateSummary[]> {
-    const latest = await this.db.rows<VersionRow>(
-      `SELECT ${VERSION_COLUMNS} FROM template_versions v WHERE version = (
-         SELECT MAX(version) FROM template_versions w WHERE w.template_key = v.template_key AND w.locale = v.locale)
-       ORDER BY template_key, locale`,
-    );
+    const latest = await this.repo.latestVersions();
     const drafts = await this.drafts({ open: true });
     const out = new Map<string, TemplateSummary>();
-    for (const r of latest.map(toVersion)) {
+    for (const r of latest) {
       out.set(`${r.key}|${r.locale}`, {
         key: r.key,
         locale: r.locale,
@@ -512,82 +345,19 @@ export class TemplateStore {
    * Drafts, most recently updated first ((updated_at, id) descending). `before`/`take` read one
    * keyset page (the drafts after the previous page's last); without them, the latest 500.
    */
-  async drafts(
-    filter: {
-      open?: boolean;
-      status?: DraftStatus;
-      key?: string;
-      locale?: Locale;
-      before?: readonly [number, string] | null;
-      take?: number;
-    } = {},
-  ): Promise<TemplateDraftRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.before) {
-      where.push('(updated_at, id) < (?, ?)');
-      params.push(filter.before[0], filter.before[1]);
-    }
-    if (filter.open) where.push(`status IN ('draft', 'in_review', 'approved')`);
-    if (filter.status) {
-      where.push('status = ?');
-      params.push(filter.status);
-    }
-    if (filter.key) {
-      where.push('template_key = ?');
-      params.push(filter.key);
-    }
-    if (filter.locale) {
-      where.push('locale = ?');
-      params.push(filter.locale);
-    }
-    const rows = await this.db.rows<DraftRow>(
-      `SELECT * FROM template_drafts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY updated_at DESC, id DESC LIMIT ?`,
-      [...params, filter.take ?? 500],
-    );
-    return rows.map(toDraft);
+  async drafts(filter: DraftFilter = {}): Promise<TemplateDraftRecord[]> {
+    return this.repo.drafts(filter);
   }
 
   async draft(id: string, runner: SqlRunner = this.db): Promise<TemplateDraftRecord> {
-    const rows = await runner.rows<DraftRow>('SELECT * FROM template_drafts WHERE id = ?', [id]);
-    if (!rows[0]) throw new NotFoundError(`No template draft ${id}`);
-    return toDraft(rows[0]);
+    const d = await this.repo.draft(id, runner);
+    if (!d) throw new NotFoundError(`No template draft ${id}`);
+    return d;
   }
 
-  async auditLog(
-    filter: {
-      key?: string;
-      locale?: Locale;
-      draftId?: string;
-      limit?: number;
-      beforeId?: number | null;
-    } = {},
-  ): Promise<AuditEntry[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.beforeId !== undefined && filter.beforeId !== null) {
-      where.push('id < ?');
-      params.push(filter.beforeId);
-    }
-    if (filter.key) {
-      where.push('template_key = ?');
-      params.push(filter.key);
-    }
-    if (filter.locale) {
-      where.push('locale = ?');
-      params.push(filter.locale);
-    }
-    if (filter.draftId) {
-      where.push('draft_id = ?');
-      params.push(filter.draftId);
-    }
-    const limit = Math.min(Math.max(filter.limit ?? 200, 1), 1000);
-    const rows = await this.db.rows<AuditRow>(
-      `SELECT * FROM template_audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`,
-      params,
-    );
-    return rows.map(toAudit);
+  /** Audit entries, newest first; `limit` is clamped to 1..1000 (default 200). */
+  async auditLog(filter: AuditFilter = {}): Promise<AuditEntry[]> {
+    return this.repo.auditLog(filter);
   }
 
   /** Field-by-field diff between two published versions. */
@@ -608,12 +378,8 @@ export class TemplateStore {
 
   /** Partials available to a locale: the union of those carried by its published versions (newer wins). */
   async partialLibrary(locale: Locale): Promise<Record<string, string>> {
-    const rows = await this.db.rows<{ definition: string }>(
-      'SELECT definition FROM template_versions WHERE locale = ? ORDER BY published_at, version',
-      [locale],
-    );
     const lib: Record<string, string> = {};
-    for (const r of rows) Object.assign(lib, (JSON.parse(r.definition) as TemplateDefinition).partials ?? {});
+    for (const def of await this.repo.definitionsByLocale(locale)) Object.assign(lib, def.partials ?? {});
     return lib;
   }
 
@@ -690,22 +456,15 @@ export class TemplateStore {
     const id = randomUUID();
     try {
       await this.db.transaction(async (tx) => {
-        await tx.exec(
-          `INSERT INTO template_drafts (id, template_key, locale, base_version, status, definition, revision,
-             created_by, authors, created_at, updated_at)
-           VALUES (?, ?, ?, ?, 'draft', ?, 1, ?, ?, ?, ?)`,
-          [
-            id,
-            input.key,
-            input.locale,
-            latest?.version ?? null,
-            JSON.stringify(def),
-            actor,
-            JSON.stringify([actor]),
-            now,
-            now,
-          ],
-        );
+        await this.repo.insertDraft(tx, {
+          id,
+          key: input.key,
+          locale: input.locale,
+          baseVersion: latest?.version ?? null,
+          definition: def,
+          createdBy: actor,
+          createdAt: now,
+        });
         await this.audit(tx, actor, 'draft.created', input.key, input.locale, {
           draftId: id,
           diff: diffDefinitions(latest?.definition, def),
@@ -765,11 +524,11 @@ export class TemplateStore {
     const authors = d.authors.includes(actor) ? d.authors : [...d.authors, actor];
     const now = this.clock.now().getTime();
     await this.db.transaction(async (tx) => {
-      const n = await tx.exec(
-        `UPDATE template_drafts SET definition = ?, revision = revision + 1, authors = ?, lint = NULL, updated_at = ?
-         WHERE id = ? AND status = 'draft' AND revision = ?`,
-        [JSON.stringify(def), JSON.stringify(authors), now, id, d.revision],
-      );
+      const n = await this.repo.updateDraftContent(tx, id, d.revision, {
+        definition: def,
+        authors,
+        updatedAt: now,
+      });
       if (n !== 1) throw new ConflictError(`Draft ${id} changed while saving; reload and try again`);
       await this.audit(tx, actor, 'draft.updated', d.key, d.locale, {
         draftId: id,
@@ -784,18 +543,20 @@ export class TemplateStore {
     actor: string,
     d: TemplateDraftRecord,
     to: DraftStatus,
-    set: Record<string, unknown>,
+    set: DraftTransitionSet,
     action: AuditAction | null,
     detail: Record<string, unknown>,
     tx?: SqlRunner,
   ): Promise<void> {
-    const cols = Object.keys(set);
     const run = async (runner: SqlRunner) => {
-      const n = await runner.exec(
-        `UPDATE template_drafts SET status = ?, ${cols.map((c) => `${c} = ?`).join(', ')}${cols.length ? ',' : ''}
-           updated_at = ? WHERE id = ? AND status = ? AND revision = ?`,
-        [to, ...cols.map((c) => set[c]), this.clock.now().getTime(), d.id, d.status, d.revision],
-      );
+      const n = await this.repo.transitionDraft(runner, {
+        id: d.id,
+        from: d.status,
+        revision: d.revision,
+        to,
+        set,
+        updatedAt: this.clock.now().getTime(),
+      });
       if (n !== 1) throw new ConflictError(`Draft ${d.id} changed meanwhile; reload and try again`);
       if (action) await this.audit(runner, actor, action, d.key, d.locale, { draftId: d.id, detail });
     };
