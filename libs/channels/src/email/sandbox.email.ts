@@ -1,13 +1,7 @@
+import { SandboxReceipts } from '../sandbox-receipts.js';
 import { createHash } from 'node:crypto';
 import { ProviderError } from '#libs/core';
-import type {
-  ChannelProvider,
-  Json,
-  NormalisedReceipt,
-  OutboundMessage,
-  ReceiptSink,
-  SendResult,
-} from '../provider.js';
+import type { ChannelProvider, Json, NormalisedReceipt, OutboundMessage, SendResult } from '../provider.js';
 import { isWireForm } from './eml.js';
 import { messageIdFor } from './message-id.js';
 
@@ -22,18 +16,14 @@ type SandboxFate = 'delivered' | 'hard_bounce' | 'complaint';
  * Like SMTP it takes the stored `.eml` (`EmailContent.raw`) as the message, refuses bytes that
  * would not go over SMTP unchanged, and records their SHA-256 and size in `request`.
  */
-export class SandboxEmailProvider implements ChannelProvider {
+export class SandboxEmailProvider extends SandboxReceipts implements ChannelProvider {
   static readonly DOMAIN = 'sandbox.invalid';
   readonly name = 'sandbox-email';
   readonly channel = 'email' as const;
   readonly sandbox = true;
-  private sink: ReceiptSink | null = null;
-  private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(private readonly receiptDelayMs: number) {}
-
-  setReceiptSink(sink: ReceiptSink): void {
-    this.sink = sink;
+  constructor(private readonly receiptDelayMs: number) {
+    super();
   }
 
   static providerId(notificationId: string): string {
@@ -85,12 +75,7 @@ export class SandboxEmailProvider implements ChannelProvider {
   }
 
   private emit(receipt: NormalisedReceipt, delay: number): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      void this.sink?.({ ...receipt, occurredAt: new Date() }).catch(() => undefined);
-    }, delay);
-    t.unref();
-    this.timers.add(t);
+    this.later(delay, () => ({ ...receipt, occurredAt: new Date() }));
   }
 
   private finalReceipt(id: string, notificationId: string, fate: SandboxFate): NormalisedReceipt {
@@ -147,10 +132,5 @@ export class SandboxEmailProvider implements ChannelProvider {
   async findSent(_message: OutboundMessage, _since: Date): Promise<SendResult | null> {
     // Sends are idempotent by construction (the id is derived from ours): resending is safe.
     return null;
-  }
-
-  stop(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
   }
 }

@@ -1,10 +1,5 @@
-import type {
-  ChannelProvider,
-  NormalisedReceipt,
-  OutboundMessage,
-  ReceiptSink,
-  SendResult,
-} from '../provider.js';
+import { SandboxReceipts } from '../sandbox-receipts.js';
+import type { ChannelProvider, NormalisedReceipt, OutboundMessage, SendResult } from '../provider.js';
 import { checkLetter } from './letter-request.js';
 import { postEventOutcome } from './post-events.js';
 
@@ -16,19 +11,15 @@ type SandboxStep = 'printed' | 'mailed' | 'delivered' | 'returned';
  * returned/bad_address when the postcode ends in 0000. The provider id is derived from our id, so a
  * retried send never makes a second letter. Every receipt is marked `sandbox` (never legal proof).
  */
-export class SandboxPostProvider implements ChannelProvider {
+export class SandboxPostProvider extends SandboxReceipts implements ChannelProvider {
   static readonly SIGNER = 'SANDBOX';
   readonly name = 'sandbox-post';
   readonly channel = 'letter' as const;
   readonly sandbox = true;
-  private sink: ReceiptSink | null = null;
-  private readonly timers = new Set<NodeJS.Timeout>();
 
   /** `receiptDelayMs`: time from send to the final receipt (printed at 0, mailed halfway). */
-  constructor(private readonly receiptDelayMs: number) {}
-
-  setReceiptSink(sink: ReceiptSink): void {
-    this.sink = sink;
+  constructor(private readonly receiptDelayMs: number) {
+    super();
   }
 
   static providerId(notificationId: string): string {
@@ -62,12 +53,7 @@ export class SandboxPostProvider implements ChannelProvider {
   }
 
   private schedule(id: string, notificationId: string, step: SandboxStep, delay: number): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      void this.sink?.(this.receipt(id, notificationId, step)).catch(() => undefined);
-    }, delay);
-    t.unref();
-    this.timers.add(t);
+    this.later(delay, () => this.receipt(id, notificationId, step));
   }
 
   private receipt(id: string, notificationId: string | null, step: SandboxStep): NormalisedReceipt {
@@ -105,10 +91,5 @@ export class SandboxPostProvider implements ChannelProvider {
     // Sends are idempotent by construction (the id is derived from ours): resending is safe.
     void message;
     return null;
-  }
-
-  stop(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
   }
 }

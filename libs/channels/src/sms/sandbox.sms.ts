@@ -1,22 +1,19 @@
+import { SandboxReceipts } from '../sandbox-receipts.js';
 import { ProviderError } from '#libs/core';
-import type { NormalisedReceipt, OutboundSms, ReceiptSink, SendResult, SmsProvider } from '../provider.js';
+import type { NormalisedReceipt, OutboundSms, SendResult, SmsProvider } from '../provider.js';
 
 /**
  * Sandbox SMS: accepts every message, then reports `sent` and `delivered` (or `undelivered`
  * for numbers ending in 0000) after a short delay. The provider id is derived from our id,
  * so a retried send can never produce a second message. Every receipt is marked `sandbox`.
  */
-export class SandboxSmsProvider implements SmsProvider {
+export class SandboxSmsProvider extends SandboxReceipts implements SmsProvider {
   readonly name = 'sandbox-sms';
   readonly channel = 'sms' as const;
   readonly sandbox = true;
-  private sink: ReceiptSink | null = null;
-  private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(private readonly receiptDelayMs: number) {}
-
-  setReceiptSink(sink: ReceiptSink): void {
-    this.sink = sink;
+  constructor(private readonly receiptDelayMs: number) {
+    super();
   }
 
   static providerId(notificationId: string): string {
@@ -47,12 +44,7 @@ export class SandboxSmsProvider implements SmsProvider {
     outcome: 'sent' | 'delivered' | 'undelivered',
     delay: number,
   ) {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      void this.sink?.(this.receipt(id, message.notificationId, outcome)).catch(() => undefined);
-    }, delay);
-    t.unref();
-    this.timers.add(t);
+    this.later(delay, () => this.receipt(id, message.notificationId, outcome));
   }
 
   private receipt(
@@ -82,10 +74,5 @@ export class SandboxSmsProvider implements SmsProvider {
     // Sends are idempotent by construction (the id is derived from ours): resending is safe.
     void message;
     return null;
-  }
-
-  stop(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
   }
 }

@@ -1,11 +1,16 @@
-import { createHash } from 'node:crypto';
+import {
+  twilioCallback,
+  twilioCallbackUrl,
+  twilioClient,
+  twilioDedupKey,
+  twilioProviderError,
+  verifyTwilioSignature,
+} from '../twilio-common.js';
 import twilio from 'twilio';
 import type { ReceiptOutcome } from '#libs/core';
 import { ProviderError } from '#libs/core';
 import type { InboundRequest, InboundResult, WebhookOwner } from '../inbound.js';
-import { headerValue } from '../inbound.js';
 import type { Json, NormalisedReceipt, OutboundSms, SendResult, SmsProvider } from '../provider.js';
-import { createTwilioHttpClient } from './twilio-http-client.js';
 
 export interface TwilioSettings {
   accountSid: string;
@@ -60,11 +65,6 @@ function describe(m: TwilioMessageLike): Json {
   };
 }
 
-/** HTTP statuses after which the same request may succeed later. */
-function retryableStatus(status: number | undefined): boolean {
-  return status === undefined || status === 408 || status === 429 || status >= 500;
-}
-
 /** SMS through the official `twilio` client; it owns its status callbacks (`/webhooks/<name>`). */
 export class TwilioSmsProvider implements SmsProvider, WebhookOwner {
   readonly channel = 'sms' as const;
@@ -80,14 +80,7 @@ export class TwilioSmsProvider implements SmsProvider, WebhookOwner {
     /** `twilio`, or e.g. `twilio-secondary` for a second account (receipts are matched by name). */
     readonly name = 'twilio',
   ) {
-    const httpClient = settings.apiBaseUrl
-      ? createTwilioHttpClient(settings.apiBaseUrl, { timeoutMs: settings.timeoutMs })
-      : undefined;
-    this.client = twilio(settings.accountSid, settings.authToken, {
-      ...(httpClient ? { httpClient } : {}),
-      timeout: settings.timeoutMs,
-      autoRetry: false,
-    });
+    this.client = twilioClient(settings);
   }
 
   async send(message: OutboundSms): Promise<SendResult> {
@@ -116,13 +109,7 @@ export class TwilioSmsProvider implements SmsProvider, WebhookOwner {
   }
 
   private toProviderError(err: unknown, request: Json): ProviderError {
-    const e = err as { status?: number; code?: number | string; message?: string };
-    const status = typeof e.status === 'number' ? e.status : undefined;
-    return new ProviderError(`twilio: ${e.message ?? String(err)}`, retryableStatus(status), {
-      httpStatus: status ?? null,
-      providerCode: e.code ?? null,
-      request,
-    });
+    return twilioProviderError('twilio', err, request);
   }
 
   async poll(providerMessageId: string): Promise<NormalisedReceipt | null> {
@@ -172,15 +159,13 @@ export class TwilioSmsProvider implements SmsProvider, WebhookOwner {
 
   /** Where Twilio posts this message's status: our id rides along (`nid`), signed with the URL. */
   callbackUrl(message: OutboundSms): string {
-    return `${message.webhookBaseUrl}/${this.webhookName}?nid=${message.notificationId}`;
+    return twilioCallbackUrl(message, this.webhookName);
   }
 
   /** A status callback: `X-Twilio-Signature` over the exact public URL and the form parameters. */
   async receive(req: InboundRequest): Promise<InboundResult> {
-    const params: Record<string, string> = {};
-    for (const [k, v] of new URLSearchParams(req.body.toString('utf8'))) params[k] = v;
-    const signature = headerValue(req, 'x-twilio-signature');
-    if (!this.verifySignature(signature, req.url, params)) {
+    const { params, signature, verified } = twilioCallback(req, this.settings.authToken);
+    if (!verified) {
       return { ok: false, status: 403, reason: `Invalid X-Twilio-Signature (${signature ? 'bad' : 'none'})` };
     }
     const nid = req.query.nid;
@@ -194,22 +179,15 @@ export class TwilioSmsProvider implements SmsProvider, WebhookOwner {
 
   /** Verifies `X-Twilio-Signature` against the exact public URL Twilio called. */
   verifySignature(signature: string | undefined, url: string, params: Record<string, string>): boolean {
-    if (!signature) return false;
-    return twilio.validateRequest(this.settings.authToken, signature, url, params);
+    return verifyTwilioSignature(this.settings.authToken, signature, url, params);
   }
 
   /** Normalises a status callback (form parameters) into a receipt. */
   parseStatusCallback(params: Record<string, string>, notificationId: string | null): NormalisedReceipt {
     const status = params.MessageStatus ?? params.SmsStatus ?? '';
     const sid = params.MessageSid ?? params.SmsSid ?? '';
-    // Twilio callbacks carry no event id: the same sid and status with the same parameters is
-    // the same callback (a retry or a replay).
-    const sorted = Object.keys(params)
-      .sort()
-      .map((k) => [k, params[k]]);
-    const digest = createHash('sha256').update(JSON.stringify(sorted)).digest('hex');
     return {
-      dedupKey: `${this.name}:${sid}:${status}:${digest}`,
+      dedupKey: twilioDedupKey(this.name, sid, status, params),
       provider: this.name,
       providerMessageId: params.MessageSid ?? params.SmsSid ?? null,
       notificationId,

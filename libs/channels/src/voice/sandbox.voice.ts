@@ -1,28 +1,19 @@
+import { SandboxReceipts } from '../sandbox-receipts.js';
 import { ProviderError } from '#libs/core';
-import type {
-  ChannelProvider,
-  NormalisedReceipt,
-  OutboundMessage,
-  ReceiptSink,
-  SendResult,
-} from '../provider.js';
+import type { ChannelProvider, NormalisedReceipt, OutboundMessage, SendResult } from '../provider.js';
 
 /**
  * Sandbox voice: places no call; reports `sent` (ringing) and then `delivered` (answered), or
  * `undelivered` (no answer) for numbers ending in 0000, after a short delay. The call id is
  * derived from ours, so a retried send never rings twice. Every receipt is marked `sandbox`.
  */
-export class SandboxVoiceProvider implements ChannelProvider {
+export class SandboxVoiceProvider extends SandboxReceipts implements ChannelProvider {
   readonly name = 'sandbox-voice';
   readonly channel = 'voice' as const;
   readonly sandbox = true;
-  private sink: ReceiptSink | null = null;
-  private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(private readonly receiptDelayMs: number) {}
-
-  setReceiptSink(sink: ReceiptSink): void {
-    this.sink = sink;
+  constructor(private readonly receiptDelayMs: number) {
+    super();
   }
 
   static callId(notificationId: string): string {
@@ -52,12 +43,7 @@ export class SandboxVoiceProvider implements ChannelProvider {
     outcome: 'sent' | 'delivered' | 'undelivered',
     delay: number,
   ) {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      void this.sink?.(this.receipt(id, message.notificationId, outcome)).catch(() => undefined);
-    }, delay);
-    t.unref();
-    this.timers.add(t);
+    this.later(delay, () => this.receipt(id, message.notificationId, outcome));
   }
 
   private receipt(
@@ -88,10 +74,5 @@ export class SandboxVoiceProvider implements ChannelProvider {
   async findSent(): Promise<SendResult | null> {
     // Calls are idempotent by construction (the id is derived from ours): placing it again is safe.
     return null;
-  }
-
-  stop(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
   }
 }

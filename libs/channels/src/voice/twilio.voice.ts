@@ -1,11 +1,17 @@
+import {
+  twilioCallback,
+  twilioCallbackUrl,
+  twilioClient,
+  twilioDedupKey,
+  twilioProviderError,
+  verifyTwilioSignature,
+} from '../twilio-common.js';
 import { createHash } from 'node:crypto';
 import twilio from 'twilio';
 import type { ReceiptOutcome } from '#libs/core';
 import { ProviderError } from '#libs/core';
 import type { InboundRequest, InboundResult, WebhookOwner } from '../inbound.js';
-import { headerValue } from '../inbound.js';
 import type { ChannelProvider, Json, NormalisedReceipt, OutboundMessage, SendResult } from '../provider.js';
-import { createTwilioHttpClient } from '../sms/twilio-http-client.js';
 
 export interface TwilioVoiceSettings {
   accountSid: string;
@@ -107,11 +113,6 @@ function describe(c: TwilioCallLike): Json {
   };
 }
 
-/** HTTP statuses after which the same request may succeed later. */
-function retryableStatus(status: number | undefined): boolean {
-  return status === undefined || status === 408 || status === 429 || status >= 500;
-}
-
 /** Parses Twilio's RFC 2822 `Timestamp`; null when absent or unreadable. */
 function parseTimestamp(value: string | undefined): Date | null {
   if (!value) return null;
@@ -138,14 +139,7 @@ export class TwilioVoiceProvider implements ChannelProvider, WebhookOwner {
     /** `twilio-voice`, or another name for a second account (receipts are matched by name). */
     readonly name = 'twilio-voice',
   ) {
-    const httpClient = settings.apiBaseUrl
-      ? createTwilioHttpClient(settings.apiBaseUrl, { timeoutMs: settings.timeoutMs })
-      : undefined;
-    this.client = twilio(settings.accountSid, settings.authToken, {
-      ...(httpClient ? { httpClient } : {}),
-      timeout: settings.timeoutMs,
-      autoRetry: false,
-    });
+    this.client = twilioClient(settings);
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {
@@ -179,13 +173,7 @@ export class TwilioVoiceProvider implements ChannelProvider, WebhookOwner {
   }
 
   private toProviderError(err: unknown, request: Json): ProviderError {
-    const e = err as { status?: number; code?: number | string; message?: string };
-    const status = typeof e.status === 'number' ? e.status : undefined;
-    return new ProviderError(`${this.name}: ${e.message ?? String(err)}`, retryableStatus(status), {
-      httpStatus: status ?? null,
-      providerCode: e.code ?? null,
-      request,
-    });
+    return twilioProviderError(this.name, err, request);
   }
 
   async poll(providerMessageId: string): Promise<NormalisedReceipt | null> {
@@ -247,15 +235,13 @@ export class TwilioVoiceProvider implements ChannelProvider, WebhookOwner {
 
   /** Where Twilio posts this call's progress: our id rides along (`nid`), signed with the URL. */
   callbackUrl(message: OutboundMessage): string {
-    return `${message.webhookBaseUrl}/${this.webhookName}?nid=${message.notificationId}`;
+    return twilioCallbackUrl(message, this.webhookName);
   }
 
   /** A status callback: `X-Twilio-Signature` over the exact public URL and the form parameters. */
   async receive(req: InboundRequest): Promise<InboundResult> {
-    const params: Record<string, string> = {};
-    for (const [k, v] of new URLSearchParams(req.body.toString('utf8'))) params[k] = v;
-    const signature = headerValue(req, 'x-twilio-signature');
-    if (!this.verifySignature(signature, req.url, params)) {
+    const { params, signature, verified } = twilioCallback(req, this.settings.authToken);
+    if (!verified) {
       return { ok: false, status: 403, reason: `Invalid X-Twilio-Signature (${signature ? 'bad' : 'none'})` };
     }
     if (!params.CallSid || !params.CallStatus) {
@@ -272,8 +258,7 @@ export class TwilioVoiceProvider implements ChannelProvider, WebhookOwner {
 
   /** Verifies `X-Twilio-Signature` against the exact public URL Twilio called. */
   verifySignature(signature: string | undefined, url: string, params: Record<string, string>): boolean {
-    if (!signature) return false;
-    return twilio.validateRequest(this.settings.authToken, signature, url, params);
+    return verifyTwilioSignature(this.settings.authToken, signature, url, params);
   }
 
   /** Normalises a call status callback (form parameters) into a receipt. */
@@ -287,12 +272,8 @@ export class TwilioVoiceProvider implements ChannelProvider, WebhookOwner {
     const answeredBy = params.AnsweredBy;
     // Twilio callbacks carry no event id: the same sid and status with the same parameters is
     // the same callback (a retry or a replay). SequenceNumber and Timestamp are among them.
-    const sorted = Object.keys(params)
-      .sort()
-      .map((k) => [k, params[k]]);
-    const digest = createHash('sha256').update(JSON.stringify(sorted)).digest('hex');
     return {
-      dedupKey: `${this.name}:${sid}:${status}:${digest}`,
+      dedupKey: twilioDedupKey(this.name, sid, status, params),
       provider: this.name,
       providerMessageId: sid || null,
       notificationId,
