@@ -3,6 +3,7 @@ import { EvidenceBundleService } from './bundle.service.js';
 import { CheckpointService } from './checkpoint.service.js';
 import { EvidenceSigningKeys } from './signer.js';
 import { LegalEvidenceService } from './eligibility.service.js';
+import { EvidenceRepository } from './evidence.repository.js';
 import { EvidenceService } from './evidence.service.js';
 import { RetentionService } from './retention.js';
 import { CheckpointAnchor } from './transparency/anchor.js';
@@ -10,6 +11,7 @@ import { EvidenceIntegrity } from './transparency/integrity.service.js';
 import { WitnessPublisher } from './transparency/witnesses.js';
 
 const PROVIDERS = [
+  EvidenceRepository,
   EvidenceService,
   EvidenceSigningKeys,
   CheckpointService,

@@ -1,5 +1,6 @@
 export * from './chain.js';
 export * from './evidence.service.js';
+export * from './evidence.repository.js';
 export * from './evidence.module.js';
 export * from './merkle.js';
 export * from './log/proofs.js';
