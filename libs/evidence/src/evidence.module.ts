@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { EvidenceBundleService } from './bundle.service.js';
+import { CheckpointRepository } from './checkpoint.repository.js';
 import { CheckpointService } from './checkpoint.service.js';
 import { EvidenceSigningKeys } from './signer.js';
 import { LegalEvidenceService } from './eligibility.service.js';
@@ -14,6 +15,7 @@ const PROVIDERS = [
   EvidenceRepository,
   EvidenceService,
   EvidenceSigningKeys,
+  CheckpointRepository,
   CheckpointService,
   EvidenceBundleService,
   LegalEvidenceService,

@@ -12,6 +12,7 @@ export * from './tsa.js';
 export * from './bundle.js';
 export * from './bundle-verify.js';
 export * from './checkpoint.service.js';
+export * from './checkpoint.repository.js';
 export * from './bundle.service.js';
 export * from './eligibility.js';
 export * from './eligibility.service.js';
