@@ -9,6 +9,7 @@ import { EvidenceService } from './evidence.service.js';
 import { RetentionService } from './retention.js';
 import { CheckpointAnchor } from './transparency/anchor.js';
 import { EvidenceIntegrity } from './transparency/integrity.service.js';
+import { LogRepository, WitnessRepository } from './transparency/log.repository.js';
 import { WitnessPublisher } from './transparency/witnesses.js';
 
 const PROVIDERS = [
@@ -20,7 +21,9 @@ const PROVIDERS = [
   EvidenceBundleService,
   LegalEvidenceService,
   RetentionService,
+  LogRepository,
   EvidenceIntegrity,
+  WitnessRepository,
   WitnessPublisher,
   CheckpointAnchor,
 ];
