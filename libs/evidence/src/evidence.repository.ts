@@ -225,4 +225,106 @@ export class EvidenceRepository {
       [notificationId],
     );
   }
+
+  /** Events of a case with `afterSeq < seq <= upToSeq`, up to `take`, in seq order (bundle pages). */
+  caseEventsUpTo(caseId: string, afterSeq: number, upToSeq: number, take: number): Promise<EventRow[]> {
+    return this.db.rows<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM evidence_events WHERE case_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+      [caseId, afterSeq, upToSeq, take],
+    );
+  }
+
+  /**
+   * The SETs a bundle of the case up to `upToSeq` carries, after SET id `afterId`, 500 at a time by
+   * id: those covering some of its events, and every adoption of pre-transparency events.
+   */
+  bundleSets(
+    afterId: number,
+    caseId: string,
+    upToSeq: number,
+  ): Promise<{ id: number | string; body: string; signature: string }[]> {
+    return this.db.rows<{ id: number | string; body: string; signature: string }>(
+      `SELECT s.id, s.body, s.signature FROM evidence_sets s
+           WHERE s.id > ? AND (s.id IN (SELECT c.set_id FROM evidence_set_cases c WHERE c.case_id = ? AND c.from_seq <= ?)
+              OR s.body LIKE '{"adopts":%')
+           ORDER BY s.id LIMIT 500`,
+      [afterId, caseId, upToSeq],
+    );
+  }
+
+  /**
+   * A stored artifact an evidence event references by hash (`artifacts` is written by the
+   * notification pipeline; the ledger only reads it back for bundles).
+   */
+  async artifact(sha256: string): Promise<{ content: Buffer; media_type: string } | undefined> {
+    const [row] = await this.db.rows<{ content: Buffer; media_type: string }>(
+      'SELECT content, media_type FROM artifacts WHERE sha256 = ?',
+      [sha256],
+    );
+    return row;
+  }
+
+  /** The head seq of a case on `tx` (undefined when the case has no head row). */
+  async headSeq(tx: SqlRunner, caseId: string): Promise<number | string | undefined> {
+    const [head] = await tx.rows<{ last_seq: number | string }>(
+      'SELECT last_seq FROM case_heads WHERE case_id = ?',
+      [caseId],
+    );
+    return head?.last_seq;
+  }
+
+  /**
+   * Heads with evidence whose case id matches the LIKE `pattern` (`\` escapes), after case id
+   * `after`, in case-id order.
+   */
+  headsLike(
+    pattern: string,
+    after: string,
+    limit: number,
+  ): Promise<
+    { case_id: string; last_seq: number | string; last_hash: string; updated_at: number | string }[]
+  > {
+    return this.db.rows<{
+      case_id: string;
+      last_seq: number | string;
+      last_hash: string;
+      updated_at: number | string;
+    }>(
+      "SELECT case_id, last_seq, last_hash, updated_at FROM case_heads WHERE case_id LIKE ? ESCAPE '\\' AND case_id > ? AND last_seq > 0 ORDER BY case_id LIMIT ?",
+      [pattern, after, limit],
+    );
+  }
+
+  /** Up to `take` case ids after `after`, in case-id order (every head, with evidence or not). */
+  async caseIdsAfter(after: string, take: number): Promise<string[]> {
+    const rows = await this.db.rows<{ case_id: string }>(
+      'SELECT case_id FROM case_heads WHERE case_id > ? ORDER BY case_id LIMIT ?',
+      [after, take],
+    );
+    return rows.map((r) => r.case_id);
+  }
+
+  /** Heads with evidence last moved before `before` (ms), after case id `after`, in case-id order. */
+  headsIdleSince(
+    before: number,
+    after: string,
+    limit: number,
+  ): Promise<{ case_id: string; last_seq: number | string; updated_at: number | string }[]> {
+    return this.db.rows<{ case_id: string; last_seq: number | string; updated_at: number | string }>(
+      'SELECT case_id, last_seq, updated_at FROM case_heads WHERE updated_at < ? AND case_id > ? AND last_seq > 0 ORDER BY case_id LIMIT ?',
+      [before, after, limit],
+    );
+  }
+
+  /**
+   * Which of `caseIds` (at most a chunk) are under an active legal hold at `now` (`case_holds` is
+   * written by the notification pipeline; retention only reads it).
+   */
+  async legallyHeld(now: number, caseIds: string[]): Promise<string[]> {
+    const holds = await this.db.rows<{ case_id: string }>(
+      `SELECT DISTINCT case_id FROM case_holds WHERE kind = 'legal_hold' AND released_at IS NULL AND (until_at IS NULL OR until_at > ?) AND case_id IN (${caseIds.map(() => '?').join(', ')})`,
+      [now, ...caseIds],
+    );
+    return holds.map((h) => h.case_id);
+  }
 }

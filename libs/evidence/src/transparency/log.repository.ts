@@ -205,6 +205,22 @@ export class LogRepository {
     return r;
   }
 
+  /**
+   * Up to 1000 log leaves of a case with `afterSeq < seq <= upToSeq` among the first `size` leaves,
+   * in seq order (a bundle's inclusion proofs).
+   */
+  caseLeaves(
+    caseId: string,
+    afterSeq: number,
+    upToSeq: number,
+    size: number,
+  ): Promise<{ idx: number | string; seq: number | string }[]> {
+    return this.db.rows<{ idx: number | string; seq: number | string }>(
+      'SELECT idx, seq FROM log_leaves WHERE case_id = ? AND seq > ? AND seq <= ? AND idx < ? ORDER BY seq LIMIT 1000',
+      [caseId, afterSeq, upToSeq, size],
+    );
+  }
+
   // --- What the check reads of SETs and checkpoints ---
 
   /** The highest SET id, null when there is none. */
@@ -351,6 +367,15 @@ export class WitnessRepository {
       [checkpointId],
     );
     return n;
+  }
+
+  /** Log sizes of the notes of checkpoints before `checkpointId` smaller than `size`, ascending. */
+  async earlierNoteSizes(checkpointId: number, size: number): Promise<number[]> {
+    const rows = await this.db.rows<{ log_size: number | string }>(
+      'SELECT DISTINCT log_size FROM checkpoint_notes WHERE checkpoint_id < ? AND log_size < ? ORDER BY log_size',
+      [checkpointId, size],
+    );
+    return rows.map((r) => Number(r.log_size));
   }
 
   /** The cosignatures received for a checkpoint, in arrival order. */
