@@ -17,6 +17,8 @@ describe('EvidenceRepository on SQLite', () => {
   let ds: DataSource;
   let db: Db;
   let repo: EvidenceRepository;
+  /** The SETs the SET test stores: the adoption `a` (covers S-0..S-699 at 1..2) and `b` (S-0 at 3). */
+  const setIds = { a: 0, b: 0 };
 
   const event = (caseId: string, seq: number, notificationId: string | null = null): EventInsert => ({
     caseId,
@@ -141,6 +143,7 @@ describe('EvidenceRepository on SQLite', () => {
       await repo.insertSetCases(tx, b, [['S-0', 3, 3]]);
       return [a, b];
     });
+    Object.assign(setIds, { a, b });
     expect(b).toBeGreaterThan(a);
     expect((await repo.setIdsOfCase('S-0')).sort()).toEqual([a, b]);
     expect(await repo.setIdsOfCase('S-699')).toEqual([a]);
@@ -153,5 +156,71 @@ describe('EvidenceRepository on SQLite', () => {
     ]);
     expect(await repo.setsByIds([])).toEqual([]);
     expect(await repo.adoptionSets()).toEqual([{ body: '{"adopts":1}', signature: 'sig-a' }]);
+  });
+
+  it('serves the read side: bounded event pages, SETs of a bundle, artifacts, head searches, legal holds', async () => {
+    expect((await repo.caseEventsUpTo('C-b', 0, 2, 10)).map((r) => Number(r.seq))).toEqual([1, 2]);
+    expect((await repo.caseEventsUpTo('C-b', 1, 3, 1)).map((r) => Number(r.seq))).toEqual([2]);
+
+    // A bundle carries the SETs covering its events up to its seq, and every adoption.
+    const ids = (rows: { id: number | string }[]) => rows.map((r) => Number(r.id));
+    expect(ids(await repo.bundleSets(0, 'S-0', 2))).toEqual([setIds.a]);
+    expect(ids(await repo.bundleSets(0, 'S-0', 3))).toEqual([setIds.a, setIds.b]);
+    expect(ids(await repo.bundleSets(setIds.a, 'S-0', 3))).toEqual([setIds.b]);
+    expect(ids(await repo.bundleSets(0, 'C-none', 9))).toEqual([setIds.a]);
+
+    await db.exec(
+      'INSERT INTO artifacts (sha256, media_type, size, content, created_at) VALUES (?, ?, ?, ?, ?)',
+      ['ab'.repeat(32), 'text/plain', 3, Buffer.from('abc'), 1],
+    );
+    const art = await repo.artifact('ab'.repeat(32));
+    expect(art?.media_type).toBe('text/plain');
+    expect(Buffer.from(art?.content ?? []).toString()).toBe('abc');
+    expect(await repo.artifact('cd'.repeat(32))).toBeUndefined();
+
+    // Case ids with LIKE wildcards in them: `%` sorts before `_` before letters.
+    const cases = ['R%2', 'R_1', 'Rx3'];
+    await db.transaction(async (tx) => {
+      await repo.lockHeads(tx, cases, GENESIS_HASH, 10);
+      await repo.insertEvents(
+        tx,
+        cases.map((c) => event(c, 1)),
+      );
+      await sign(
+        tx,
+        cases.map((c) => [c, 1, 1]),
+      );
+      await repo.advanceHeads(
+        tx,
+        cases.map((c) => [c, { seq: 1, hash: `h-${c}-1` }]),
+        10,
+      );
+      expect(Number(await repo.headSeq(tx, 'R_1'))).toBe(1);
+      expect(Number(await repo.headSeq(tx, 'C-b'))).toBe(0);
+      expect(await repo.headSeq(tx, 'C-none')).toBeUndefined();
+    });
+    const heads = (rows: { case_id: string }[]) => rows.map((r) => r.case_id);
+    expect(heads(await repo.headsLike('R%', '', 10))).toEqual(cases);
+    expect(heads(await repo.headsLike('R\\_%', '', 10))).toEqual(['R_1']);
+    expect(heads(await repo.headsLike('R%', 'R%2', 1))).toEqual(['R_1']);
+    // Heads still at seq 0 are no case with evidence.
+    expect(heads(await repo.headsLike('C-%', '', 10))).toEqual(['C-a']);
+    expect(await repo.caseIdsAfter('R', 2)).toEqual(['R%2', 'R_1']);
+    expect(await repo.caseIdsAfter('Rx3', 1)).toEqual([]);
+    expect(heads(await repo.headsIdleSince(11, 'R', 10))).toEqual(cases);
+    expect(heads(await repo.headsIdleSince(10, 'R', 10))).toEqual([]);
+    expect(heads(await repo.headsIdleSince(3, '', 10))).toEqual(['C-a']);
+
+    const hold = (id: string, caseId: string, kind: string, until: number | null, released: number | null) =>
+      db.exec(
+        'INSERT INTO case_holds (id, case_id, kind, until_at, created_by, created_at, released_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [id, caseId, kind, until, 'spec', 1, released],
+      );
+    await hold('h1', 'R_1', 'legal_hold', null, null);
+    await hold('h2', 'R%2', 'legal_hold', null, 50);
+    await hold('h3', 'Rx3', 'legal_hold', 90, null);
+    await hold('h4', 'Rx3', 'contact_hold', null, null);
+    expect(await repo.legallyHeld(100, cases)).toEqual(['R_1']);
+    expect((await repo.legallyHeld(80, cases)).sort()).toEqual(['R_1', 'Rx3']);
   });
 });
