@@ -159,6 +159,9 @@ export class EvidenceBundleService {
   /** Notices summarised in the certificate; the rest are counted. */
   static readonly CERTIFICATE_MAX_NOTICES = 200;
 
+  /** Injected by Nest; code that builds the service by hand gets them over `db`. */
+  private readonly repo: { evidence: EvidenceRepository; logs: LogRepository; notes: WitnessRepository };
+
   constructor(
     db: Db,
     private readonly checkpoints: CheckpointService,
@@ -176,9 +179,6 @@ export class EvidenceBundleService {
       notes: notes ?? new WitnessRepository(db),
     };
   }
-
-  /** Injected by Nest; code that builds the service by hand gets them over `db`. */
-  private readonly repo: { evidence: EvidenceRepository; logs: LogRepository; notes: WitnessRepository };
 
   /**
    * The global log's part of the bundle for checkpoint `checkpointId` (bundle-log.ts), or undefined
