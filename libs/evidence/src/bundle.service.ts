@@ -1,4 +1,5 @@
-import { type EventRow, toEvent } from './evidence.service.js';
+import { toEvent } from './evidence.service.js';
+import { EvidenceRepository } from './evidence.repository.js';
 import type { Writable } from 'node:stream';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
@@ -17,6 +18,7 @@ import {
 } from './certificate.js';
 import type { CaseInclusionProof } from './merkle.js';
 import type { BundleLog, InclusionLine } from './bundle-log.js';
+import { LogRepository, WitnessRepository } from './transparency/log.repository.js';
 import { WitnessPublisher } from './transparency/witnesses.js';
 
 /**
@@ -157,14 +159,26 @@ export class EvidenceBundleService {
   /** Notices summarised in the certificate; the rest are counted. */
   static readonly CERTIFICATE_MAX_NOTICES = 200;
 
+  /** Injected by Nest; code that builds the service by hand gets them over `db`. */
+  private readonly repo: { evidence: EvidenceRepository; logs: LogRepository; notes: WitnessRepository };
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly checkpoints: CheckpointService,
     private readonly keys: EvidenceSigningKeys,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Optional() private readonly witnesses?: WitnessPublisher,
-  ) {}
+    @Optional() evidence?: EvidenceRepository,
+    @Optional() logs?: LogRepository,
+    @Optional() notes?: WitnessRepository,
+  ) {
+    this.repo = {
+      evidence: evidence ?? new EvidenceRepository(db),
+      logs: logs ?? new LogRepository(db),
+      notes: notes ?? new WitnessRepository(db),
+    };
+  }
 
   /**
    * The global log's part of the bundle for checkpoint `checkpointId` (bundle-log.ts), or undefined
@@ -176,20 +190,14 @@ export class EvidenceBundleService {
     const size = cosigned.size;
     // The tree the checkpoint was just made with when there is one: the log is not read again.
     const tree = await this.checkpoints.logTree(size);
-    const earlier = await this.db.rows<{ log_size: number | string }>(
-      'SELECT DISTINCT log_size FROM checkpoint_notes WHERE checkpoint_id < ? AND log_size < ? ORDER BY log_size',
-      [checkpointId, size],
-    );
+    const earlier = await this.repo.notes.earlierNoteSizes(checkpointId, size);
     const b64 = (p: Buffer[]) => p.map((x) => x.toString('base64'));
-    const db = this.db;
+    const { evidence, logs } = this.repo;
     // Streamed a page at a time: a case of a million events never holds its proofs in memory.
     async function* inclusion(): AsyncGenerator<InclusionLine> {
       let after = 0;
       for (;;) {
-        const rows = await db.rows<{ idx: number | string; seq: number | string }>(
-          'SELECT idx, seq FROM log_leaves WHERE case_id = ? AND seq > ? AND seq <= ? AND idx < ? ORDER BY seq LIMIT 1000',
-          [caseId, after, upToSeq, size],
-        );
+        const rows = await logs.caseLeaves(caseId, after, upToSeq, size);
         for (const m of rows) {
           yield {
             seq: Number(m.seq),
@@ -204,13 +212,7 @@ export class EvidenceBundleService {
     async function* sets(): AsyncGenerator<{ body: string; signature: string }> {
       let after = 0;
       for (;;) {
-        const rows = await db.rows<{ id: number | string; body: string; signature: string }>(
-          `SELECT s.id, s.body, s.signature FROM evidence_sets s
-           WHERE s.id > ? AND (s.id IN (SELECT c.set_id FROM evidence_set_cases c WHERE c.case_id = ? AND c.from_seq <= ?)
-              OR s.body LIKE '{"adopts":%')
-           ORDER BY s.id LIMIT 500`,
-          [after, caseId, upToSeq],
-        );
+        const rows = await evidence.bundleSets(after, caseId, upToSeq);
         for (const r of rows) yield { body: r.body, signature: r.signature };
         if (rows.length < 500) return;
         after = Number(rows[rows.length - 1].id);
@@ -221,7 +223,6 @@ export class EvidenceBundleService {
       sets: sets(),
       inclusion: inclusion(),
       consistency: earlier
-        .map((e) => Number(e.log_size))
         .filter((from) => from > 0)
         .map((from) => ({ from, proof: b64(tree.consistencyProof(from, size)) })),
     };
@@ -231,10 +232,7 @@ export class EvidenceBundleService {
   async *events(caseId: string, upToSeq = 2_147_483_647, pageSize = 1000): AsyncGenerator<ChainedEvent> {
     let after = 0;
     for (;;) {
-      const rows = await this.db.rows<EventRow>(
-        'SELECT case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_events WHERE case_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
-        [caseId, after, upToSeq, pageSize],
-      );
+      const rows = await this.repo.evidence.caseEventsUpTo(caseId, after, upToSeq, pageSize);
       for (const r of rows) yield toEvent(r);
       if (rows.length < pageSize) return;
       after = Number(rows[rows.length - 1].seq);
@@ -244,10 +242,7 @@ export class EvidenceBundleService {
   /** Artifacts read one at a time (the content of one is in memory while it is written). */
   async *artifacts(refs: readonly ArtifactRef[]): AsyncGenerator<BundleArtifact> {
     for (const ref of refs) {
-      const [row] = await this.db.rows<{ content: Buffer; media_type: string }>(
-        'SELECT content, media_type FROM artifacts WHERE sha256 = ?',
-        [ref.sha256],
-      );
+      const row = await this.repo.evidence.artifact(ref.sha256);
       if (!row) {
         this.log.warn(
           `artifact ${ref.sha256} (${ref.name}, seq ${ref.seq}) is missing from the artifacts table`,

@@ -10,6 +10,7 @@ import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock, NotFoundError } from '#libs/core';
 import { Db, type SqlRunner } from '#libs/persistence';
 import { type PeriodicTaskHandle, PeriodicTasks } from '#libs/queue';
+import { type CheckpointRow, CheckpointRepository } from './checkpoint.repository.js';
 import { MerkleLevels } from './log/proofs.js';
 import { type CaseHead, CaseHeadTree, type CaseInclusionProof } from './merkle.js';
 import { EvidenceSigningKeys } from './signer.js';
@@ -69,26 +70,6 @@ export function checkpointView(c: StoredCheckpoint) {
   };
 }
 
-interface CheckpointRow {
-  id: number | string;
-  body: string;
-  signature: string;
-  reason: string;
-  tsa_token: Buffer | null;
-  tsa_gen_time: string | null;
-  tsa_error: string | null;
-}
-
-interface HeadRow {
-  case_id: string;
-  seq: number | string;
-  hash: string;
-}
-
-const COLUMNS = 'id, body, signature, reason, tsa_token, tsa_gen_time, tsa_error';
-/** Arbitrary constant for the checkpoint advisory lock (PostgreSQL). */
-const CHECKPOINT_LOCK = 7_340_212;
-
 function toStored(r: CheckpointRow): StoredCheckpoint {
   const checkpoint = JSON.parse(r.body) as SignedCheckpoint['checkpoint'];
   return {
@@ -110,7 +91,9 @@ export class CheckpointService {
   /** The stored log's tree as the last checkpoint made here left it (append-only: its prefixes stay valid). */
   private cachedLog?: MerkleLevels;
   private readonly integrity: EvidenceIntegrity;
+  private readonly repo: CheckpointRepository;
 
+  /** `repo` is injected by Nest; code that builds the service by hand gets one over `db`. */
   constructor(
     private readonly db: Db,
     private readonly keys: EvidenceSigningKeys,
@@ -119,8 +102,10 @@ export class CheckpointService {
     @Optional() integrity?: EvidenceIntegrity,
     @Optional() private readonly witnesses?: WitnessPublisher,
     @Optional() private readonly anchor?: CheckpointAnchor,
+    @Optional() repo?: CheckpointRepository,
   ) {
     this.integrity = integrity ?? new EvidenceIntegrity(db, keys, clock, anchor);
+    this.repo = repo ?? new CheckpointRepository(db);
   }
 
   /**
@@ -152,15 +137,11 @@ export class CheckpointService {
         });
         stored.tsaToken = token;
         stored.tsaGenTime = parseTimeStampResponse(token).genTime;
-        await this.db.exec('UPDATE checkpoints SET tsa_token = ?, tsa_gen_time = ? WHERE id = ?', [
-          token,
-          stored.tsaGenTime,
-          made.id,
-        ]);
+        await this.repo.setTimestamp(made.id, token, stored.tsaGenTime);
       } catch (err) {
         stored.tsaError = (err instanceof Error ? err.message : String(err)).slice(0, 500);
         this.log.warn(`checkpoint ${made.id}: time stamp from ${tsaUrl} failed: ${stored.tsaError}`);
-        await this.db.exec('UPDATE checkpoints SET tsa_error = ? WHERE id = ?', [stored.tsaError, made.id]);
+        await this.repo.setTimestampError(made.id, stored.tsaError);
       }
     }
     if (this.witnesses) {
@@ -199,14 +180,13 @@ export class CheckpointService {
     stored: MerkleLevels,
   ): Promise<{ id: number; signed: SignedCheckpoint; tree: CaseHeadTree; log: MerkleLevels } | null> {
     return this.db.transaction(async (tx) => {
-      if (this.db.dialect === 'postgres') await tx.rows('SELECT pg_advisory_xact_lock(?)', [CHECKPOINT_LOCK]);
-      const heads = (
-        await tx.rows<{ case_id: string; last_seq: number | string; last_hash: string }>(
-          'SELECT case_id, last_seq, last_hash FROM case_heads WHERE last_seq > 0',
-        )
-      ).map((r) => ({ caseId: r.case_id, seq: Number(r.last_seq), hash: r.last_hash }));
-      const [last] = await tx.rows<{ id: number | string }>('SELECT MAX(id) AS id FROM checkpoints');
-      const lastId = last?.id === null || last?.id === undefined ? 0 : Number(last.id);
+      await this.repo.lock(tx);
+      const heads = (await this.repo.heads(tx)).map((r) => ({
+        caseId: r.case_id,
+        seq: Number(r.last_seq),
+        hash: r.last_hash,
+      }));
+      const lastId = await this.repo.lastId(tx);
       const previous = lastId > 0 ? await this.leavesAt(tx, lastId) : new Map<string, CaseHead>();
       const changed = heads.filter((h) => previous.get(h.caseId)?.hash !== h.hash);
       if (skipIfUnchanged && lastId > 0 && changed.length === 0) return null;
@@ -216,8 +196,10 @@ export class CheckpointService {
       const { extended } = await this.integrity.integrate(tx, stored);
       const log = extended ? stored : await this.integrity.storedTree(tx);
       if (lastId > 0) {
-        const [prev] = await tx.rows<{ body: string }>('SELECT body FROM checkpoints WHERE id = ?', [lastId]);
-        const p = JSON.parse(prev.body) as { logSize?: number; logRoot?: string };
+        const prev = await this.repo.body(tx, lastId);
+        // MAX(id) of this transaction, and checkpoints are append-only: it cannot be missing.
+        if (prev === undefined) throw new Error(`checkpoint ${lastId} missing under the checkpoint lock`);
+        const p = JSON.parse(prev) as { logSize?: number; logRoot?: string };
         if (p.logSize !== undefined && p.logRoot !== undefined) {
           const f = consistencyFinding(lastId, p.logSize, p.logRoot, log);
           if (f && !(await this.integrity.acknowledged(f, tx))) throw new InconsistentLogError(f);
@@ -232,40 +214,25 @@ export class CheckpointService {
         logSize: log.size,
         logRoot,
       });
-      const [row] = await tx.rows<{ id: number | string }>(
-        'INSERT INTO checkpoints (created_at, tree_size, root_hash, key_id, body, signature, reason, log_size, log_root) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id',
-        [
-          Date.parse(signed.checkpoint.createdAt),
-          tree.treeSize,
-          tree.rootHash,
-          key.keyId,
-          signed.body,
-          signed.signature,
-          reason,
-          log.size,
-          logRoot,
-        ],
-      );
-      const id = Number(row.id);
-      for (let i = 0; i < changed.length; i += 500) {
-        const part = changed.slice(i, i + 500);
-        await tx.exec(
-          `INSERT INTO checkpoint_leaves (checkpoint_id, case_id, seq, hash) VALUES ${part.map(() => '(?, ?, ?, ?)').join(', ')}`,
-          part.flatMap((h) => [id, h.caseId, h.seq, h.hash]),
-        );
-      }
+      const id = await this.repo.insert(tx, {
+        createdAt: Date.parse(signed.checkpoint.createdAt),
+        treeSize: tree.treeSize,
+        rootHash: tree.rootHash,
+        keyId: key.keyId,
+        body: signed.body,
+        signature: signed.signature,
+        reason,
+        logSize: log.size,
+        logRoot,
+      });
+      await this.repo.insertLeaves(tx, id, changed);
       return { id, signed, tree, log };
     });
   }
 
   /** The leaves of checkpoint `id`: per case, its latest leaf at or before `id`. */
   private async leavesAt(runner: SqlRunner, id: number): Promise<Map<string, CaseHead>> {
-    const rows = await runner.rows<HeadRow>(
-      `SELECT l.case_id, l.seq, l.hash FROM checkpoint_leaves l
-       JOIN (SELECT case_id, MAX(checkpoint_id) AS cp FROM checkpoint_leaves WHERE checkpoint_id <= ? GROUP BY case_id) m
-         ON m.case_id = l.case_id AND m.cp = l.checkpoint_id`,
-      [id],
-    );
+    const rows = await this.repo.leavesAt(id, runner);
     return new Map(rows.map((r) => [r.case_id, { caseId: r.case_id, seq: Number(r.seq), hash: r.hash }]));
   }
 
@@ -282,14 +249,12 @@ export class CheckpointService {
   }
 
   async latest(): Promise<StoredCheckpoint | null> {
-    const [row] = await this.db.rows<CheckpointRow>(
-      `SELECT ${COLUMNS} FROM checkpoints ORDER BY id DESC LIMIT 1`,
-    );
+    const row = await this.repo.latest();
     return row ? toStored(row) : null;
   }
 
   async get(id: number): Promise<StoredCheckpoint | null> {
-    const [row] = await this.db.rows<CheckpointRow>(`SELECT ${COLUMNS} FROM checkpoints WHERE id = ?`, [id]);
+    const row = await this.repo.get(id);
     return row ? toStored(row) : null;
   }
 
@@ -328,10 +293,7 @@ export class CheckpointService {
    */
   async covering(caseId: string): Promise<{ checkpoint: StoredCheckpoint; proof: CaseInclusionProof }> {
     await this.integrity.assertClear('evidence bundle');
-    const [head] = await this.db.rows<{ last_seq: number | string; last_hash: string }>(
-      'SELECT last_seq, last_hash FROM case_heads WHERE case_id = ? AND last_seq > 0',
-      [caseId],
-    );
+    const head = await this.repo.head(caseId);
     if (!head)
       throw new NotFoundError(`Case ${caseId} has no evidence`, [
         { path: 'caseId', message: 'unknown case' },

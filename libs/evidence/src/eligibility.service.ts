@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock, NotFoundError, ValidationError } from '#libs/core';
 import { Db } from '#libs/persistence';
@@ -8,6 +8,7 @@ import type { CertificateLang } from './certificate.js';
 import { assessEligibility, CASE_FACTS_EVENT, type EligibilityReport } from './eligibility.js';
 import { type CaseTimeline, caseTimeline } from './legal-view.js';
 import { EvidenceService } from './evidence.service.js';
+import { EvidenceRepository } from './evidence.repository.js';
 
 export interface CaseSummary {
   caseId: string;
@@ -46,13 +47,19 @@ export interface LedgerVerification {
 /** Read side for the legal team: eligibility, timelines, case search, whole-ledger verification. */
 @Injectable()
 export class LegalEvidenceService {
+  private readonly repo: EvidenceRepository;
+
+  /** `repo` is injected by Nest; code that builds the service by hand gets one over `db`. */
   constructor(
     private readonly db: Db,
     private readonly evidence: EvidenceService,
     private readonly bundles: EvidenceBundleService,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    @Optional() repo?: EvidenceRepository,
+  ) {
+    this.repo = repo ?? new EvidenceRepository(db);
+  }
 
   async eligibility(caseId: string): Promise<EligibilityReport> {
     const all: ChainedEvent[] = [];
@@ -88,11 +95,8 @@ export class LegalEvidenceService {
       source: 'api',
     };
     const [ev] = await this.db.transaction(async (tx) => {
-      const [head] = await tx.rows<{ last_seq: number | string }>(
-        'SELECT last_seq FROM case_heads WHERE case_id = ?',
-        [caseId],
-      );
-      if (!head || Number(head.last_seq) === 0) {
+      const seq = await this.repo.headSeq(tx, caseId);
+      if (seq === undefined || Number(seq) === 0) {
         throw new NotFoundError(`Case ${caseId} has no evidence`, [
           { path: 'caseId', message: 'no notice was ever accepted for this case' },
         ]);
@@ -112,15 +116,7 @@ export class LegalEvidenceService {
   /** Cases whose id starts with `prefix` (case-sensitive), in id order; `after` a case id (keyset). */
   async findCases(prefix: string, limit = 20, after?: string): Promise<CaseSummary[]> {
     const escaped = prefix.replace(/[\\%_]/g, (c) => `\\${c}`);
-    const rows = await this.db.rows<{
-      case_id: string;
-      last_seq: number | string;
-      last_hash: string;
-      updated_at: number | string;
-    }>(
-      "SELECT case_id, last_seq, last_hash, updated_at FROM case_heads WHERE case_id LIKE ? ESCAPE '\\' AND case_id > ? AND last_seq > 0 ORDER BY case_id LIMIT ?",
-      [`${escaped}%`, after ?? '', limit],
-    );
+    const rows = await this.repo.headsLike(`${escaped}%`, after ?? '', limit);
     return rows.map((r) => ({
       caseId: r.case_id,
       events: Number(r.last_seq),
@@ -147,12 +143,9 @@ export class LegalEvidenceService {
     for (;;) {
       const take = Math.min(pageSize, limit - cases);
       if (take <= 0) break;
-      const page = await this.db.rows<{ case_id: string }>(
-        'SELECT case_id FROM case_heads WHERE case_id > ? ORDER BY case_id LIMIT ?',
-        [after, take],
-      );
-      for (const { case_id } of page) {
-        const v = await this.evidence.verifyCase(case_id);
+      const page = await this.repo.caseIdsAfter(after, take);
+      for (const caseId of page) {
+        const v = await this.evidence.verifyCase(caseId);
         cases += 1;
         events += v.events;
         if (!v.ok) {
@@ -161,12 +154,9 @@ export class LegalEvidenceService {
         }
       }
       if (page.length < take) return { ok, cases, events, failures, next: null };
-      after = page[page.length - 1].case_id;
+      after = page[page.length - 1];
     }
-    const [more] = await this.db.rows<{ case_id: string }>(
-      'SELECT case_id FROM case_heads WHERE case_id > ? ORDER BY case_id LIMIT 1',
-      [after],
-    );
+    const [more] = await this.repo.caseIdsAfter(after, 1);
     return { ok, cases, events, failures, next: more ? after : null };
   }
 }

@@ -11,6 +11,7 @@ import {
   type JsonValue,
   verifyChain,
 } from './chain.js';
+import { type EventRow, EvidenceRepository } from './evidence.repository.js';
 import { EvidenceSigningKeys } from './signer.js';
 import { LEGACY_SET_KEY, openSet, type SetEntry, setBody } from './transparency/set.js';
 
@@ -22,18 +23,8 @@ export interface NewEvidence {
   occurredAt?: Date;
 }
 
-/** A row of `evidence_events` as the drivers return it. */
-export interface EventRow {
-  case_id: string;
-  seq: number | string;
-  notification_id: string | null;
-  type: string;
-  occurred_at: string;
-  recorded_at: string;
-  payload: string;
-  prev_hash: string;
-  hash: string;
-}
+/** Kept here too: callers imported the row type from the service before the repository. */
+export type { EventRow };
 
 export function toEvent(r: EventRow): ChainedEvent {
   return {
@@ -80,12 +71,17 @@ export class EvidenceService {
   private readonly setCache = new Map<number, OpenedSet | string>();
   /** Signed adoptions of pre-SET events, by the legacy row they adopt (read once per process). */
   private adoptions?: Promise<Map<number, OpenedSet>>;
+  private readonly repo: EvidenceRepository;
 
+  /** `repo` is injected by Nest; code that builds the service by hand gets one over `db`. */
   constructor(
-    private readonly db: Db,
+    db: Db,
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() private readonly keys?: EvidenceSigningKeys,
-  ) {}
+    @Optional() repo?: EvidenceRepository,
+  ) {
+    this.repo = repo ?? new EvidenceRepository(db);
+  }
 
   async append(tx: SqlRunner, caseId: string, items: NewEvidence[]): Promise<ChainedEvent[]> {
     if (items.length === 0) return [];
@@ -108,15 +104,8 @@ export class EvidenceService {
     // One statement creates missing heads and returns (and, on PostgreSQL, row-locks) every head:
     // ON CONFLICT DO UPDATE takes the row lock; rows are touched in case-id order (no deadlocks).
     const heads = new Map<string, { seq: number; hash: string }>();
-    for (let i = 0; i < cases.length; i += 500) {
-      const part = cases.slice(i, i + 500);
-      const rows = await tx.rows<{ case_id: string; last_seq: number; last_hash: string }>(
-        `INSERT INTO case_heads (case_id, last_seq, last_hash, updated_at) VALUES ${part.map(() => '(?, 0, ?, ?)').join(', ')}
-         ON CONFLICT (case_id) DO UPDATE SET updated_at = case_heads.updated_at
-         RETURNING case_id, last_seq, last_hash`,
-        part.flatMap((c) => [c, GENESIS_HASH, at]),
-      );
-      for (const r of rows) heads.set(r.case_id, { seq: Number(r.last_seq), hash: r.last_hash });
+    for (const r of await this.repo.lockHeads(tx, cases, GENESIS_HASH, at)) {
+      heads.set(r.case_id, { seq: Number(r.last_seq), hash: r.last_hash });
     }
     const all: ChainedEvent[] = [];
     const allTexts: string[] = [];
@@ -147,51 +136,21 @@ export class EvidenceService {
       newHeads.push([caseId, next]);
     }
     await this.writeSet(tx, now, all, heads, newHeads);
-    for (let i = 0; i < all.length; i += 500) {
-      const part = all.slice(i, i + 500);
-      const values: unknown[] = [];
-      part.forEach((e, k) => {
-        values.push(
-          e.caseId,
-          e.seq,
-          e.notificationId,
-          e.type,
-          e.occurredAt,
-          e.recordedAt,
-          allTexts[i + k],
-          e.prevHash,
-          e.hash,
-        );
-      });
-      await tx.exec(
-        `INSERT INTO evidence_events (case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash) VALUES ${part
-          .map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .join(', ')}`,
-        values,
-      );
-    }
-    if (newHeads.length === 1) {
-      const [[caseId, h]] = newHeads;
-      await tx.exec('UPDATE case_heads SET last_seq = ?, last_hash = ?, updated_at = ? WHERE case_id = ?', [
-        h.seq,
-        h.hash,
-        at,
-        caseId,
-      ]);
-    } else {
-      for (let i = 0; i < newHeads.length; i += 500) {
-        const part = newHeads.slice(i, i + 500);
-        await tx.exec(
-          `WITH v(case_id, seq, hash) AS (VALUES ${part.map(() => '(?, CAST(? AS INTEGER), ?)').join(', ')})
-           UPDATE case_heads SET
-             last_seq = (SELECT v.seq FROM v WHERE v.case_id = case_heads.case_id),
-             last_hash = (SELECT v.hash FROM v WHERE v.case_id = case_heads.case_id),
-             updated_at = ?
-           WHERE case_id IN (SELECT case_id FROM v)`,
-          [...part.flatMap(([c, h]) => [c, h.seq, h.hash]), at],
-        );
-      }
-    }
+    await this.repo.insertEvents(
+      tx,
+      all.map((e, k) => ({
+        caseId: e.caseId,
+        seq: e.seq,
+        notificationId: e.notificationId,
+        type: e.type,
+        occurredAt: e.occurredAt,
+        recordedAt: e.recordedAt,
+        payload: allTexts[k],
+        prevHash: e.prevHash,
+        hash: e.hash,
+      })),
+    );
+    await this.repo.advanceHeads(tx, newHeads, at);
     return result;
   }
 
@@ -213,69 +172,44 @@ export class EvidenceService {
     const signature = key
       ? (await this.keys!.signer().sign(Buffer.from(body, 'utf8'))).toString('base64')
       : '';
-    const [row] = await tx.rows<{ id: number | string }>(
-      'INSERT INTO evidence_sets (created_at, key_id, body, signature) VALUES (?, ?, ?, ?) RETURNING id',
-      [now.getTime(), keyId, body, signature],
+    const setId = await this.repo.insertSet(tx, { createdAt: now.getTime(), keyId, body, signature });
+    await this.repo.insertSetCases(
+      tx,
+      setId,
+      after.map(([c, h]) => [c, (before.get(c)?.seq ?? 0) + 1, h.seq]),
     );
-    const setId = Number(row.id);
-    for (let i = 0; i < after.length; i += 500) {
-      const part = after.slice(i, i + 500);
-      await tx.exec(
-        `INSERT INTO evidence_set_cases (set_id, case_id, from_seq, to_seq) VALUES ${part.map(() => '(?, ?, ?, ?)').join(', ')}`,
-        part.flatMap(([c, h]) => [setId, c, (before.get(c)?.seq ?? 0) + 1, h.seq]),
-      );
-    }
   }
 
   private loadAdoptions(key: { publicKey: import('node:crypto').KeyObject; keyId: string }) {
-    this.adoptions ??= this.db
-      .rows<{ body: string; signature: string }>(
-        `SELECT body, signature FROM evidence_sets WHERE body LIKE '{"adopts":%' ORDER BY id`,
-      )
-      .then((rows) => {
-        const out = new Map<number, OpenedSet>();
-        for (const r of rows) {
-          const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
-          if (opened.ok && opened.statement.prefix && opened.statement.adopts !== undefined) {
-            out.set(opened.statement.adopts, indexSet(opened.statement.entries));
-          }
+    this.adoptions ??= this.repo.adoptionSets().then((rows) => {
+      const out = new Map<number, OpenedSet>();
+      for (const r of rows) {
+        const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
+        if (opened.ok && opened.statement.prefix && opened.statement.adopts !== undefined) {
+          out.set(opened.statement.adopts, indexSet(opened.statement.entries));
         }
-        if (out.size === 0) this.adoptions = undefined; // not adopted yet: look again next time
-        return out;
-      });
+      }
+      if (out.size === 0) this.adoptions = undefined; // not adopted yet: look again next time
+      return out;
+    });
     return this.adoptions;
   }
 
   async caseEvents(caseId: string): Promise<ChainedEvent[]> {
-    const rows = await this.db.rows<EventRow>(
-      'SELECT case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_events WHERE case_id = ? ORDER BY seq',
-      [caseId],
-    );
-    return rows.map(toEvent);
+    return (await this.repo.caseEvents(caseId)).map(toEvent);
   }
 
   /** One keyset page of a case's chain in seq order: up to `take` events after seq `afterSeq`. */
   async caseEventsPage(caseId: string, afterSeq: number, take: number): Promise<ChainedEvent[]> {
-    const rows = await this.db.rows<EventRow>(
-      'SELECT case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_events WHERE case_id = ? AND seq > ? ORDER BY seq LIMIT ?',
-      [caseId, afterSeq, take],
-    );
-    return rows.map(toEvent);
+    return (await this.repo.caseEventsPage(caseId, afterSeq, take)).map(toEvent);
   }
 
   async notificationEvents(notificationId: string): Promise<ChainedEvent[]> {
-    const rows = await this.db.rows<EventRow>(
-      'SELECT case_id, seq, notification_id, type, occurred_at, recorded_at, payload, prev_hash, hash FROM evidence_events WHERE notification_id = ? ORDER BY seq',
-      [notificationId],
-    );
-    return rows.map(toEvent);
+    return (await this.repo.notificationEvents(notificationId)).map(toEvent);
   }
 
   async verifyCase(caseId: string): Promise<ChainVerification> {
-    const [head] = await this.db.rows<{ last_seq: number; last_hash: string }>(
-      'SELECT last_seq, last_hash FROM case_heads WHERE case_id = ?',
-      [caseId],
-    );
+    const head = await this.repo.head(caseId);
     const events = await this.caseEvents(caseId);
     const chain = verifyChain(
       caseId,
@@ -298,13 +232,9 @@ export class EvidenceService {
   ): Promise<ChainVerification> {
     const key = this.keys?.tryGet();
     if (!key) return chain;
-    const ranges = await this.db.rows<{ set_id: number | string }>(
-      'SELECT DISTINCT set_id FROM evidence_set_cases WHERE case_id = ?',
-      [caseId],
-    );
+    const ids = await this.repo.setIdsOfCase(caseId);
     const signed = new Map<number, string>();
     const bad: string[] = [];
-    const ids = ranges.map((r) => Number(r.set_id));
     // This call's SETs, whatever the (bounded) cache keeps: a case may have more than it holds.
     const loaded = new Map<number, OpenedSet | string>();
     for (const id of ids) {
@@ -312,31 +242,19 @@ export class EvidenceService {
       if (hit !== undefined) loaded.set(id, hit);
     }
     const missing = ids.filter((id) => !loaded.has(id));
-    for (let i = 0; i < missing.length; i += 500) {
-      const part = missing.slice(i, i + 500);
-      const rows = await this.db.rows<{
-        id: number | string;
-        key_id: string;
-        body: string;
-        signature: string;
-      }>(
-        `SELECT id, key_id, body, signature FROM evidence_sets WHERE id IN (${part.map(() => '?').join(', ')})`,
-        part,
-      );
-      for (const r of rows) {
-        // SET rows are append-only and signed: what was read once stays valid (bounded cache).
-        if (this.setCache.size >= 256) this.setCache.delete(this.setCache.keys().next().value as number);
-        if (r.key_id === LEGACY_SET_KEY) {
-          const legacy = { byCase: new Map(), legacy: true } as const;
-          this.setCache.set(Number(r.id), legacy);
-          loaded.set(Number(r.id), legacy);
-          continue;
-        }
-        const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
-        const value = opened.ok ? indexSet(opened.statement.entries) : opened.detail;
-        this.setCache.set(Number(r.id), value);
-        loaded.set(Number(r.id), value);
+    for (const r of await this.repo.setsByIds(missing)) {
+      // SET rows are append-only and signed: what was read once stays valid (bounded cache).
+      if (this.setCache.size >= 256) this.setCache.delete(this.setCache.keys().next().value as number);
+      if (r.key_id === LEGACY_SET_KEY) {
+        const legacy = { byCase: new Map(), legacy: true } as const;
+        this.setCache.set(Number(r.id), legacy);
+        loaded.set(Number(r.id), legacy);
+        continue;
       }
+      const opened = openSet(r.body, r.signature, key.publicKey, key.keyId);
+      const value = opened.ok ? indexSet(opened.statement.entries) : opened.detail;
+      this.setCache.set(Number(r.id), value);
+      loaded.set(Number(r.id), value);
     }
     for (const id of ids) {
       const cached = loaded.get(id);

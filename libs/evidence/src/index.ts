@@ -1,5 +1,6 @@
 export * from './chain.js';
 export * from './evidence.service.js';
+export * from './evidence.repository.js';
 export * from './evidence.module.js';
 export * from './merkle.js';
 export * from './log/proofs.js';
@@ -11,6 +12,7 @@ export * from './tsa.js';
 export * from './bundle.js';
 export * from './bundle-verify.js';
 export * from './checkpoint.service.js';
+export * from './checkpoint.repository.js';
 export * from './bundle.service.js';
 export * from './eligibility.js';
 export * from './eligibility.service.js';

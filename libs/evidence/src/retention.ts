@@ -1,7 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CLOCK, type Clock } from '#libs/core';
 import { Db } from '#libs/persistence';
+import { EvidenceRepository } from './evidence.repository.js';
 
 /**
  * Evidence retention (DESIGN.md section 2: keep evidence at least 5 years, longer under legal hold).
@@ -47,34 +48,29 @@ export interface RetentionReport {
 
 @Injectable()
 export class RetentionService {
+  private readonly repo: EvidenceRepository;
+
+  /** `repo` is injected by Nest; code that builds the service by hand gets one over `db`. */
   constructor(
-    private readonly db: Db,
+    db: Db,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    @Optional() repo?: EvidenceRepository,
+  ) {
+    this.repo = repo ?? new EvidenceRepository(db);
+  }
 
   async report(opts: { after?: string; limit?: number } = {}): Promise<RetentionReport> {
     const now = this.clock.now();
     const years = Math.max(MIN_RETENTION_YEARS, this.config.evidence.retentionYears);
     const cutoff = retentionCutoff(now, years);
     const limit = Math.min(Math.max(opts.limit ?? 500, 1), 5000);
-    const rows = await this.db.rows<{
-      case_id: string;
-      last_seq: number | string;
-      updated_at: number | string;
-    }>(
-      'SELECT case_id, last_seq, updated_at FROM case_heads WHERE updated_at < ? AND case_id > ? AND last_seq > 0 ORDER BY case_id LIMIT ?',
-      [cutoff.getTime(), opts.after ?? '', limit + 1],
-    );
+    const rows = await this.repo.headsIdleSince(cutoff.getTime(), opts.after ?? '', limit + 1);
     const page = rows.slice(0, limit);
     const held = new Set<string>();
     for (let i = 0; i < page.length; i += 500) {
       const ids = page.slice(i, i + 500).map((r) => r.case_id);
-      const holds = await this.db.rows<{ case_id: string }>(
-        `SELECT DISTINCT case_id FROM case_holds WHERE kind = 'legal_hold' AND released_at IS NULL AND (until_at IS NULL OR until_at > ?) AND case_id IN (${ids.map(() => '?').join(', ')})`,
-        [now.getTime(), ...ids],
-      );
-      for (const h of holds) held.add(h.case_id);
+      for (const c of await this.repo.legallyHeld(now.getTime(), ids)) held.add(c);
     }
     const toCase = (r: (typeof rows)[number]): RetentionCase => {
       const last = new Date(Number(r.updated_at));

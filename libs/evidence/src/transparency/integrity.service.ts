@@ -16,6 +16,7 @@ import { UNSIGNED_SET_KEY } from '../evidence.service.js';
 import { EvidenceSigningKeys } from '../signer.js';
 import { type SigningKey, verifyCheckpointBytes } from '../signing.js';
 import { type AnchoredCheckpoint, CheckpointAnchor } from './anchor.js';
+import { type AlertRow, type LeafInsert, LogRepository } from './log.repository.js';
 import { eventLeafHash, LEGACY_SET_KEY, type SetEntry, setBody } from './set.js';
 
 /**
@@ -66,15 +67,6 @@ export class EvidenceIntegrityError extends AppError {
   readonly code = 'conflict';
   readonly status = 409;
   readonly title = 'Evidence integrity alert not acknowledged';
-}
-
-interface AlertRow {
-  id: number | string;
-  created_at: number | string;
-  kind: string;
-  detail: string;
-  acked_at: number | string | null;
-  acked_by: string | null;
 }
 
 /** Rows of `log_leaves` (joined with their events) and of `evidence_sets` read per query. */
@@ -139,13 +131,18 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
   openCount = 0;
   /** Worker threads of the check (created on first use; idle threads exit). */
   private pool?: LogVerifyPool;
+  private readonly repo: LogRepository;
 
+  /** `repo` is injected by Nest; code that builds the service by hand gets one over `db`. */
   constructor(
     private readonly db: Db,
     private readonly keys: EvidenceSigningKeys,
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() private readonly anchor?: CheckpointAnchor,
-  ) {}
+    @Optional() repo?: LogRepository,
+  ) {
+    this.repo = repo ?? new LogRepository(db);
+  }
 
   /** The start-up check. Failures of the check itself are logged, never fatal. */
   async onApplicationBootstrap(): Promise<void> {
@@ -165,33 +162,19 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
   async adoptLegacy(): Promise<number | null> {
     const key = this.keys.tryGet();
     if (!key) return null;
-    const [legacy] = await this.db.rows<{ id: number | string }>(
-      'SELECT id FROM evidence_sets WHERE key_id = ? ORDER BY id LIMIT 1',
-      [LEGACY_SET_KEY],
-    );
-    if (!legacy) return null;
-    const [done] = await this.db.rows<{ id: number | string }>(
-      `SELECT id FROM evidence_sets WHERE body LIKE '{"adopts":%' LIMIT 1`,
-    );
-    if (done) return null;
-    const heads = await this.db.rows<{ case_id: string; to_seq: number | string; hash: string }>(
-      `SELECT c.case_id, c.to_seq, e.hash FROM evidence_set_cases c
-       JOIN evidence_events e ON e.case_id = c.case_id AND e.seq = c.to_seq
-       WHERE c.set_id = ? ORDER BY c.case_id`,
-      [legacy.id],
-    );
+    const legacy = await this.repo.firstSetWithKey(LEGACY_SET_KEY);
+    if (legacy === undefined) return null;
+    if (await this.repo.hasAdoption()) return null;
+    const heads = await this.repo.setHeads(legacy);
     const entries: SetEntry[] = heads.map((h) => [h.case_id, Number(h.to_seq), h.hash]);
     const now = this.clock.now();
-    const body = setBody({ time: now.toISOString(), keyId: key.keyId, entries, adopts: Number(legacy.id) });
+    const body = setBody({ time: now.toISOString(), keyId: key.keyId, entries, adopts: legacy });
     const signature = (await this.keys.signer().sign(Buffer.from(body, 'utf8'))).toString('base64');
-    const [row] = await this.db.rows<{ id: number | string }>(
-      'INSERT INTO evidence_sets (created_at, key_id, body, signature) VALUES (?, ?, ?, ?) RETURNING id',
-      [now.getTime(), key.keyId, body, signature],
-    );
+    const id = await this.repo.insertSet({ createdAt: now.getTime(), keyId: key.keyId, body, signature });
     this.log.warn(
-      `signed SET ${Number(row.id)} adopting the ${entries.length} case chains appended before signed entry timestamps`,
+      `signed SET ${id} adopting the ${entries.length} case chains appended before signed entry timestamps`,
     );
-    return Number(row.id);
+    return id;
   }
 
   /** Runs the check, records new findings as alerts, returns the open alerts. */
@@ -207,36 +190,26 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
    * new leaves are appended to it too when it still is the whole stored log (`extended`).
    */
   async integrate(tx: SqlRunner, tree?: MerkleLevels): Promise<{ size: number; extended: boolean }> {
-    const [size] = await tx.rows<{ n: number | string | null }>(
-      'SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM log_leaves',
-    );
-    let next = Number(size?.n ?? 0);
+    let next = await this.repo.nextIndex(tx);
     const extended = tree !== undefined && tree.size === next;
-    const fresh = await tx.rows<{ id: number | string; case_id: string; seq: number | string; hash: string }>(
-      `SELECT e.id, e.case_id, e.seq, e.hash FROM evidence_events e
-       WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.event_id = e.id) ORDER BY e.id`,
-    );
+    const fresh = await this.repo.unloggedEvents(tx);
     for (let i = 0; i < fresh.length; i += 500) {
       const part = fresh.slice(i, i + 500);
-      const values: unknown[] = [];
+      const leaves: LeafInsert[] = [];
       for (const e of part) {
         const seq = Number(e.seq);
         const leaf = eventLeafHash({ caseId: e.case_id, seq, hash: e.hash });
-        values.push(next++, e.id, e.case_id, seq, leaf);
+        leaves.push({ idx: next++, eventId: e.id, caseId: e.case_id, seq, leafHash: leaf });
         if (extended) tree.append(Buffer.from(leaf, 'hex'));
       }
-      await tx.exec(
-        `INSERT INTO log_leaves (idx, event_id, case_id, seq, leaf_hash) VALUES ${part.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
-        values,
-      );
+      await this.repo.insertLeaves(tx, leaves);
     }
     return { size: next, extended };
   }
 
   /** Stored leaf hashes in idx order. */
   async leafHashes(runner: SqlRunner = this.db): Promise<string[]> {
-    const rows = await runner.rows<{ leaf_hash: string }>('SELECT leaf_hash FROM log_leaves ORDER BY idx');
-    return rows.map((r) => r.leaf_hash);
+    return this.repo.leafHashes(runner);
   }
 
   /** The stored log as a tree (leaf hashes in idx order), read in pages. */
@@ -244,10 +217,7 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
     const tree = new MerkleLevels();
     let after = -1;
     for (;;) {
-      const rows = await runner.rows<{ idx: number | string; leaf_hash: string }>(
-        'SELECT idx, leaf_hash FROM log_leaves WHERE idx > ? ORDER BY idx LIMIT ?',
-        [after, LEAF_PAGE],
-      );
+      const rows = await this.repo.leavesAfter(runner, after, LEAF_PAGE);
       for (const r of rows) tree.append(Buffer.from(r.leaf_hash, 'hex'));
       if (rows.length < LEAF_PAGE) return tree;
       after = Number(rows[rows.length - 1].idx);
@@ -280,9 +250,7 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
       this.checkLeaves(runner, add),
       key ? this.checkSets(runner, key, add) : Promise.resolve(),
     ]);
-    const [cp] = await runner.rows<{ id: number | string; body: string; signature: string }>(
-      'SELECT id, body, signature FROM checkpoints ORDER BY id DESC LIMIT 1',
-    );
+    const cp = await this.repo.latestCheckpoint(runner);
     let covered = 0;
     if (cp) {
       const id = Number(cp.id);
@@ -304,24 +272,14 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
         const f = consistencyFinding(id, logSize, logRoot, tree);
         if (f) add(f.kind, f.detail);
       }
-      const [orphan] = await runner.rows<{ m: number | string | null }>(
-        'SELECT MAX(checkpoint_id) AS m FROM checkpoint_leaves',
-      );
-      if (orphan?.m !== null && orphan?.m !== undefined && Number(orphan.m) > id) {
-        add(
-          'checkpoint_missing',
-          `checkpoint ${Number(orphan.m)} has leaves but no row: checkpoint rows were deleted`,
-        );
+      const orphan = await this.repo.maxLeafCheckpointId(runner);
+      if (orphan !== null && orphan > id) {
+        add('checkpoint_missing', `checkpoint ${orphan} has leaves but no row: checkpoint rows were deleted`);
       }
     } else {
-      const [any] = await runner.rows<{ m: number | string | null }>(
-        'SELECT MAX(checkpoint_id) AS m FROM checkpoint_leaves',
-      );
-      if (any?.m !== null && any?.m !== undefined) {
-        add(
-          'checkpoint_missing',
-          `checkpoint ${Number(any.m)} has leaves but no row: checkpoint rows were deleted`,
-        );
+      const any = await this.repo.maxLeafCheckpointId(runner);
+      if (any !== null) {
+        add('checkpoint_missing', `checkpoint ${any} has leaves but no row: checkpoint rows were deleted`);
       }
     }
     if (this.anchor) await this.checkKept(runner, this.anchor, key, tree, cp ? Number(cp.id) : 0, add);
@@ -377,10 +335,7 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
     } else {
       signed = JSON.parse(kept.body) as typeof signed;
     }
-    const [row] = await runner.rows<{ body: string; signature: string }>(
-      'SELECT body, signature FROM checkpoints WHERE id = ?',
-      [kept.id],
-    );
+    const row = await this.repo.checkpoint(runner, kept.id);
     if (!row) {
       add(
         'checkpoint_missing',
@@ -408,34 +363,16 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
     return this.pool;
   }
 
-  /**
-   * `SELECT` of one JSON array over `rows` (a subquery with an `ord` column) in `ord` order: the
-   * database builds the page as one string. SQLite aggregates in the order of an ordered subquery
-   * (faster than its aggregate ORDER BY); the worker refuses a page out of order.
-   */
-  private jsonPage(values: string, rows: string): string {
-    return this.db.dialect === 'postgres'
-      ? `SELECT json_agg(json_build_array(${values}) ORDER BY ord)::text AS page FROM (${rows}) r`
-      : `SELECT json_group_array(json_array(${values})) AS page FROM (${rows} ORDER BY ord) r`;
-  }
-
   /** Every stored leaf against its event row; returns the stored leaves as a tree. */
   private async checkLeaves(
     runner: SqlRunner,
     add: (kind: AlertKind, detail: string, n?: number) => void,
   ): Promise<MerkleLevels> {
     const pool = this.verifyPool();
-    const [extent] = await runner.rows<{ m: number | string | null; c: number | string }>(
-      'SELECT MAX(idx) AS m, COUNT(*) AS c FROM log_leaves',
-    );
-    const end = extent?.m === null || extent?.m === undefined ? 0 : Number(extent.m) + 1;
-    const stored = Number(extent?.c ?? 0);
+    const extent = await this.repo.leafExtent(runner);
+    const end = extent.max === null ? 0 : extent.max + 1;
+    const stored = extent.count;
     const tree = new MerkleLevels(stored);
-    const sql = this.jsonPage(
-      'idx, leaf_hash, e_hash, e_seq, e_case',
-      `SELECT l.idx AS ord, l.idx, l.leaf_hash, e.hash AS e_hash, e.seq AS e_seq, e.case_id AS e_case
-       FROM log_leaves l LEFT JOIN evidence_events e ON e.id = l.event_id WHERE l.idx >= ? AND l.idx < ?`,
-    );
     const inFlight: Promise<LeafPageResult>[] = [];
     const bad = { missing: [] as number[], mismatched: [] as number[], gap: -1, count: 0 };
     const consume = async () => {
@@ -448,24 +385,18 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
     };
     for (let start = 0; start < end; start += LEAF_PAGE) {
       const to = Math.min(end, start + LEAF_PAGE);
-      const [row] = await runner.rows<{ page: string | null }>(sql, [start, to]);
-      inFlight.push(pool.leaves({ json: row?.page ?? '[]', start, end: to }));
+      const page = await this.repo.leafPage(runner, start, to);
+      inFlight.push(pool.leaves({ json: page ?? '[]', start, end: to }));
       if (inFlight.length >= IN_FLIGHT) await consume();
     }
     while (inFlight.length > 0) await consume();
     if (bad.count !== stored) throw new Error(`log check read ${bad.count} leaves, ${stored} are stored`);
     if (bad.gap >= 0) {
-      const [next] = await runner.rows<{ n: number | string }>(
-        'SELECT MIN(idx) AS n FROM log_leaves WHERE idx > ?',
-        [bad.gap],
-      );
-      add('log_gap', `log leaf ${bad.gap} is missing (next stored leaf is ${Number(next.n)})`, end - stored);
+      const next = await this.repo.nextLeafAfter(runner, bad.gap);
+      add('log_gap', `log leaf ${bad.gap} is missing (next stored leaf is ${next})`, end - stored);
     }
     const where = async (i: number) => {
-      const [r] = await runner.rows<{ event_id: number | string; case_id: string; seq: number | string }>(
-        'SELECT event_id, case_id, seq FROM log_leaves WHERE idx = ?',
-        [i],
-      );
+      const r = await this.repo.leafAt(runner, i);
       return `log leaf ${i} (case ${r.case_id} seq ${Number(r.seq)}, event row ${Number(r.event_id)})`;
     };
     if (bad.missing.length > 0) {
@@ -496,19 +427,13 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
       keyId: key.keyId,
       spki: new Uint8Array(key.publicKey.export({ type: 'spki', format: 'der' })),
     };
-    const [extent] = await runner.rows<{ m: number | string | null }>(
-      'SELECT MAX(id) AS m FROM evidence_sets',
-    );
-    const end = extent?.m === null || extent?.m === undefined ? 0 : Number(extent.m) + 1;
-    const sql = this.jsonPage(
-      'id, key_id, body, signature',
-      'SELECT id AS ord, id, key_id, body, signature FROM evidence_sets WHERE id >= ? AND id < ?',
-    );
+    const max = await this.repo.maxSetId(runner);
+    const end = max === null ? 0 : max + 1;
     const inFlight: Promise<{ id: number; detail: string }[]>[] = [];
     const bad: { id: number; detail: string }[] = [];
     for (let start = 0; start < end; start += SET_PAGE) {
-      const [row] = await runner.rows<{ page: string | null }>(sql, [start, Math.min(end, start + SET_PAGE)]);
-      inFlight.push(pool.sets({ json: row?.page ?? '[]' }, setKey, NOT_SIGNED));
+      const page = await this.repo.setPage(runner, start, Math.min(end, start + SET_PAGE));
+      inFlight.push(pool.sets({ json: page ?? '[]' }, setKey, NOT_SIGNED));
       if (inFlight.length >= IN_FLIGHT) bad.push(...(await inFlight.shift()!));
     }
     for (const p of inFlight) bad.push(...(await p));
@@ -531,39 +456,30 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
   async record(findings: IntegrityFinding[]): Promise<void> {
     const now = this.clock.now().getTime();
     for (const f of findings) {
-      const inserted = await this.db.rows<{ id: number | string }>(
-        `INSERT INTO evidence_alerts (created_at, kind, fingerprint, detail) VALUES (?, ?, ?, ?)
-         ON CONFLICT (fingerprint) DO NOTHING RETURNING id`,
-        [now, f.kind, fingerprintOf(f), f.detail],
-      );
-      if (inserted.length > 0) {
-        this.log.error(`evidence integrity alert ${Number(inserted[0].id)} (${f.kind}): ${f.detail}`);
-      }
+      const id = await this.repo.insertAlert({
+        at: now,
+        kind: f.kind,
+        fingerprint: fingerprintOf(f),
+        detail: f.detail,
+      });
+      if (id !== null) this.log.error(`evidence integrity alert ${id} (${f.kind}): ${f.detail}`);
     }
   }
 
   /** Whether this exact finding was recorded and acknowledged (the operator accepted it). */
   async acknowledged(f: IntegrityFinding, runner: SqlRunner = this.db): Promise<boolean> {
-    const [r] = await runner.rows<{ acked_at: number | string | null }>(
-      'SELECT acked_at FROM evidence_alerts WHERE fingerprint = ?',
-      [fingerprintOf(f)],
-    );
+    const r = await this.repo.alertAckedAt(fingerprintOf(f), runner);
     return r !== undefined && r.acked_at !== null;
   }
 
   async openAlerts(): Promise<EvidenceAlert[]> {
-    const rows = await this.db.rows<AlertRow>(
-      'SELECT id, created_at, kind, detail, acked_at, acked_by FROM evidence_alerts WHERE acked_at IS NULL ORDER BY id',
-    );
+    const rows = await this.repo.openAlerts();
     this.openCount = rows.length;
     return rows.map(toAlert);
   }
 
   async alerts(): Promise<EvidenceAlert[]> {
-    const rows = await this.db.rows<AlertRow>(
-      'SELECT id, created_at, kind, detail, acked_at, acked_by FROM evidence_alerts ORDER BY id',
-    );
-    return rows.map(toAlert);
+    return (await this.repo.alerts()).map(toAlert);
   }
 
   /** Throws EvidenceIntegrityError while an alert is open. */
@@ -580,20 +496,14 @@ export class EvidenceIntegrity implements OnApplicationBootstrap, OnApplicationS
 
   /** Records who acknowledged the alert and when; the alert stays in the history. */
   async acknowledge(id: number, by: string): Promise<EvidenceAlert> {
-    const [row] = await this.db.rows<AlertRow>(
-      'SELECT id, created_at, kind, detail, acked_at, acked_by FROM evidence_alerts WHERE id = ?',
-      [id],
-    );
+    const row = await this.repo.alert(id);
     if (!row)
       throw new NotFoundError(`Evidence alert ${id} does not exist`, [
         { path: 'id', message: 'unknown alert' },
       ]);
     if (row.acked_at !== null) return toAlert(row);
     const at = this.clock.now().getTime();
-    await this.db.exec(
-      'UPDATE evidence_alerts SET acked_at = ?, acked_by = ? WHERE id = ? AND acked_at IS NULL',
-      [at, by, id],
-    );
+    await this.repo.acknowledge(id, at, by);
     this.log.warn(`evidence integrity alert ${id} (${row.kind}) acknowledged by ${by}`);
     await this.openAlerts();
     return toAlert({ ...row, acked_at: at, acked_by: by });

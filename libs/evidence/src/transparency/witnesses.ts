@@ -14,6 +14,7 @@ import {
 } from '../log/note.js';
 import type { EvidenceSigner } from '../signer.js';
 import { EvidenceIntegrity } from './integrity.service.js';
+import { WitnessRepository } from './log.repository.js';
 
 /**
  * The evidence log's checkpoints as C2SP signed notes (tlog-checkpoint), sent to witnesses
@@ -113,23 +114,22 @@ export async function submitToWitness(
   return { witness: url, ok: false, status: 409, detail: 'witness size kept changing' };
 }
 
-interface CosignatureRow {
-  witness: string;
-  cosignature: string;
-  log_size: number | string;
-}
-
 /** Publishes each new checkpoint of the evidence log to the configured witnesses. */
 @Injectable()
 export class WitnessPublisher {
   private readonly log = new Logger('Witnesses');
+  private readonly repo: WitnessRepository;
 
+  /** `repo` is injected by Nest; code that builds the publisher by hand gets one over `db`. */
   constructor(
-    private readonly db: Db,
+    db: Db,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() private readonly integrity?: EvidenceIntegrity,
-  ) {}
+    @Optional() repo?: WitnessRepository,
+  ) {
+    this.repo = repo ?? new WitnessRepository(db);
+  }
 
   get origin(): string {
     return this.config.evidence.logOrigin;
@@ -147,10 +147,7 @@ export class WitnessPublisher {
   ): Promise<{ note: string; outcomes: WitnessOutcome[] }> {
     const size = tree.size;
     const note = await signLogCheckpoint(signer, this.origin, size, tree.root(size));
-    await this.db.exec(
-      'INSERT INTO checkpoint_notes (checkpoint_id, origin, log_size, note) VALUES (?, ?, ?, ?)',
-      [checkpointId, this.origin, size, note],
-    );
+    await this.repo.insertNote({ checkpointId, origin: this.origin, logSize: size, note });
     const outcomes: WitnessOutcome[] = [];
     for (const url of this.config.evidence.witnessUrls) {
       const known = await this.lastCosigned(url);
@@ -189,25 +186,21 @@ export class WitnessPublisher {
     }
   }
 
-  private async lastCosigned(url: string): Promise<number> {
-    const [row] = await this.db.rows<{ n: number | string | null }>(
-      'SELECT MAX(log_size) AS n FROM witness_cosignatures WHERE witness = ? AND cosignature IS NOT NULL',
-      [url],
-    );
-    return row?.n === null || row?.n === undefined ? 0 : Number(row.n);
+  private lastCosigned(url: string): Promise<number> {
+    return this.repo.lastCosigned(url);
   }
 
-  private async record(checkpointId: number, size: number, o: WitnessOutcome, tx: SqlRunner = this.db) {
-    await tx.exec(
-      'INSERT INTO witness_cosignatures (checkpoint_id, witness, log_size, cosignature, error, received_at) VALUES (?, ?, ?, ?, ?, ?)',
-      [
+  private async record(checkpointId: number, size: number, o: WitnessOutcome, tx?: SqlRunner) {
+    await this.repo.insertCosignature(
+      {
         checkpointId,
-        o.witness,
-        size,
-        o.ok ? o.cosignatures.join('') : null,
-        o.ok ? null : `${o.status ?? 'network'}: ${o.detail}`.slice(0, 500),
-        this.clock.now().getTime(),
-      ],
+        witness: o.witness,
+        logSize: size,
+        cosignature: o.ok ? o.cosignatures.join('') : null,
+        error: o.ok ? null : `${o.status ?? 'network'}: ${o.detail}`.slice(0, 500),
+        receivedAt: this.clock.now().getTime(),
+      },
+      tx,
     );
     if (o.ok) this.log.log(`checkpoint ${checkpointId} (log ${size}) cosigned by ${o.witness}`);
     else
@@ -220,15 +213,9 @@ export class WitnessPublisher {
   async cosignedNote(
     checkpointId: number,
   ): Promise<{ note: string; size: number; witnesses: string[] } | null> {
-    const [n] = await this.db.rows<{ note: string; log_size: number | string }>(
-      'SELECT note, log_size FROM checkpoint_notes WHERE checkpoint_id = ?',
-      [checkpointId],
-    );
+    const n = await this.repo.note(checkpointId);
     if (!n) return null;
-    const cos = await this.db.rows<CosignatureRow>(
-      'SELECT witness, cosignature, log_size FROM witness_cosignatures WHERE checkpoint_id = ? AND cosignature IS NOT NULL ORDER BY id',
-      [checkpointId],
-    );
+    const cos = await this.repo.cosignatures(checkpointId);
     return {
       note: n.note + cos.map((c) => c.cosignature).join(''),
       size: Number(n.log_size),
