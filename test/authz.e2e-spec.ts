@@ -61,6 +61,7 @@ const RULES: [RegExp, Need][] = [
   [/^GET \/v1\/templates/, TEMPLATE_READ],
   [/^(POST|PUT|PATCH|DELETE) \/v1\/templates/, ['templates:edit']],
   [/^GET \/v1\/auth\/whoami$/, 'any-key'],
+  [/^GET \/v1\/channels$/, 'any-key'],
   [/^POST \/v1\/post\/print-room\//, ['admin']],
   [/^\w+ \/v1\/admin\//, ['admin']],
   [/^GET \/metrics$/, ['admin']],
