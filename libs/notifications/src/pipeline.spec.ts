@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { type NormalisedReceipt, SandboxSmsProvider } from '#libs/channels';
-import { loadConfig } from '#libs/config';
+import { type AppConfig, loadConfig } from '#libs/config';
 import type { CreateNotificationInput } from '#libs/contracts';
 import { ManualClock } from '#libs/core';
 import { EvidenceService } from '#libs/evidence';
@@ -33,6 +33,7 @@ describe('notifications pipeline on SQLite (no HTTP)', () => {
   let receipts: ReceiptsService;
   let repo: NotificationRepository;
   let evidence: EvidenceService;
+  let config: AppConfig;
   const clock = new ManualClock(new Date('2026-11-24T02:00:00.000Z')); // 10:00 in Beijing
   let phone = 0;
 
@@ -75,7 +76,7 @@ describe('notifications pipeline on SQLite (no HTTP)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pipeline-spec-'));
-    const config = loadConfig({
+    config = loadConfig({
       NODE_ENV: 'test',
       SQLITE_PATH: join(dir, 'notices.db'),
       LOG_LEVEL: 'silent',
@@ -212,5 +213,31 @@ describe('notifications pipeline on SQLite (no HTTP)', () => {
     expect(optOuts.map((o) => [o.channel, o.reason])).toEqual([['sms', 'hard_bounce']]);
     const again = await notices.accept({ ...sms('P-4b'), recipient: sent!.recipient }, null);
     expect(again.notification.status).toBe('suppressed');
+  });
+  it('refuses at send an SMS whose registration no longer fits the configured gateway (fails, not retried)', async () => {
+    const { notification } = await notices.accept(sms('P-reg'), null);
+    // Restarted with a mainland gateway whose account allows 2-character variables.
+    config.smsMainland.push({
+      kind: 'aliyun',
+      accessKeyId: 'k',
+      accessKeySecret: 'x'.repeat(16),
+      protocol: 'https',
+      callbackToken: 't'.repeat(16),
+      timeoutMs: 1000,
+      maxVariableLength: 2,
+    });
+    try {
+      await dispatch.handle(notification.id);
+    } finally {
+      config.smsMainland.pop();
+    }
+    const row = await repo.get(notification.id);
+    expect(row).toMatchObject({ status: 'failed', provider: null });
+    expect(row?.statusReason).toContain('aliyun');
+    expect(await statuses(notification.id)).toEqual([
+      '->accepted:accept',
+      'accepted>sending:claim',
+      'sending>failed:provider.error',
+    ]);
   });
 });
