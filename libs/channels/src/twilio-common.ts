@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import twilio from 'twilio';
 import { ProviderError } from '#libs/core';
-import { headerValue, type InboundRequest } from './inbound.js';
+import { headerValue, type InboundRequest, type InboundResult } from './inbound.js';
 import type { Json, OutboundMessage } from './provider.js';
 import { createTwilioHttpClient } from './sms/twilio-http-client.js';
 
@@ -51,15 +51,21 @@ export function twilioCallbackUrl(message: OutboundMessage, webhookName: string)
   return `${message.webhookBaseUrl}/${webhookName}?nid=${message.notificationId}`;
 }
 
-/** A status callback's form parameters and whether `X-Twilio-Signature` is right for them. */
+/**
+ * A status callback's form parameters once `X-Twilio-Signature` is right for them; otherwise the
+ * refusal to answer (403, the same for SMS and calls).
+ */
 export function twilioCallback(
   req: InboundRequest,
   authToken: string,
-): { params: Record<string, string>; verified: boolean; signature: string | undefined } {
+): { params: Record<string, string> } | { refused: InboundResult } {
   const params: Record<string, string> = {};
   for (const [k, v] of new URLSearchParams(req.body.toString('utf8'))) params[k] = v;
   const signature = headerValue(req, 'x-twilio-signature');
-  return { params, signature, verified: verifyTwilioSignature(authToken, signature, req.url, params) };
+  if (verifyTwilioSignature(authToken, signature, req.url, params)) return { params };
+  return {
+    refused: { ok: false, status: 403, reason: `Invalid X-Twilio-Signature (${signature ? 'bad' : 'none'})` },
+  };
 }
 
 /** Verifies `X-Twilio-Signature` against the exact public URL Twilio called. */

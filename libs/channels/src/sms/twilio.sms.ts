@@ -164,10 +164,9 @@ export class TwilioSmsProvider implements SmsProvider, WebhookOwner {
 
   /** A status callback: `X-Twilio-Signature` over the exact public URL and the form parameters. */
   async receive(req: InboundRequest): Promise<InboundResult> {
-    const { params, signature, verified } = twilioCallback(req, this.settings.authToken);
-    if (!verified) {
-      return { ok: false, status: 403, reason: `Invalid X-Twilio-Signature (${signature ? 'bad' : 'none'})` };
-    }
+    const checked = twilioCallback(req, this.settings.authToken);
+    if ('refused' in checked) return checked.refused;
+    const { params } = checked;
     const nid = req.query.nid;
     return {
       ok: true,

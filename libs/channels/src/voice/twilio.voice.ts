@@ -240,10 +240,9 @@ export class TwilioVoiceProvider implements ChannelProvider, WebhookOwner {
 
   /** A status callback: `X-Twilio-Signature` over the exact public URL and the form parameters. */
   async receive(req: InboundRequest): Promise<InboundResult> {
-    const { params, signature, verified } = twilioCallback(req, this.settings.authToken);
-    if (!verified) {
-      return { ok: false, status: 403, reason: `Invalid X-Twilio-Signature (${signature ? 'bad' : 'none'})` };
-    }
+    const checked = twilioCallback(req, this.settings.authToken);
+    if ('refused' in checked) return checked.refused;
+    const { params } = checked;
     if (!params.CallSid || !params.CallStatus) {
       return { ok: false, status: 400, reason: 'Not a call status callback (no CallSid or CallStatus)' };
     }
